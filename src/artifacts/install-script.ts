@@ -1,0 +1,70 @@
+// install.sh: the one node script. Every path (user data, AMI bake, DaemonSet) runs this same
+// script; it carries the node files inline (quoted heredocs, so nothing in them is expanded).
+import { InternalError } from '../errors.js';
+import { BAD_SOCI_VERSIONS } from '../profile/load.js';
+import { PATHS, type Plan } from '../plan.js';
+import { shellQuote } from '../render/escape.js';
+import { renderTemplate } from '../render/template.js';
+import { nodeFiles, type NodeFile } from './node-files.js';
+
+const DELIMITER = 'SOCI_INSTALLER_EOF';
+
+function heredoc(f: NodeFile) {
+  if (f.content.split('\n').includes(DELIMITER)) throw new InternalError(`${f.path} contains the heredoc delimiter`);
+  if (!f.content.endsWith('\n')) throw new InternalError(`${f.path} must end with a newline`);
+  return { pathQ: shellQuote(f.path), mode: f.mode, delimiter: DELIMITER, content: f.content, onlyWithRelease: f.onlyWithRelease === true };
+}
+
+function sourceText(plan: Plan): string {
+  if (plan.source === 'ami') return `the AMI's ${PATHS.amiSociBinary} (${plan.minSociVersion} or later)`;
+  if (plan.source === 'release') return `release ${plan.sociVersion}, downloaded and checked against its pinned sha256`;
+  return `the AMI's ${PATHS.amiSociBinary} if it is ${plan.minSociVersion} or later, else release ${plan.sociVersion} (sha256-pinned)`;
+}
+
+export function installScript(plan: Plan): string {
+  if (!plan.installs) return renderTemplate('install-fast-image-pull.sh.mustache', { version: plan.generatorVersion });
+  const files = nodeFiles(plan);
+  const proxyExports: string[] = [];
+  if (plan.proxy?.http) proxyExports.push(`HTTP_PROXY=${shellQuote(plan.proxy.http)}`, `http_proxy=${shellQuote(plan.proxy.http)}`);
+  if (plan.proxy?.https) proxyExports.push(`HTTPS_PROXY=${shellQuote(plan.proxy.https)}`, `https_proxy=${shellQuote(plan.proxy.https)}`);
+  if (plan.proxy?.noProxy.length) {
+    const v = shellQuote(plan.proxy.noProxy.join(','));
+    proxyExports.push(`NO_PROXY=${v}`, `no_proxy=${v}`);
+  }
+  const ecr = plan.auth === 'ecr-credential-helper';
+  return renderTemplate('install.sh.mustache', {
+    version: plan.generatorVersion,
+    mode: plan.mode,
+    containerd: plan.containerd,
+    sourceText: sourceText(plan),
+    kubeletText: plan.auth === 'cri-keychain' ? ' and kubelet' : '',
+    wiringText: plan.wiring === 'drop-in' ? `; wiring in ${PATHS.nodeadmDropIn}` : '; wiring in user data',
+    proxyExports,
+    modeQ: shellQuote(plan.mode),
+    sourceQ: shellQuote(plan.source),
+    containerdQ: shellQuote(plan.containerd),
+    minVersionQ: shellQuote(plan.minSociVersion),
+    badVersionsQ: shellQuote(BAD_SOCI_VERSIONS.join(' ')),
+    sociVersionQ: shellQuote(plan.sociVersion),
+    amiBinQ: shellQuote(PATHS.amiSociBinary),
+    relBinQ: shellQuote(PATHS.releaseSociBinary),
+    socketQ: shellQuote(PATHS.sociSocket),
+    stateQ: shellQuote(PATHS.stateDir),
+    archesQ: shellQuote(plan.arches.join(' ')),
+    containerdVersionFile: PATHS.containerdVersionFile,
+    containerdVersionFileQ: shellQuote(PATHS.containerdVersionFile),
+    dockerConfig: ecr,
+    hasReleases: plan.releases.length > 0,
+    releases: plan.releases.map((r) => ({ arch: r.arch, urlQ: shellQuote(r.url), sha256: r.sha256 })),
+    ecrHelper: ecr
+      ? {
+          downloads: plan.ecrHelperDownloads.length
+            ? { list: plan.ecrHelperDownloads.map((d) => ({ arch: d.arch, urlQ: shellQuote(d.url), sha256: d.sha256 })), helperBinQ: shellQuote(PATHS.ecrHelperBinary) }
+            : false,
+        }
+      : false,
+    stage: files.filter((f) => f.phase === 'stage').map(heredoc),
+    wire: files.filter((f) => f.phase === 'wire').map(heredoc),
+    enable: files.filter((f) => f.enable).map((f) => f.path.split('/').pop()!),
+  });
+}

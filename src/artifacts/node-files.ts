@@ -1,0 +1,59 @@
+// Every file that lands on the node, in the order the install script writes them. This one list
+// feeds rootfs/, the install script, and (later) the Packer and DaemonSet paths.
+import { PATHS, type Plan } from '../plan.js';
+import { sociConfigToml } from './soci-config.js';
+import { nodeConfigYaml, wiringNodeConfig } from './nodeconfig.js';
+import { containerdDropIn, pauseImportUnit, proxyDropIn, releaseBinaryDropIn, sociServiceUnit, sociSocketUnit } from './systemd.js';
+
+export interface NodeFile {
+  /** Absolute path on the node. */
+  path: string;
+  content: string;
+  mode: '0644' | '0600' | '0755';
+  /**
+   * stage: written before soci is started and verified (harmless if soci fails: nothing points at it).
+   * wire: written only after soci is verified; these make containerd and kubelet use it.
+   */
+  phase: 'stage' | 'wire';
+  /** Written only when the node runs the downloaded release rather than the AMI's soci. */
+  onlyWithRelease?: boolean;
+  /** Unit files the script enables after writing. */
+  enable?: boolean;
+}
+
+export const PAUSE_IMPORT_UNIT = 'soci-installer-pause-import.service';
+
+export function nodeFiles(plan: Plan): NodeFile[] {
+  if (!plan.installs) return [];
+  const files: NodeFile[] = [{ path: PATHS.sociConfig, content: sociConfigToml(plan), mode: '0644', phase: 'stage' }];
+  if (plan.source !== 'ami') {
+    files.push(
+      { path: '/usr/local/lib/systemd/system/soci-snapshotter.service', content: sociServiceUnit(plan), mode: '0644', phase: 'stage', onlyWithRelease: true },
+      { path: '/usr/local/lib/systemd/system/soci-snapshotter.socket', content: sociSocketUnit(plan), mode: '0644', phase: 'stage', onlyWithRelease: true },
+      {
+        path: '/etc/systemd/system/soci-snapshotter.service.d/20-soci-installer-release.conf',
+        content: releaseBinaryDropIn(plan),
+        mode: '0644',
+        phase: 'stage',
+        onlyWithRelease: true,
+      },
+    );
+  }
+  const proxy = proxyDropIn(plan);
+  if (proxy) files.push({ path: '/etc/systemd/system/soci-snapshotter.service.d/30-soci-installer-proxy.conf', content: proxy, mode: '0644', phase: 'stage' });
+  if (plan.auth === 'ecr-credential-helper') {
+    files.push({ path: '/root/.docker/config.json', content: '{\n  "credsStore": "ecr-login"\n}\n', mode: '0600', phase: 'stage' });
+  }
+  files.push(
+    { path: '/etc/systemd/system/containerd.service.d/20-soci-installer.conf', content: containerdDropIn(plan), mode: '0644', phase: 'wire' },
+    { path: `/etc/systemd/system/${PAUSE_IMPORT_UNIT}`, content: pauseImportUnit(plan), mode: '0644', phase: 'wire', enable: true },
+  );
+  if (plan.wiring === 'drop-in') {
+    const comment =
+      `Written by soci-installer ${plan.generatorVersion} after soci-snapshotter was verified on this node.\n` +
+      `nodeadm merges it over user data on every boot. Delete it and\n` +
+      `/etc/systemd/system/containerd.service.d/20-soci-installer.conf to return to overlayfs at the next boot.`;
+    files.push({ path: PATHS.nodeadmDropIn, content: nodeConfigYaml(wiringNodeConfig(plan), comment), mode: '0644', phase: 'wire' });
+  }
+  return files;
+}

@@ -1,0 +1,64 @@
+// /etc/soci-snapshotter-grpc/config.toml for the chosen mode. Built as data and written with
+// js-toml, so no value needs hand escaping. soci ignores unknown keys silently: tests check every
+// key against the upstream defaults file.
+import { dump } from 'js-toml';
+import { PATHS, type Plan } from '../plan.js';
+
+type Table = Record<string, unknown>;
+
+export function sociConfigTable(plan: Plan): Table {
+  // TOML needs a table's plain keys before its subtables: scalars first.
+  const top: Table = {};
+  if (plan.metricsAddress) top.metrics_address = plan.metricsAddress;
+
+  const parallel = plan.parallel
+    ? {
+        max_concurrent_downloads: plan.parallel.maxConcurrentDownloads,
+        max_concurrent_downloads_per_image: plan.parallel.maxConcurrentDownloadsPerImage,
+        concurrent_download_chunk_size: plan.parallel.chunkSize,
+        max_concurrent_unpacks: plan.parallel.maxConcurrentUnpacks,
+        max_concurrent_unpacks_per_image: plan.parallel.maxConcurrentUnpacksPerImage,
+        discard_unpacked_layers: plan.parallel.discardUnpackedLayers,
+      }
+    : {};
+  const pullModes: Table = {
+    soci_v1: { enable: false },
+    soci_v2: { enable: plan.mode !== 'parallel' },
+    parallel_pull_unpack:
+      plan.mode === 'parallel'
+        ? { enable: true, ...parallel }
+        : plan.mode === 'lazy-with-parallel-fallback'
+          ? { enable: false, experimental_parallel_pull_as_fallback: true, ...parallel }
+          : { enable: false },
+  };
+  const config: Table = { ...top, pull_modes: pullModes };
+  // Parallel pull as a fallback keeps layers in containerd's content store.
+  if (plan.mode === 'lazy-with-parallel-fallback') {
+    config.content_store = { type: 'containerd', containerd_address: PATHS.containerdSocket };
+  }
+  if (plan.auth === 'cri-keychain') {
+    config.cri_keychain = { enable_keychain: true, image_service_path: PATHS.containerdSocket };
+  }
+  if (plan.mirrors.length > 0) {
+    const host: Table = {};
+    for (const m of plan.mirrors) {
+      host[m.registry] = {
+        mirrors: m.endpoints.map((e) => ({
+          host: e.host,
+          insecure: e.insecure,
+          ...(e.requestTimeoutSec ? { request_timeout_sec: e.requestTimeoutSec } : {}),
+        })),
+      };
+    }
+    config.resolver = { host };
+  }
+  return config;
+}
+
+export function sociConfigToml(plan: Plan): string {
+  return (
+    `# soci-snapshotter-grpc configuration, written by soci-installer ${plan.generatorVersion} (mode ${plan.mode}).\n` +
+    `# Regenerate it from the profile rather than editing it here.\n\n` +
+    dump(sociConfigTable(plan))
+  );
+}

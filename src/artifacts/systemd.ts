@@ -1,0 +1,48 @@
+// systemd units and drop-ins. We never overwrite the AMI's units: base units go to
+// /usr/local/lib/systemd/system (lower precedence than the AMI's /etc/systemd/system), and every
+// change to an existing unit is a drop-in.
+import { PATHS, type Plan } from '../plan.js';
+import { systemdQuote } from '../render/escape.js';
+import { renderTemplate } from '../render/template.js';
+
+export function sociServiceUnit(plan: Plan): string {
+  return renderTemplate('systemd/soci-snapshotter.service.mustache', { version: plan.generatorVersion, binary: PATHS.releaseSociBinary });
+}
+
+export function sociSocketUnit(plan: Plan): string {
+  return renderTemplate('systemd/soci-snapshotter.socket.mustache', { version: plan.generatorVersion, socket: PATHS.sociSocket });
+}
+
+export function releaseBinaryDropIn(plan: Plan): string {
+  return renderTemplate('systemd/release-binary.conf.mustache', {
+    version: plan.generatorVersion,
+    sociVersion: plan.sociVersion,
+    binary: PATHS.releaseSociBinary,
+  });
+}
+
+export function proxyDropIn(plan: Plan): string | undefined {
+  if (!plan.proxy) return undefined;
+  const env: string[] = [];
+  // Both spellings: Go reads either, other tools read one or the other.
+  const add = (name: string, value: string | undefined) => {
+    if (value) env.push(systemdQuote(`${name}=${value}`), systemdQuote(`${name.toLowerCase()}=${value}`));
+  };
+  add('HTTP_PROXY', plan.proxy.http);
+  add('HTTPS_PROXY', plan.proxy.https);
+  if (plan.proxy.noProxy.length) add('NO_PROXY', plan.proxy.noProxy.join(','));
+  return renderTemplate('systemd/proxy.conf.mustache', { version: plan.generatorVersion, environment: env });
+}
+
+export function containerdDropIn(plan: Plan): string {
+  return renderTemplate('systemd/containerd-soci.conf.mustache', { version: plan.generatorVersion });
+}
+
+export function pauseImportUnit(plan: Plan): string {
+  // As nodeadm does for FastImagePull: keep the layers (discard would leave soci nothing to mount).
+  const command =
+    plan.containerd === '2'
+      ? `/usr/bin/ctr --namespace k8s.io images import --snapshotter soci --discard-unpacked-layers=false --local ${PATHS.pauseTar}`
+      : `/usr/bin/ctr --namespace k8s.io images import --snapshotter soci ${PATHS.pauseTar}`;
+  return renderTemplate('systemd/pause-import.service.mustache', { version: plan.generatorVersion, pauseTar: PATHS.pauseTar, command });
+}

@@ -1,0 +1,115 @@
+// Profile -> Plan: every decision made once, with defaults filled in. Artifacts read only the plan.
+import type { Auth, ContainerdLine, Mode, Profile, ReleaseArch, Wiring } from './profile/schema.js';
+import { minSociVersion } from './profile/load.js';
+import { GENERATOR_VERSION } from './version.js';
+
+export const DEFAULTS = {
+  kubernetesVersion: '1.35',
+  mode: 'lazy' as Mode,
+  source: 'auto' as const,
+  version: '0.15.0',
+  releaseBaseUrl: 'https://github.com/awslabs/soci-snapshotter/releases/download',
+  auth: 'ecr-credential-helper' as Auth,
+  wiring: 'drop-in' as Wiring,
+  // AWS guidance for ECR: 8-16mb chunks, 10-20 downloads per image.
+  parallel: {
+    chunkSize: '16mb',
+    maxConcurrentDownloads: -1,
+    maxConcurrentDownloadsPerImage: 20,
+    maxConcurrentUnpacks: -1,
+    maxConcurrentUnpacksPerImage: 12,
+    discardUnpackedLayers: true,
+  },
+};
+
+/** Fixed node paths: the AMI's, upstream's, and ours. */
+export const PATHS = {
+  sociSocket: '/run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock',
+  sociRoot: '/var/lib/soci-snapshotter-grpc',
+  sociConfig: '/etc/soci-snapshotter-grpc/config.toml',
+  amiSociBinary: '/usr/bin/soci-snapshotter-grpc',
+  releaseSociBinary: '/usr/local/bin/soci-snapshotter-grpc',
+  containerdSocket: '/run/containerd/containerd.sock',
+  pauseTar: '/etc/eks/pause.tar',
+  containerdVersionFile: '/etc/eks/containerd-version.txt',
+  nodeadmDropIn: '/etc/eks/nodeadm.d/50-soci-installer.yaml',
+  stateDir: '/var/lib/soci-installer',
+  ecrHelperBinary: '/usr/local/bin/docker-credential-ecr-login',
+} as const;
+
+export interface ReleaseArchive {
+  arch: ReleaseArch;
+  file: string;
+  url: string;
+  sha256: string;
+}
+
+export interface Plan {
+  generatorVersion: string;
+  cluster?: { name: string; apiServerEndpoint: string; certificateAuthority: string; cidr: string };
+  kubernetesVersion: string;
+  containerd: ContainerdLine;
+  /** Architectures the nodes may run, as release archives name them. */
+  arches: ReleaseArch[];
+  mode: Mode;
+  /** Whether we install anything: fast-image-pull hands everything to nodeadm. */
+  installs: boolean;
+  source: 'auto' | 'ami' | 'release';
+  minSociVersion: string;
+  sociVersion: string;
+  /** Archives that may be downloaded (empty with source "ami"). */
+  releases: ReleaseArchive[];
+  auth: Auth;
+  parallel: typeof DEFAULTS.parallel | undefined;
+  mirrors: { registry: string; endpoints: { host: string; insecure: boolean; requestTimeoutSec?: number }[] }[];
+  proxy: { http?: string; https?: string; noProxy: string[] } | undefined;
+  metricsAddress: string | undefined;
+  wiring: Wiring;
+  ecrHelperDownloads: { arch: ReleaseArch; url: string; sha256: string }[];
+}
+
+export function plan(profile: Profile): Plan {
+  const soci = profile.soci ?? {};
+  const kubernetesVersion = profile.node?.kubernetesVersion ?? DEFAULTS.kubernetesVersion;
+  const minor = Number(kubernetesVersion.split('.')[1]);
+  const containerd = profile.node?.containerd ?? (minor <= 29 ? '1.7' : '2');
+  const arches: ReleaseArch[] = profile.node?.arch ? [profile.node.arch === 'x86_64' ? 'amd64' : 'arm64'] : ['amd64', 'arm64'];
+  const mode = soci.mode ?? DEFAULTS.mode;
+  const installs = mode !== 'fast-image-pull';
+  const source = soci.source ?? DEFAULTS.source;
+  const sociVersion = soci.version ?? DEFAULTS.version;
+  const base = (soci.releaseBaseUrl ?? DEFAULTS.releaseBaseUrl).replace(/\/+$/, '');
+  const releases =
+    installs && source !== 'ami'
+      ? arches.map((arch) => {
+          const file = `soci-snapshotter-${sociVersion}-linux-${arch}.tar.gz`;
+          return { arch, file, url: `${base}/v${sociVersion}/${file}`, sha256: soci.sha256?.[arch] ?? '' };
+        })
+      : [];
+  const usesParallel = mode === 'parallel' || mode === 'lazy-with-parallel-fallback';
+  return {
+    generatorVersion: GENERATOR_VERSION,
+    ...(profile.cluster ? { cluster: { ...profile.cluster } } : {}),
+    kubernetesVersion,
+    containerd,
+    arches,
+    mode,
+    installs,
+    source,
+    minSociVersion: minSociVersion(mode),
+    sociVersion,
+    releases,
+    auth: soci.auth ?? DEFAULTS.auth,
+    parallel: usesParallel ? { ...DEFAULTS.parallel, ...soci.parallel } : undefined,
+    mirrors: (soci.mirrors ?? []).map((m) => ({
+      registry: m.registry,
+      endpoints: m.endpoints.map((e) => ({ host: e.host, insecure: e.insecure ?? false, ...(e.requestTimeoutSec ? { requestTimeoutSec: e.requestTimeoutSec } : {}) })),
+    })),
+    proxy: soci.proxy ? { ...soci.proxy, noProxy: soci.proxy.noProxy ?? [] } : undefined,
+    metricsAddress: soci.metricsAddress,
+    wiring: soci.wiring ?? DEFAULTS.wiring,
+    ecrHelperDownloads: soci.ecrCredentialHelper
+      ? arches.map((arch) => ({ arch, url: soci.ecrCredentialHelper!.url[arch] ?? '', sha256: soci.ecrCredentialHelper!.sha256[arch] ?? '' }))
+      : [],
+  };
+}

@@ -1,0 +1,177 @@
+// Profile YAML -> checked Profile. Every problem is collected and reported together, one per line,
+// naming the field, the value and what is allowed.
+import { Ajv, type ErrorObject } from 'ajv';
+import { parseDocument } from 'yaml';
+import { ProfileError } from '../errors.js';
+import { PROFILE_SCHEMA, type Profile } from './schema.js';
+
+let compiled: ReturnType<Ajv['compile']> | undefined;
+function validator() {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
+    ajv.addKeyword('x-hint');
+    compiled = ajv.compile(PROFILE_SCHEMA);
+  }
+  return compiled;
+}
+
+/** Parses and checks a profile. `origin` names the file in messages. */
+export function loadProfile(text: string, origin = 'profile'): Profile {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ProfileError(doc.errors.map((e) => `${origin}: YAML: ${e.message.split('\n')[0]}`));
+  }
+  const data: unknown = doc.toJS() ?? {};
+  const problems = checkProfile(data);
+  if (problems.length > 0) throw new ProfileError(problems.map((p) => `${origin}: ${p}`));
+  return data as Profile;
+}
+
+/** The same checks on an object (for library users who build profiles in code). Returns problems. */
+export function checkProfile(data: unknown): string[] {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    return ['the profile must be a YAML mapping (cluster:, node:, soci:)'];
+  }
+  const validate = validator();
+  if (!validate(data)) return dedupe((validate.errors ?? []).map(describe));
+  return semanticProblems(data as Profile);
+}
+
+function dedupe(list: string[]): string[] {
+  return [...new Set(list)];
+}
+
+function fieldOf(e: ErrorObject): string {
+  const path = e.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path.length ? path.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : (i ? '.' : '') + p)).join('') : '(top level)';
+}
+
+const show = (v: unknown) => JSON.stringify(v);
+
+function describe(e: ErrorObject): string {
+  const field = fieldOf(e);
+  const schema = e.parentSchema as Record<string, unknown> | undefined;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const allowed = Object.keys((schema?.properties as object) ?? {}).join(', ');
+      const at = field === '(top level)' ? key : `${field}.${key}`;
+      return `${at}: unknown key; allowed here: ${allowed}`;
+    }
+    case 'enum':
+      return `${field}: ${show(e.data)} is not allowed; allowed: ${(schema?.enum as unknown[]).map(String).join(' | ')}`;
+    case 'pattern':
+      return `${field}: ${show(e.data)} is not valid; expected ${String(schema?.['x-hint'] ?? e.params)}`;
+    case 'type': {
+      const want = (e.params as { type: string }).type;
+      const hint = want === 'string' && typeof e.data === 'number' ? ` (quote it: "${String(e.data)}")` : '';
+      return `${field}: ${show(e.data)} must be ${want === 'object' ? 'a mapping' : want === 'array' ? 'a list' : `a ${want}`}${hint}`;
+    }
+    case 'required':
+      return `${field === '(top level)' ? '' : `${field}.`}${(e.params as { missingProperty: string }).missingProperty}: missing (required when ${field} is given)`;
+    case 'minimum':
+      return `${field}: ${show(e.data)} is too small; minimum ${String((e.params as { limit: number }).limit)}${schema?.description ? ` (${String(schema.description)})` : ''}`;
+    case 'minItems':
+      return `${field}: must list at least ${String((e.params as { limit: number }).limit)} item(s)`;
+    default:
+      return `${field}: ${e.message ?? 'invalid'}`;
+  }
+}
+
+const MIN_VERSION: Record<string, string> = {
+  lazy: '0.10.0', // index manifest v2
+  parallel: '0.11.0', // parallel pull/unpack
+  'lazy-with-parallel-fallback': '0.14.0', // parallel pull as fallback
+};
+// Releases that fail to start without a config file, or are otherwise known bad.
+export const BAD_SOCI_VERSIONS = ['0.10.0', '0.11.0'];
+
+export function minSociVersion(mode: string): string {
+  return MIN_VERSION[mode] ?? '0.0.0';
+}
+
+export function versionAtLeast(v: string, min: string): boolean {
+  const a = v.split('.').map(Number);
+  const b = min.split('.').map(Number);
+  for (let i = 0; i < 3; i++) {
+    if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  }
+  return true;
+}
+
+/** Rules that span fields, which a JSON Schema states poorly. */
+function semanticProblems(p: Profile): string[] {
+  const out: string[] = [];
+  const soci = p.soci ?? {};
+  const mode = soci.mode ?? 'lazy';
+  const k8s = p.node?.kubernetesVersion;
+  if (k8s !== undefined) {
+    const minor = Number(k8s.split('.')[1]);
+    if (minor < 28 || minor > 36) {
+      out.push(`node.kubernetesVersion: "${k8s}" has no EKS AL2023 AMI with nodeadm; supported: "1.28" to "1.36"`);
+    } else if (p.node?.containerd) {
+      const expected = minor <= 29 ? '1.7' : '2';
+      if (p.node.containerd !== expected) {
+        out.push(
+          `node.containerd: "${p.node.containerd}" does not match Kubernetes ${k8s}: EKS AL2023 AMIs for it ship containerd ${expected === '1.7' ? '1.7' : '2.x'}; use "${expected}" or omit the key`,
+        );
+      }
+    }
+  }
+
+  if (mode === 'fast-image-pull') {
+    // nodeadm rewrites soci's config and kubelet's image endpoint on every boot in this mode:
+    // anything we would set is silently overridden, so refuse it.
+    const ignored = ['source', 'version', 'releaseBaseUrl', 'sha256', 'auth', 'parallel', 'mirrors', 'proxy', 'metricsAddress', 'wiring', 'ecrCredentialHelper'];
+    for (const key of ignored) {
+      if (key in soci) {
+        out.push(`soci.${key}: not allowed with soci.mode "fast-image-pull": nodeadm writes soci's configuration itself on every boot and would silently override it; remove the key or choose mode lazy, parallel or lazy-with-parallel-fallback`);
+      }
+    }
+    return out;
+  }
+
+  if (mode === 'lazy' && soci.parallel) {
+    out.push('soci.parallel: has no effect with soci.mode "lazy"; remove it or choose parallel or lazy-with-parallel-fallback');
+  }
+  const source = soci.source ?? 'auto';
+  const version = soci.version ?? '0.15.0';
+  if (source !== 'ami') {
+    const min = minSociVersion(mode);
+    if (!versionAtLeast(version, min)) {
+      out.push(`soci.version: ${version} does not support mode "${mode}" (needs ${min} or later)`);
+    }
+    if (BAD_SOCI_VERSIONS.includes(version)) {
+      out.push(`soci.version: ${version} fails to start without a config file upstream; use ${version.replace(/\.0$/, '.1')} or later`);
+    }
+    const arches = p.node?.arch ? [p.node.arch === 'x86_64' ? 'amd64' : 'arm64'] : ['amd64', 'arm64'];
+    const missing = arches.filter((a) => !soci.sha256?.[a as 'amd64' | 'arm64']);
+    if (missing.length) {
+      out.push(
+        `soci.sha256: missing for ${missing.join(', ')}: soci.source "${source}" may download soci ${version}, and nothing is downloaded unverified. ` +
+          `Run: soci-installer checksums --version ${version} --write PROFILE (or set node.arch to narrow the architectures, or soci.source: ami to use only the AMI's soci)`,
+      );
+    }
+  } else {
+    for (const key of ['version', 'releaseBaseUrl', 'sha256'] as const) {
+      if (key in soci) out.push(`soci.${key}: has no effect with soci.source "ami" (nothing is downloaded); remove it or use source auto or release`);
+    }
+  }
+  if (soci.ecrCredentialHelper && (soci.auth ?? 'ecr-credential-helper') !== 'ecr-credential-helper') {
+    out.push(`soci.ecrCredentialHelper: only used with soci.auth "ecr-credential-helper" (auth is "${String(soci.auth)}")`);
+  }
+  if (soci.ecrCredentialHelper) {
+    const arches = p.node?.arch ? [p.node.arch === 'x86_64' ? 'amd64' : 'arm64'] : ['amd64', 'arm64'];
+    for (const a of arches as ('amd64' | 'arm64')[]) {
+      if (!soci.ecrCredentialHelper.url[a]) out.push(`soci.ecrCredentialHelper.url.${a}: missing (nodes of that architecture would have no helper)`);
+      if (!soci.ecrCredentialHelper.sha256[a]) out.push(`soci.ecrCredentialHelper.sha256.${a}: missing (nothing is downloaded unverified)`);
+    }
+  }
+  const registries = (soci.mirrors ?? []).map((m) => m.registry);
+  const dup = registries.find((r, i) => registries.indexOf(r) !== i);
+  if (dup) out.push(`soci.mirrors: registry ${dup} is listed twice; put all its endpoints under one entry`);
+  return out;
+}

@@ -1,0 +1,154 @@
+// The profile's public contract: TypeScript types and the JSON Schema that checks them.
+// schemas/profile.schema.json is written from PROFILE_SCHEMA (npm run schema) so editors can use it;
+// a test keeps the two in step.
+
+export const MODES = ['lazy', 'parallel', 'lazy-with-parallel-fallback', 'fast-image-pull'] as const;
+export const SOURCES = ['auto', 'ami', 'release'] as const;
+export const AUTHS = ['ecr-credential-helper', 'cri-keychain', 'none'] as const;
+export const NODE_ARCHES = ['x86_64', 'arm64'] as const;
+export const CONTAINERD_LINES = ['1.7', '2'] as const;
+export const WIRINGS = ['drop-in', 'user-data'] as const;
+
+export type Mode = (typeof MODES)[number];
+export type Source = (typeof SOURCES)[number];
+export type Auth = (typeof AUTHS)[number];
+export type NodeArch = (typeof NODE_ARCHES)[number];
+export type ContainerdLine = (typeof CONTAINERD_LINES)[number];
+export type Wiring = (typeof WIRINGS)[number];
+/** Release archives are named by Go's arch names. */
+export type ReleaseArch = 'amd64' | 'arm64';
+
+export interface PerArch<T> {
+  amd64?: T;
+  arm64?: T;
+}
+
+export interface Profile {
+  cluster?: {
+    name: string;
+    apiServerEndpoint: string;
+    certificateAuthority: string;
+    cidr: string;
+  };
+  node?: {
+    kubernetesVersion?: string;
+    arch?: NodeArch;
+    containerd?: ContainerdLine;
+  };
+  soci?: {
+    mode?: Mode;
+    source?: Source;
+    version?: string;
+    releaseBaseUrl?: string;
+    sha256?: PerArch<string>;
+    auth?: Auth;
+    parallel?: {
+      chunkSize?: string;
+      maxConcurrentDownloads?: number;
+      maxConcurrentDownloadsPerImage?: number;
+      maxConcurrentUnpacks?: number;
+      maxConcurrentUnpacksPerImage?: number;
+      discardUnpackedLayers?: boolean;
+    };
+    mirrors?: { registry: string; endpoints: { host: string; insecure?: boolean; requestTimeoutSec?: number }[] }[];
+    proxy?: { http?: string; https?: string; noProxy?: string[] };
+    metricsAddress?: string;
+    wiring?: Wiring;
+    ecrCredentialHelper?: { url: PerArch<string>; sha256: PerArch<string> };
+  };
+}
+
+// Patterns double as documentation: each carries the sentence an error shows.
+const HOST = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*';
+const HOST_PORT = `^${HOST}(?::[0-9]{1,5})?$`;
+// Every character RFC 3986 allows in a URL, and nothing else (no spaces, quotes or backslashes).
+const URL = "^https?://[A-Za-z0-9._~:/?#\\[\\]@!$&'()*+,;=%-]+$";
+const SHA256 = '^[0-9a-f]{64}$';
+
+function str(pattern: string, hint: string, extra: Record<string, unknown> = {}) {
+  return { type: 'string', pattern, 'x-hint': hint, ...extra };
+}
+const int = (minimum: number, description: string) => ({ type: 'integer', minimum, description });
+function obj(properties: Record<string, unknown>, required: string[] = [], description?: string) {
+  return { type: 'object', additionalProperties: false, properties, ...(required.length ? { required } : {}), ...(description ? { description } : {}) };
+}
+const perArch = (item: Record<string, unknown>, description: string) =>
+  obj({ amd64: item, arm64: item }, [], description);
+
+export const PROFILE_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://github.com/soci-installer/soci-installer/schemas/profile.schema.json',
+  title: 'soci-installer profile',
+  ...obj({
+    cluster: obj(
+      {
+        name: str('^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$', 'an EKS cluster name: letters, digits, - and _, at most 100'),
+        apiServerEndpoint: str(`^https://${HOST}(?::[0-9]{1,5})?/?$`, 'the https:// endpoint of the cluster (aws eks describe-cluster .cluster.endpoint)'),
+        certificateAuthority: str('^[A-Za-z0-9+/]+={0,2}$', 'the base64 certificate authority on one line (.cluster.certificateAuthority.data)'),
+        cidr: str(
+          '^(?:(?:[0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}|[0-9A-Fa-f:]+/[0-9]{1,3})$',
+          'the service CIDR, e.g. 10.100.0.0/16 (.cluster.kubernetesNetworkConfig.serviceIpv4Cidr)',
+        ),
+      },
+      ['name', 'apiServerEndpoint', 'certificateAuthority', 'cidr'],
+      'Needed when EKS does not supply it (custom AMI in a launch template, self-managed nodes). Omit for managed node groups on the EKS AMI.',
+    ),
+    node: obj({
+      kubernetesVersion: str('^1\\.[0-9]{2}$', 'a Kubernetes minor version in quotes, e.g. "1.33"'),
+      arch: { enum: [...NODE_ARCHES], description: 'Omit to serve both architectures from one profile.' },
+      containerd: { enum: [...CONTAINERD_LINES], description: 'Default: "1.7" for Kubernetes <= 1.29, else "2".' },
+    }),
+    soci: obj({
+      mode: { enum: [...MODES] },
+      source: { enum: [...SOURCES], description: 'auto: the AMI\'s soci when its version supports the mode, else the pinned release.' },
+      version: str('^[0-9]+\\.[0-9]+\\.[0-9]+$', 'a soci-snapshotter release such as 0.15.0'),
+      releaseBaseUrl: str(URL, 'an http(s) URL without spaces or quotes; <base>/v<version>/<archive> is downloaded'),
+      sha256: perArch(str(SHA256, '64 lowercase hex digits'), 'sha256 of each release archive (soci-installer checksums)'),
+      auth: { enum: [...AUTHS] },
+      parallel: obj({
+        chunkSize: str('^[1-9][0-9]*(?:b|kb|mb|gb)$', 'a size with unit b, kb, mb or gb, e.g. 16mb'),
+        maxConcurrentDownloads: int(-1, '-1 for unlimited'),
+        maxConcurrentDownloadsPerImage: int(-1, '-1 for unlimited'),
+        maxConcurrentUnpacks: int(-1, '-1 for unlimited'),
+        maxConcurrentUnpacksPerImage: int(-1, '-1 for unlimited'),
+        discardUnpackedLayers: { type: 'boolean' },
+      }),
+      mirrors: {
+        type: 'array',
+        items: obj(
+          {
+            registry: str(HOST_PORT, 'a registry host such as docker.io or 123456789012.dkr.ecr.us-west-2.amazonaws.com'),
+            endpoints: {
+              type: 'array',
+              minItems: 1,
+              items: obj(
+                {
+                  host: str(HOST_PORT, 'a mirror host[:port]'),
+                  insecure: { type: 'boolean' },
+                  requestTimeoutSec: int(1, 'seconds'),
+                },
+                ['host'],
+              ),
+            },
+          },
+          ['registry', 'endpoints'],
+        ),
+      },
+      proxy: obj({
+        http: str(URL, 'an http(s) proxy URL without spaces or quotes'),
+        https: str(URL, 'an http(s) proxy URL without spaces or quotes'),
+        noProxy: { type: 'array', items: str('^[A-Za-z0-9.:/*_-]+$', 'a host, domain, IP or CIDR') },
+      }),
+      metricsAddress: str(HOST_PORT, 'host:port for soci\'s Prometheus metrics, e.g. localhost:8000'),
+      wiring: { enum: [...WIRINGS], description: 'drop-in (AMI v20251023+): wired only after soci is verified. user-data: older AMIs; a failed install leaves containerd pointing at soci.' },
+      ecrCredentialHelper: obj(
+        {
+          url: perArch(str(URL, 'an http(s) URL of the docker-credential-ecr-login binary'), 'per-arch binary URLs'),
+          sha256: perArch(str(SHA256, '64 lowercase hex digits'), 'sha256 of each binary'),
+        },
+        ['url', 'sha256'],
+        'A pinned docker-credential-ecr-login binary. Omit to install the AL2023 package amazon-ecr-credential-helper when the node lacks the helper.',
+      ),
+    }),
+  }),
+} as const;

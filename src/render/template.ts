@@ -1,0 +1,75 @@
+// Mustache for text formats (shell, systemd units), with two guards mustache lacks:
+// no HTML escaping (values are escaped by code for their target language before they reach a
+// view), and an error on any tag the view does not define (mustache would print nothing).
+import { readFileSync } from 'node:fs';
+import Mustache from 'mustache';
+import { InternalError } from '../errors.js';
+
+const TEMPLATE_DIR = new URL('../../templates/', import.meta.url);
+const cache = new Map<string, string>();
+
+export function loadTemplate(name: string): string {
+  let text = cache.get(name);
+  if (text === undefined) {
+    text = readFileSync(new URL(name, TEMPLATE_DIR), 'utf8');
+    cache.set(name, text);
+  }
+  return text;
+}
+
+type View = Record<string, unknown>;
+type Token = [string, string, number, number, Token[]?, number?];
+
+function resolvable(name: string, stack: unknown[]): boolean {
+  if (name === '.') return true;
+  const [head, ...rest] = name.split('.');
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const frame = stack[i];
+    if (frame !== null && typeof frame === 'object' && head! in (frame as object)) {
+      let value: unknown = (frame as Record<string, unknown>)[head!];
+      for (const part of rest) {
+        if (value === null || typeof value !== 'object' || !(part in (value as object))) return false;
+        value = (value as Record<string, unknown>)[part];
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+function lookup(name: string, stack: unknown[]): unknown {
+  if (name === '.') return stack[stack.length - 1];
+  const [head, ...rest] = name.split('.');
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const frame = stack[i] as Record<string, unknown> | null;
+    if (frame !== null && typeof frame === 'object' && head! in frame) {
+      return rest.reduce<unknown>((v, p) => (v as Record<string, unknown>)[p], frame[head!]);
+    }
+  }
+  return undefined;
+}
+
+function check(tokens: Token[], stack: unknown[], template: string): void {
+  for (const t of tokens) {
+    const [type, name] = t;
+    if (type === 'text' || type === '!' || type === '=') continue;
+    if (!resolvable(name, stack)) throw new InternalError(`template ${template}: the view has no value for {{${name}}}`);
+    if (type === '{' || type === '&') throw new InternalError(`template ${template}: use {{${name}}}, escaping is already off`);
+    if (type === '#') {
+      const value = lookup(name, stack);
+      const frames = Array.isArray(value) ? value : [value];
+      if (Array.isArray(value) && value.length === 0) continue;
+      if (value === false || value === undefined || value === null) continue;
+      for (const f of frames) check(t[4] ?? [], typeof f === 'object' ? [...stack, f] : stack, template);
+    } else if (type === '^') {
+      check(t[4] ?? [], stack, template);
+    }
+  }
+}
+
+/** Renders templates/<name> with `view`. Values must already be escaped for the target language. */
+export function renderTemplate(name: string, view: View): string {
+  const template = loadTemplate(name);
+  check(Mustache.parse(template) as unknown as Token[], [view], name);
+  return Mustache.render(template, view, {}, { escape: (s: string) => s });
+}

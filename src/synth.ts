@@ -1,0 +1,74 @@
+// synth: Plan -> every artifact in memory (pure). writeArtifacts: the only place that writes them.
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ProfileError, UsageError } from './errors.js';
+import { installScript } from './artifacts/install-script.js';
+import { nodeFiles } from './artifacts/node-files.js';
+import { USER_DATA_LIMIT, USER_DATA_WARN, userDataMime, userDataNodeConfigYaml } from './artifacts/user-data.js';
+import type { Plan } from './plan.js';
+
+export interface Artifact {
+  /** Path relative to the output directory. */
+  path: string;
+  content: string;
+  mode: number;
+}
+
+export interface Synthesis {
+  artifacts: Artifact[];
+  warnings: string[];
+}
+
+const MARKER = '.soci-installer';
+
+export function synth(plan: Plan): Synthesis {
+  const warnings: string[] = [];
+  const mime = userDataMime(plan);
+  const size = Buffer.byteLength(mime);
+  if (size > USER_DATA_LIMIT) {
+    throw new ProfileError([`user data is ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT}: remove mirrors or proxy settings, or bake an AMI`]);
+  }
+  if (size > USER_DATA_WARN) {
+    warnings.push(`user data is ${size} bytes: EKS, Karpenter and eksctl append their own NodeConfig, and EC2 refuses more than ${USER_DATA_LIMIT}`);
+  }
+  const artifacts: Artifact[] = [
+    { path: 'user-data.mime', content: mime, mode: 0o644 },
+    { path: 'nodeconfig.yaml', content: userDataNodeConfigYaml(plan), mode: 0o644 },
+    { path: 'install.sh', content: installScript(plan), mode: 0o755 },
+    ...nodeFiles(plan).map((f) => ({ path: `rootfs${f.path}`, content: f.content, mode: parseInt(f.mode, 8) })),
+  ];
+  if (plan.mode === 'lazy' && plan.auth === 'cri-keychain') {
+    warnings.push('soci.auth cri-keychain with lazy loading: credentials live only in memory and are lost when soci restarts; ecr-credential-helper rotates them');
+  }
+  return { artifacts, warnings };
+}
+
+/**
+ * Writes the artifacts into `dir` as a whole: first into a sibling temp directory, then swapped in,
+ * so a failure leaves either the old output or the new one, never half of each.
+ */
+export function writeArtifacts(dir: string, artifacts: Artifact[]): void {
+  const target = resolve(dir);
+  if (existsSync(target) && readdirSync(target).length > 0 && !existsSync(join(target, MARKER))) {
+    throw new UsageError(`${dir} exists and was not written by soci-installer; choose an empty or new directory (-o)`);
+  }
+  mkdirSync(dirname(target), { recursive: true });
+  const stamp = `${process.pid}-${Date.now()}`;
+  const tmp = join(dirname(target), `.${basename(target)}.tmp-${stamp}`);
+  const old = join(dirname(target), `.${basename(target)}.old-${stamp}`);
+  try {
+    mkdirSync(tmp);
+    writeFileSync(join(tmp, MARKER), 'This directory is written by soci-installer render and replaced as a whole.\n');
+    for (const a of artifacts) {
+      const file = join(tmp, a.path);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, a.content, { mode: a.mode });
+      chmodSync(file, a.mode); // umask must not change what the node receives
+    }
+    if (existsSync(target)) renameSync(target, old);
+    renameSync(tmp, target);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+    rmSync(old, { recursive: true, force: true });
+  }
+}
