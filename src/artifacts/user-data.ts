@@ -1,5 +1,6 @@
 // user-data.mime: the install script as a cloud-init shell part, then the NodeConfig part
 // (last, because nodeadm merges NodeConfigs in order and later wins).
+import { gzipSync } from 'node:zlib';
 import { CONTENT_TYPES, buildMime } from '../mime/archive.js';
 import type { Plan } from '../plan.js';
 import { installScript } from './install-script.js';
@@ -13,8 +14,11 @@ export function userDataNodeConfigYaml(plan: Plan): string {
 }
 
 export function userDataMime(plan: Plan): string {
-  return buildMime([
-    { contentType: CONTENT_TYPES.shell, body: installScript(plan) },
-    { contentType: CONTENT_TYPES.nodeConfig, body: userDataNodeConfigYaml(plan) },
-  ]);
+  const script = installScript(plan);
+  const nodeConfig = { contentType: CONTENT_TYPES.nodeConfig, body: userDataNodeConfigYaml(plan) };
+  const plain = buildMime([{ contentType: CONTENT_TYPES.shell, body: script }, nodeConfig]);
+  if (Buffer.byteLength(plain) <= USER_DATA_WARN) return plain;
+  // Too big to leave room for what EKS, Karpenter and eksctl append: send the script gzipped
+  // (install.sh beside it is the same script, readable). mtime 0 keeps the bytes stable.
+  return buildMime([{ contentType: CONTENT_TYPES.gzip, body: gzipSync(script, { level: 9 }) }, nodeConfig]);
 }

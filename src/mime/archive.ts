@@ -2,14 +2,19 @@
 // so the output is byte-stable; plain text here, base64 only at the EC2 API boundary.
 import { InternalError } from '../errors.js';
 
+import { gunzipSync } from 'node:zlib';
+
 export const CONTENT_TYPES = {
   shell: 'text/x-shellscript; charset="us-ascii"',
   nodeConfig: 'application/node.eks.aws',
+  // cloud-init gunzips such a part and runs what it holds by its first line (#!: a script).
+  gzip: 'application/x-gzip',
 } as const;
 
 export interface Part {
   contentType: string;
-  body: string;
+  /** Text for 7bit parts; for base64 parts, the bytes to encode. */
+  body: string | Buffer;
 }
 
 export const BOUNDARY = '==SOCI-INSTALLER-BOUNDARY==';
@@ -20,6 +25,11 @@ export function buildMime(parts: Part[], boundary = BOUNDARY): string {
   if (!BOUNDARY_CHARS.test(boundary)) throw new InternalError(`invalid MIME boundary ${JSON.stringify(boundary)}`);
   const lines = ['MIME-Version: 1.0', `Content-Type: multipart/mixed; boundary="${boundary}"`, ''];
   for (const part of parts) {
+    if (Buffer.isBuffer(part.body)) {
+      const b64 = part.body.toString('base64').replace(/.{76}/g, '$&\n').replace(/\n$/, '');
+      lines.push(`--${boundary}`, `Content-Type: ${part.contentType}`, 'MIME-Version: 1.0', 'Content-Transfer-Encoding: base64', '', b64);
+      continue;
+    }
     if (part.body.includes(`--${boundary}`)) throw new InternalError('a MIME part contains the boundary');
     if (/[^\x00-\x7f]/.test(part.body)) throw new InternalError('MIME parts are sent as 7bit: non-ASCII text reached one');
     lines.push(`--${boundary}`, `Content-Type: ${part.contentType}`, 'MIME-Version: 1.0', 'Content-Transfer-Encoding: 7bit', '', part.body.replace(/\r/g, '').replace(/\n$/, ''));
@@ -47,10 +57,13 @@ export function parseMime(text: string): Part[] {
     const end = chunk.indexOf('\n\n');
     const h = parseHeaders(end < 0 ? chunk : chunk.slice(0, end));
     let partBody = end < 0 ? '' : chunk.slice(end + 2);
+    const contentType = h.get('content-type') ?? 'text/plain';
     if ((h.get('content-transfer-encoding') ?? '').toLowerCase() === 'base64') {
-      partBody = Buffer.from(partBody.replace(/\s+/g, ''), 'base64').toString('utf8');
+      let bytes = Buffer.from(partBody.replace(/\s+/g, ''), 'base64');
+      if (contentType === CONTENT_TYPES.gzip) bytes = gunzipSync(bytes);
+      partBody = bytes.toString('utf8');
     }
-    return { contentType: h.get('content-type') ?? 'text/plain', body: partBody.endsWith('\n') ? partBody : `${partBody}\n` };
+    return { contentType, body: partBody.endsWith('\n') ? partBody : `${partBody}\n` };
   });
 }
 

@@ -8,7 +8,10 @@ import { PROFILE_SCHEMA, type Profile } from './schema.js';
 let compiled: ReturnType<Ajv['compile']> | undefined;
 function validator() {
   if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
+    // The YAML is read with the failsafe schema (every scalar a string, as written: 1.30 stays
+    // "1.30", a digits-only sha256 stays a string); ajv turns the numbers and booleans the schema
+    // asks for back into numbers and booleans.
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true });
     ajv.addKeyword('x-hint');
     compiled = ajv.compile(PROFILE_SCHEMA);
   }
@@ -17,7 +20,7 @@ function validator() {
 
 /** Parses and checks a profile. `origin` names the file in messages. */
 export function loadProfile(text: string, origin = 'profile'): Profile {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, schema: 'failsafe' });
   if (doc.errors.length > 0) {
     throw new ProfileError(doc.errors.map((e) => `${origin}: YAML: ${e.message.split('\n')[0]}`));
   }

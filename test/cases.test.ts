@@ -1,0 +1,43 @@
+// One test per folder in test/cases/: the profile renders to exactly the files in expected/.
+// And one per folder in test/cases-invalid/: the profile is refused with exactly errors.txt.
+import { readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ProfileError, render } from '../src/index.js';
+import { compareWithGolden, UPDATE } from './golden.js';
+
+const CASES = join(import.meta.dirname, 'cases');
+const INVALID = join(import.meta.dirname, 'cases-invalid');
+
+export function caseProfile(name: string): string | undefined {
+  const file = join(CASES, name, 'profile.yaml');
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+}
+
+describe('golden cases', () => {
+  for (const name of readdirSync(CASES).sort()) {
+    it(name, () => {
+      const result = render(caseProfile(name), name);
+      compareWithGolden(join(CASES, name, 'expected'), result.artifacts);
+    });
+  }
+});
+
+describe('refused profiles', () => {
+  for (const name of readdirSync(INVALID).sort()) {
+    it(name, () => {
+      const text = readFileSync(join(INVALID, name, 'profile.yaml'), 'utf8');
+      let error: unknown;
+      try {
+        render(text, 'profile.yaml');
+      } catch (e) {
+        error = e;
+      }
+      expect(error, 'the profile must be refused').toBeInstanceOf(ProfileError);
+      const message = (error as ProfileError).message + '\n';
+      const file = join(INVALID, name, 'errors.txt');
+      if (UPDATE) writeFileSync(file, message);
+      expect(message).toBe(readFileSync(file, 'utf8'));
+    });
+  }
+});

@@ -1,0 +1,20 @@
+#!/bin/bash
+# soci-installer 0.1.0: mode fast-image-pull. The FastImagePull gate in the NodeConfig part of
+# this user data does the work (nodeadm wires the AMI's soci in parallel-pull mode on every boot).
+# This script installs and changes nothing: it only logs whether the gate can take effect here.
+set -euo pipefail
+log() {
+  local level=$1
+  shift
+  echo "soci-installer: $*" >&2
+  logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
+}
+cpus=$(nproc)
+mem_kib=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+if [ ! -x /usr/bin/soci-snapshotter-grpc ]; then
+  log warning "this AMI has no soci-snapshotter (EKS AL2023 v20250813 or later has it): FastImagePull does nothing"
+elif [ "$cpus" -lt 4 ] || [ "$mem_kib" -lt 7340032 ]; then
+  log warning "$cpus vCPU and $((mem_kib / 1024)) MiB: nodeadm ignores FastImagePull below 4 vCPU and 7 GiB"
+else
+  log info "FastImagePull can take effect: $cpus vCPU, $((mem_kib / 1024)) MiB"
+fi
