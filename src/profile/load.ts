@@ -71,7 +71,7 @@ function describe(e: ErrorObject): string {
     case 'type': {
       const want = (e.params as { type: string }).type;
       const hint = want === 'string' && typeof e.data === 'number' ? ` (quote it: "${String(e.data)}")` : '';
-      return `${field}: ${show(e.data)} must be ${want === 'object' ? 'a mapping' : want === 'array' ? 'a list' : `a ${want}`}${hint}`;
+      return `${field}: ${show(e.data)} must be ${want === 'object' ? 'a mapping' : want === 'array' ? 'a list' : want === 'integer' ? 'a whole number' : `a ${want}`}${hint}`;
     }
     case 'required':
       return `${field === '(top level)' ? '' : `${field}.`}${(e.params as { missingProperty: string }).missingProperty}: missing (required when ${field} is given)`;

@@ -69,7 +69,11 @@ function check(tokens: Token[], stack: unknown[], template: string): void {
 
 /** Renders templates/<name> with `view`. Values must already be escaped for the target language. */
 export function renderTemplate(name: string, view: View): string {
-  const template = loadTemplate(name);
+  return renderText(loadTemplate(name), view, name);
+}
+
+/** The same for template text in hand; `name` is for messages. */
+export function renderText(template: string, view: View, name = 'template'): string {
   check(Mustache.parse(template) as unknown as Token[], [view], name);
   return Mustache.render(template, view, {}, { escape: (s: string) => s });
 }

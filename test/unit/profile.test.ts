@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkProfile, defaultProfileText, loadProfile, plan, PROFILE_SCHEMA, ProfileError } from '../../src/index.js';
+import { REPO_ROOT } from '../support/exec.js';
+
+function problems(text: string): string[] {
+  try {
+    loadProfile(text, 'p.yaml');
+  } catch (e) {
+    if (e instanceof ProfileError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+describe('profile loading', () => {
+  it('the embedded default profile is valid and needs no download', () => {
+    const p = plan(loadProfile(defaultProfileText()));
+    expect(p.mode).toBe('lazy');
+    expect(p.source).toBe('ami');
+    expect(p.releases).toEqual([]);
+    expect(p.arches).toEqual(['amd64', 'arm64']);
+    expect(p.containerd).toBe('2');
+  });
+
+  it('an empty file means every default; default source auto then asks for checksums', () => {
+    expect(problems('')).toEqual([expect.stringMatching(/^p\.yaml: soci\.sha256: missing for amd64, arm64: .*soci-installer checksums --version 0\.15\.0/)]);
+  });
+
+  it('reports every problem at once, one per line, naming field, value and what is allowed', () => {
+    const found = problems('node: { arch: sparc, kubernetesVersion: "1.3" }\nsoci: { mode: fast, auth: basic, parallel: { chunkSize: 16MiB } }\n');
+    expect(found).toEqual([
+      'p.yaml: node.kubernetesVersion: "1.3" is not valid; expected a Kubernetes minor version in quotes, e.g. "1.33"',
+      'p.yaml: node.arch: "sparc" is not allowed; allowed: x86_64 | arm64',
+      'p.yaml: soci.mode: "fast" is not allowed; allowed: lazy | parallel | lazy-with-parallel-fallback | fast-image-pull',
+      'p.yaml: soci.auth: "basic" is not allowed; allowed: ecr-credential-helper | cri-keychain | none',
+      'p.yaml: soci.parallel.chunkSize: "16MiB" is not valid; expected a size with unit b, kb, mb or gb, e.g. 16mb',
+    ]);
+  });
+
+  it('keeps scalars as written: 1.30 stays "1.30", digits-only sums stay strings, numbers become numbers', () => {
+    const p = plan(
+      loadProfile(
+        `node: { kubernetesVersion: 1.30, arch: x86_64 }\nsoci: { mode: parallel, source: release, sha256: { amd64: ${'1'.repeat(64)} }, parallel: { maxConcurrentDownloadsPerImage: 7, discardUnpackedLayers: false } }\n`,
+      ),
+    );
+    expect(p.kubernetesVersion).toBe('1.30');
+    expect(p.releases[0]!.sha256).toBe('1'.repeat(64));
+    expect(p.parallel!.maxConcurrentDownloadsPerImage).toBe(7);
+    expect(p.parallel!.discardUnpackedLayers).toBe(false);
+  });
+
+  it('refuses a number where an integer is expected, and a word where a boolean is', () => {
+    expect(problems('soci: { mode: parallel, source: ami, parallel: { maxConcurrentUnpacks: 2.5, discardUnpackedLayers: maybe } }')).toEqual([
+      'p.yaml: soci.parallel.maxConcurrentUnpacks: "2.5" must be a whole number',
+      'p.yaml: soci.parallel.discardUnpackedLayers: "maybe" must be a boolean',
+    ]);
+  });
+
+  it('refuses duplicate keys and non-mapping documents', () => {
+    expect(problems('soci: { mode: lazy }\nsoci: { mode: parallel }\n')[0]).toMatch(/Map keys must be unique/);
+    expect(problems('- a\n- b\n')).toEqual(['p.yaml: the profile must be a YAML mapping (cluster:, node:, soci:)']);
+  });
+
+  it('checkProfile works on objects built in code (CDK, Pulumi)', () => {
+    expect(checkProfile({ soci: { mode: 'parallel', source: 'ami' } })).toEqual([]);
+    expect(checkProfile({ soci: { source: 'ami', mirrors: [{ registry: 'docker.io', endpoints: [] }] } })).toEqual([
+      'soci.mirrors[0].endpoints: must list at least 1 item(s)',
+    ]);
+  });
+
+  it('refuses a registry listed twice', () => {
+    const m = '{ registry: docker.io, endpoints: [{ host: a.example.com }] }';
+    expect(problems(`soci: { source: ami, mirrors: [${m}, ${m}] }`)).toEqual([
+      'p.yaml: soci.mirrors: registry docker.io is listed twice; put all its endpoints under one entry',
+    ]);
+  });
+});
+
+describe('published JSON Schema', () => {
+  it('schemas/profile.schema.json is PROFILE_SCHEMA (npm run schema rewrites it)', () => {
+    const file = JSON.parse(readFileSync(join(REPO_ROOT, 'schemas', 'profile.schema.json'), 'utf8'));
+    expect(file).toEqual(JSON.parse(JSON.stringify(PROFILE_SCHEMA)));
+  });
+  it('the package version and the generator version agree', async () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
+    const { GENERATOR_VERSION } = await import('../../src/version.js');
+    expect(GENERATOR_VERSION).toBe(pkg.version);
+  });
+});
