@@ -5,7 +5,7 @@ import { buildProgram } from './cli.js';
 import { ExternalError, exitCodeOf, ProfileError, UsageError } from './errors.js';
 
 const io = { stdout: (s: string) => void process.stdout.write(s), stderr: (s: string) => void process.stderr.write(s) };
-const program = buildProgram(io).exitOverride();
+const program = buildProgram(io);
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

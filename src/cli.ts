@@ -33,6 +33,7 @@ export function buildProgram(io: Io): Command {
   const program = new Command('soci-installer')
     .description('Put the SOCI snapshotter on Amazon EKS nodes: user data, node files, and the rest, from one profile.')
     .version(GENERATOR_VERSION)
+    .exitOverride()
     .showHelpAfterError()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .addHelpText(
