@@ -34,6 +34,7 @@ export function buildProgram(io: Io): Command {
     .description('Put the SOCI snapshotter on Amazon EKS nodes: user data, node files, and the rest, from one profile.')
     .version(GENERATOR_VERSION)
     .exitOverride()
+    .enablePositionalOptions() // so `checksums --version V` is the subcommand's flag
     .showHelpAfterError()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .addHelpText(
