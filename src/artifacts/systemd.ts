@@ -39,10 +39,8 @@ export function containerdDropIn(plan: Plan): string {
 }
 
 export function pauseImportUnit(plan: Plan): string {
-  // As nodeadm does for FastImagePull: keep the layers (discard would leave soci nothing to mount).
-  const command =
-    plan.containerd === '2'
-      ? `/usr/bin/ctr --namespace k8s.io images import --snapshotter soci --discard-unpacked-layers=false --local ${PATHS.pauseTar}`
-      : `/usr/bin/ctr --namespace k8s.io images import --snapshotter soci ${PATHS.pauseTar}`;
+  // As nodeadm does for FastImagePull (ctr 1.7 and 2.x take the same flags): keep the layers, and
+  // import locally rather than through the transfer service.
+  const command = `/usr/bin/ctr --namespace k8s.io images import --snapshotter soci --discard-unpacked-layers=false --local ${PATHS.pauseTar}`;
   return renderTemplate('systemd/pause-import.service.mustache', { version: plan.generatorVersion, pauseTar: PATHS.pauseTar, command });
 }

@@ -320,7 +320,7 @@ ConditionPathExists=/etc/eks/pause.tar
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/usr/bin/ctr --namespace k8s.io images import --snapshotter soci /etc/eks/pause.tar
+ExecStart=/usr/bin/ctr --namespace k8s.io images import --snapshotter soci --discard-unpacked-layers=false --local /etc/eks/pause.tar
 
 [Install]
 WantedBy=containerd.service kubelet.service
