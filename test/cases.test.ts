@@ -1,18 +1,14 @@
 // One test per folder in test/cases/: the profile renders to exactly the files in expected/.
 // And one per folder in test/cases-invalid/: the profile is refused with exactly errors.txt.
-import { readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ProfileError, render } from '../src/index.js';
-import { compareWithGolden, UPDATE } from './golden.js';
+import { caseProfile, compareWithGolden, UPDATE } from './golden.js';
 
 const CASES = join(import.meta.dirname, 'cases');
 const INVALID = join(import.meta.dirname, 'cases-invalid');
 
-export function caseProfile(name: string): string | undefined {
-  const file = join(CASES, name, 'profile.yaml');
-  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
-}
 
 describe('golden cases', () => {
   for (const name of readdirSync(CASES).sort()) {

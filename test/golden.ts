@@ -43,3 +43,9 @@ export function compareWithGolden(expectedDir: string, artifacts: Artifact[]): v
     expect(parsed(a.path, a.content), `${a.path} differs from the golden file`).toEqual(parsed(a.path, want));
   }
 }
+
+/** test/cases/<name>/profile.yaml, or undefined for the case that uses the embedded default. */
+export function caseProfile(name: string): string | undefined {
+  const file = join(import.meta.dirname, 'cases', name, 'profile.yaml');
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+}

@@ -32,7 +32,8 @@ export function buildMime(parts: Part[], boundary = BOUNDARY): string {
     }
     if (part.body.includes(`--${boundary}`)) throw new InternalError('a MIME part contains the boundary');
     if (/[^\x00-\x7f]/.test(part.body)) throw new InternalError('MIME parts are sent as 7bit: non-ASCII text reached one');
-    lines.push(`--${boundary}`, `Content-Type: ${part.contentType}`, 'MIME-Version: 1.0', 'Content-Transfer-Encoding: 7bit', '', part.body.replace(/\r/g, '').replace(/\n$/, ''));
+    // The line break before a boundary belongs to the boundary (RFC 2046): the body keeps its own.
+    lines.push(`--${boundary}`, `Content-Type: ${part.contentType}`, 'MIME-Version: 1.0', 'Content-Transfer-Encoding: 7bit', '', part.body.replace(/\r/g, ''));
   }
   lines.push(`--${boundary}--`, '');
   return lines.join('\n');
@@ -63,7 +64,7 @@ export function parseMime(text: string): Part[] {
       if (contentType === CONTENT_TYPES.gzip) bytes = gunzipSync(bytes);
       partBody = bytes.toString('utf8');
     }
-    return { contentType, body: partBody.endsWith('\n') ? partBody : `${partBody}\n` };
+    return { contentType, body: partBody };
   });
 }
 

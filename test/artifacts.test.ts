@@ -1,0 +1,210 @@
+// Every golden case's output, checked by the real tools: shellcheck, Python's email parser and
+// cloud-init, the NodeConfig CRD schema, soci's own key list, containerd 1.6/1.7/2.x `config dump` of
+// nodeadm's configs merged with ours, a running containerd, and systemd-analyze verify.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { load as loadToml } from 'js-toml';
+import { parse as parseYaml } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { render, PATHS, type Artifact, type Plan } from '../src/index.js';
+import { containerdToml } from '../src/artifacts/containerd.js';
+import { caseProfile } from './golden.js';
+import { configDump, getPath, mergeLikeNodeadm, parsePluginsLs, startContainerd, type ContainerdLine } from './support/containerd.js';
+import { run } from './support/exec.js';
+import { cloudInitParts, parseMimeWithPython } from './support/mime.js';
+import { validateNodeConfig } from './support/schemas.js';
+import { shellcheck } from './support/shellcheck.js';
+import { sociConfigUnknownKeys } from './support/soci.js';
+import { systemdVerify } from './support/systemd.js';
+
+const CASES = readdirSync(join(import.meta.dirname, 'cases')).sort();
+const FIXTURES = join(import.meta.dirname, 'fixtures', 'nodeadm');
+
+function rendered(name: string) {
+  const r = render(caseProfile(name), name);
+  const file = (path: string) => r.artifacts.find((a) => a.path === path)?.content;
+  const rootfs = r.artifacts.filter((a) => a.path.startsWith('rootfs/'));
+  return { ...r, file, rootfs };
+}
+
+// The configs nodeadm writes on real nodes (copied from amazon-eks-ami's e2e cases), as merge bases.
+const BASES: Record<Plan['containerd'], string[]> = {
+  '1.7': ['containerdv1-config--expected-containerd-config.toml', 'containerdv1-runtime-config-nvidia--expected-containerd-config.toml'],
+  '2': [
+    'containerdv2-config--expected-containerd-configv3.toml',
+    'containerdv2-runtime-config-nvidia--expected-containerd-configv3.toml',
+    'containerdv2-runtime-config-neuron--expected-containerd-configv3.toml',
+  ],
+};
+
+describe.each(CASES)('%s', (name) => {
+  const r = rendered(name);
+  const { plan } = r;
+
+  it('install.sh is shellcheck-clean', async () => {
+    const res = await shellcheck(r.file('install.sh')!);
+    expect(res.output).toBe('');
+    expect(res.code).toBe(0);
+  });
+
+  it("user data parses with Python's email module and with cloud-init, and carries install.sh and the NodeConfig", async () => {
+    const mime = r.file('user-data.mime')!;
+    const py = await parseMimeWithPython(mime);
+    expect(py.defects).toEqual([]);
+    expect(py.isMultipart).toBe(true);
+    const gz = py.parts[0]!.contentType === 'application/x-gzip';
+    expect(py.parts.map((p) => p.contentType)).toEqual([gz ? 'application/x-gzip' : 'text/x-shellscript', 'application/node.eks.aws']);
+    expect(py.parts[1]!.body).toBe(r.file('nodeconfig.yaml'));
+    if (!gz) expect(py.parts[0]!.body).toBe(r.file('install.sh'));
+
+    const ci = await cloudInitParts(mime);
+    // cloud-init runs the script (gunzipped if need be) and leaves the NodeConfig to nodeadm.
+    const scripts = ci.parts.filter((p) => p.contentType === 'text/x-shellscript');
+    expect(scripts.map((p) => p.payload)).toEqual([r.file('install.sh')]);
+    expect(scripts[0]!.handled).toBe(true);
+    expect(ci.unhandled.join('\n')).toMatch(/application\/node\.eks\.aws/);
+    expect(Buffer.byteLength(mime)).toBeLessThanOrEqual(14336);
+  });
+
+  it('every NodeConfig validates against the nodeadm CRD schema (strict: no unknown keys)', () => {
+    const docs = [r.file('nodeconfig.yaml')!, ...r.rootfs.filter((a) => a.path.includes('/nodeadm.d/')).map((a) => a.content)];
+    for (const text of docs) {
+      const doc = parseYaml(text);
+      expect(validateNodeConfig(doc)).toEqual([]);
+      // nodeadm checks these in code: all four or none (EKS/Karpenter supply them then).
+      const cluster = doc.spec.cluster;
+      if (cluster) expect(Object.keys(cluster).sort()).toEqual(['apiServerEndpoint', 'certificateAuthority', 'cidr', 'name']);
+      // Never a version line: nodeadm sets it; and never default_runtime_name (GPU AMIs keep theirs).
+      const toml: string | undefined = doc.spec.containerd?.config;
+      if (toml) {
+        expect(toml).not.toMatch(/^\s*version\s*=/m);
+        expect(toml).not.toMatch(/default_runtime_name/);
+      }
+    }
+    const userData = parseYaml(r.file('nodeconfig.yaml')!);
+    expect(userData.spec.featureGates?.FastImagePull ?? false).toBe(plan.mode === 'fast-image-pull');
+    // The wiring sits in user data only when the profile asks for it (old AMIs).
+    expect(Boolean(userData.spec.containerd)).toBe(plan.installs && plan.wiring === 'user-data');
+  });
+
+  it("soci's config.toml uses only keys soci reads, and says what the mode means", () => {
+    const file = r.file(`rootfs${PATHS.sociConfig}`);
+    if (!plan.installs) return expect(file).toBeUndefined();
+    expect(sociConfigUnknownKeys(file!)).toEqual([]);
+    const cfg = loadToml(file!) as Record<string, any>;
+    const ppu = cfg.pull_modes.parallel_pull_unpack;
+    expect(ppu.enable).toBe(plan.mode === 'parallel');
+    expect(cfg.pull_modes.soci_v2.enable).toBe(plan.mode !== 'parallel');
+    expect(ppu.experimental_parallel_pull_as_fallback ?? false).toBe(plan.mode === 'lazy-with-parallel-fallback');
+    expect(cfg.content_store?.type ?? 'soci').toBe(plan.mode === 'lazy-with-parallel-fallback' ? 'containerd' : 'soci');
+    expect(cfg.cri_keychain?.enable_keychain ?? false).toBe(plan.auth === 'cri-keychain');
+    if (plan.parallel) expect(ppu.concurrent_download_chunk_size).toBe(plan.parallel.chunkSize);
+    if (plan.metricsAddress) expect(cfg.metrics_address).toBe(plan.metricsAddress); // top level, not in a table
+    for (const m of plan.mirrors) expect(cfg.resolver.host[m.registry].mirrors.map((e: { host: string }) => e.host)).toEqual(m.endpoints.map((e) => e.host));
+  });
+
+  it('systemd-analyze verify accepts every unit and drop-in (no warnings)', async () => {
+    if (!plan.installs) return expect(r.rootfs).toEqual([]);
+    const files: Record<string, string> = Object.fromEntries(r.rootfs.map((a: Artifact) => [a.path.slice('rootfs'.length), a.content]));
+    // STAND-IN for the EKS AMI's own soci units (section 1 of the fact sheet), which ours drop in over.
+    files['/etc/systemd/system/soci-snapshotter.service'] =
+      '# STAND-IN for the EKS AMI unit\n[Unit]\nDescription=soci\n[Service]\nType=notify\nExecStart=/usr/bin/soci-snapshotter-grpc --address fd://\nRestart=no\n';
+    files['/etc/systemd/system/soci-snapshotter.socket'] =
+      `# STAND-IN for the EKS AMI unit\n[Socket]\nListenStream=${PATHS.sociSocket}\nSocketMode=0660\n[Install]\nWantedBy=sockets.target\n`;
+    const units = ['soci-snapshotter.service', 'soci-snapshotter.socket', 'containerd.service', 'soci-installer-pause-import.service'];
+    const res = await systemdVerify(files, units);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    // And our base units, as on an AMI without soci (release source).
+    if (plan.source !== 'ami') {
+      delete files['/etc/systemd/system/soci-snapshotter.service'];
+      delete files['/etc/systemd/system/soci-snapshotter.socket'];
+      const bare = await systemdVerify(files, units);
+      expect(bare.stderr).toBe('');
+      expect(bare.code).toBe(0);
+    }
+  });
+});
+
+// containerd checks, per containerd line: our fragment merged over what nodeadm writes, as nodeadm does.
+const BY_LINE = (['1.7', '2'] as const).map((line) => {
+  const name = CASES.find((c) => {
+    const p = rendered(c).plan;
+    return p.installs && p.containerd === line;
+  })!;
+  return [line, name] as const;
+});
+
+describe.each(BY_LINE)('containerd %s wiring (from case %s)', (line, name) => {
+  const { plan } = rendered(name);
+  const fragment = containerdToml(plan);
+  const runWith: ContainerdLine[] = line === '1.7' ? ['1.6', '1.7'] : ['2'];
+
+  it('names the config version nodeadm must use: v3 plugin names only for containerd 2.x', () => {
+    expect(/io\.containerd\.cri\.v1\.(images|runtime)/.test(fragment)).toBe(line === '2');
+  });
+
+  describe.each(BASES[line])('merged over nodeadm %s', (base) => {
+    const merged = mergeLikeNodeadm(readFileSync(join(FIXTURES, base), 'utf8'), fragment);
+
+    it.each(runWith)('containerd %s config dump has soci as snapshotter and proxy plugin', async (bin) => {
+      const res = await configDump(bin, merged);
+      expect(res.ok, res.stderr).toBe(true);
+      expect(res.stderr).not.toMatch(/unknown key/i);
+      const d = res.dump!;
+      expect(getPath(d, 'proxy_plugins', 'soci', 'type')).toBe('snapshot');
+      expect(getPath(d, 'proxy_plugins', 'soci', 'address')).toBe(PATHS.sociSocket);
+      // containerd 1.6 has no proxy plugin exports (1.7 added them); AL2023 runs 1.7 or 2.x.
+      if (bin !== '1.6') expect(getPath(d, 'proxy_plugins', 'soci', 'exports', 'root')).toBe(PATHS.sociRoot);
+      const images = line === '2' ? getPath(d, 'plugins', 'io.containerd.cri.v1.images') : getPath(d, 'plugins', 'io.containerd.grpc.v1.cri', 'containerd');
+      expect(getPath(images, 'snapshotter')).toBe('soci');
+      expect(getPath(images, 'disable_snapshot_annotations')).toBe(false);
+      // The AMI's runtime (runc, nvidia, neuron) survives our merge.
+      const runtimePath = line === '2' ? ['plugins', 'io.containerd.cri.v1.runtime', 'containerd'] : ['plugins', 'io.containerd.grpc.v1.cri', 'containerd'];
+      const before = loadToml(readFileSync(join(FIXTURES, base), 'utf8'));
+      expect(getPath(d, ...runtimePath, 'default_runtime_name')).toBe(getPath(before, ...runtimePath, 'default_runtime_name'));
+      if (line === '2') {
+        const unpack = getPath(d, 'plugins', 'io.containerd.transfer.v1.local', 'unpack_config') as { snapshotter: string }[];
+        expect(unpack.map((u) => u.snapshotter)).toEqual(['soci']);
+      }
+    });
+  });
+
+  it.each(runWith)('a running containerd %s lists the soci proxy plugin as ok', async (bin) => {
+    const merged = mergeLikeNodeadm(readFileSync(join(FIXTURES, BASES[line][0]!), 'utf8'), fragment);
+    const c = await startContainerd(bin, merged);
+    try {
+      const res = await c.ctr(['plugins', 'ls']);
+      expect(res.code, res.stderr).toBe(0);
+      const soci = parsePluginsLs(res.stdout).filter((p) => p.id === 'soci');
+      expect(soci).toEqual([expect.objectContaining({ type: 'io.containerd.snapshotter.v1', status: 'ok' })]);
+    } finally {
+      await c.stop();
+    }
+  });
+});
+
+describe('hostile values arrive intact', () => {
+  const r = rendered('hostile-values');
+  const profile = parseYaml(caseProfile('hostile-values')!);
+  const script = r.file('install.sh')!;
+
+  it('in install.sh, as bash reads it', async () => {
+    const url = /^\s+amd64\) (URL=.*) SHA=/m.exec(script)![1]!;
+    const exports = script.split('\n').filter((l) => l.startsWith('export ') && l.includes('PROXY'));
+    const res = await run('bash', ['-c', `${url}\n${exports.join('\n')}\nprintf '%s\\n' "$URL" "$HTTP_PROXY" "$HTTPS_PROXY" "$NO_PROXY"`]);
+    expect(res.stdout.split('\n').slice(0, 4)).toEqual([
+      `${profile.soci.releaseBaseUrl}/v0.15.0/soci-snapshotter-0.15.0-linux-amd64.tar.gz`,
+      profile.soci.proxy.http,
+      profile.soci.proxy.https,
+      profile.soci.proxy.noProxy.join(','),
+    ]);
+  });
+
+  it('in the systemd drop-in, as systemd unquotes it (% doubled, quotes escaped)', () => {
+    const dropIn = r.rootfs.find((a) => a.path.endsWith('30-soci-installer-proxy.conf'))!.content;
+    const values = [...dropIn.matchAll(/^Environment="(.*)"$/gm)].map((m) => m[1]!.replace(/\\(["\\])/g, '$1').replace(/%%/g, '%'));
+    expect(values).toContain(`HTTP_PROXY=${profile.soci.proxy.http}`);
+    expect(values).toContain(`https_proxy=${profile.soci.proxy.https}`);
+  });
+});
