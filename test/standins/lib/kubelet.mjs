@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import crypto from 'node:crypto';
-import { load as loadToml } from 'js-toml';
+import { parse as loadToml } from 'smol-toml';
 import { plain, run, say, writeFileWithDir } from './common.mjs';
 
 const TOOL = 'kubelet-standin';
@@ -44,8 +44,9 @@ function contentJson(digest) {
 /** The chain ID of an image's layers: what its unpacked top snapshot is named. */
 function chainIdOf(image) {
   const ls = ctr('images', 'ls', `name==${image}`);
+  if (ls.code !== 0) throw new Failure(`containerd does not answer: ${ls.stderr.trim()}`);
   const line = ls.stdout.split('\n').slice(1).find((l) => l.startsWith(`${image} `));
-  if (ls.code !== 0 || !line) throw new Failure(`sandbox image ${image} is not in containerd (namespace k8s.io)`);
+  if (!line) throw new Failure(`sandbox image ${image} is not in containerd (namespace k8s.io)`);
   let desc = contentJson(line.trim().split(/\s+/)[2]);
   if (desc.manifests) {
     const m = desc.manifests.find((d) => !d.platform || (d.platform.os === 'linux' && d.platform.architecture === 'amd64'));
@@ -81,8 +82,6 @@ async function check() {
     const sock = kubelet.imageServiceEndpoint.replace(/^unix:\/\//, '');
     if (!(await socketAnswers(sock))) throw new Failure(`imageServiceEndpoint ${kubelet.imageServiceEndpoint} does not answer`);
   }
-  const version = run('ctr', ['version']);
-  if (version.code !== 0) throw new Failure(`containerd does not answer: ${version.stderr.trim()}`);
   Object.assign(status, criSettings());
   if (!status.sandboxImage) throw new Failure('containerd has no sandbox image configured');
   status.chainId = chainIdOf(status.sandboxImage);

@@ -19,7 +19,7 @@
 // instance-size checks, cluster/IMDS lookups, the cluster block being required, local storage.
 import fs from 'node:fs';
 import path from 'node:path';
-import { load as loadToml, dump as dumpToml } from 'js-toml';
+import { parse as loadToml, stringify as dumpToml } from 'smol-toml';
 import YAML from 'yaml';
 import { deepMerge, plain, readIfExists, readUserDataParts, run, say, writeFileWithDir } from './common.mjs';
 

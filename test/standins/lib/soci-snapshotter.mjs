@@ -21,10 +21,10 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 
-// js-toml and gRPC are loaded only when needed, so `--version` answers quickly.
+// TOML and gRPC are loaded only when needed, so `--version` answers quickly.
 let loadToml, dumpToml, grpc, SnapshotsService, Kind;
 async function loadModules() {
-  ({ load: loadToml, dump: dumpToml } = await import('js-toml'));
+  ({ parse: loadToml, stringify: dumpToml } = await import('smol-toml'));
   ({ grpc, SnapshotsService, Kind } = await import('./snapshots-api.mjs'));
 }
 
