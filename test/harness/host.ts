@@ -117,7 +117,17 @@ export class NodeCgroups {
 
   create(): void {
     for (const d of this.dirs) {
-      for (const sub of ['nspawn', 'exec']) fs.mkdirSync(path.join(d, sub), { recursive: true });
+      for (const sub of ['nspawn', 'exec']) {
+        // another node's teardown may remove the shared soci-harness/ parent in between: retry
+        for (let i = 0; ; i++) {
+          try {
+            fs.mkdirSync(path.join(d, sub), { recursive: true });
+            break;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || i >= 20) throw err;
+          }
+        }
+      }
     }
   }
 

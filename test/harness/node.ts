@@ -594,6 +594,8 @@ async function sweepStaleNodes(): Promise<void> {
       /* half-created */
     }
     if (owner.pid && pidAlive(owner.pid)) continue;
+    // a node being created right now has no owner.json for a moment
+    if (!owner.pid && Date.now() - fs.statSync(dir).mtimeMs < 60_000) continue;
     log(`sweeping stale node ${name} (owner ${owner.pid ?? '?'} is gone)`);
     if (owner.nspawn && pidAlive(owner.nspawn)) {
       try {
