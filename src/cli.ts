@@ -85,6 +85,19 @@ Examples:
     });
 
   program
+    .command('daemonset')
+    .description('print the DaemonSet manifest that installs soci on nodes that already run (kubectl apply -f)')
+    .addOption(profileOption())
+    .option('--uninstall', 'the manifest that puts every node back as it was')
+    .addHelpText('after', '\nExample:\n  soci-installer daemonset -c soci.yaml | kubectl apply -f -\n  kubectl -n soci-installer rollout status ds/soci-installer')
+    .action((opts: { config?: string; uninstall?: boolean }) => {
+      const name = opts.uninstall ? 'daemonset-uninstall.yaml' : 'daemonset.yaml';
+      const found = renderFrom(opts.config, io).artifacts.find((a) => a.path === name);
+      if (!found) throw new UsageError('soci.mode fast-image-pull installs nothing: nodeadm applies its gate at boot, so there is nothing for a DaemonSet to do');
+      io.stdout(found.content);
+    });
+
+  program
     .command('checksums')
     .description("fetch a soci release's published sha256 sums (needs the internet or a mirror)")
     .requiredOption('--version <version>', 'soci-snapshotter release, e.g. 0.15.0')

@@ -11,6 +11,14 @@ export const DEFAULTS = {
   releaseBaseUrl: 'https://github.com/awslabs/soci-snapshotter/releases/download',
   auth: 'ecr-credential-helper' as Auth,
   wiring: 'drop-in' as Wiring,
+  daemonset: {
+    namespace: 'soci-installer',
+    // Debian's slim image: bash, nsenter (util-linux) and cp, nothing more.
+    image: 'public.ecr.aws/docker/library/debian:bookworm-slim',
+    pauseImage: 'public.ecr.aws/docker/library/busybox:1.37',
+    nodeSelector: { 'kubernetes.io/os': 'linux' },
+    maxUnavailable: 1 as number | string,
+  },
   // AWS guidance for ECR: 8-16mb chunks, 10-20 downloads per image.
   parallel: {
     chunkSize: '16mb',
@@ -66,6 +74,7 @@ export interface Plan {
   metricsAddress: string | undefined;
   wiring: Wiring;
   ecrHelperDownloads: { arch: ReleaseArch; url: string; sha256: string }[];
+  daemonset: { namespace: string; image: string; pauseImage: string; nodeSelector: Record<string, string>; maxUnavailable: number | string };
 }
 
 export function plan(profile: Profile): Plan {
@@ -111,5 +120,6 @@ export function plan(profile: Profile): Plan {
     ecrHelperDownloads: soci.ecrCredentialHelper
       ? arches.map((arch) => ({ arch, url: soci.ecrCredentialHelper!.url[arch] ?? '', sha256: soci.ecrCredentialHelper!.sha256[arch] ?? '' }))
       : [],
+    daemonset: { ...DEFAULTS.daemonset, ...profile.daemonset },
   };
 }

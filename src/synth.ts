@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ProfileError, UsageError } from './errors.js';
+import { daemonSetYaml } from './artifacts/daemonset.js';
 import { installScript } from './artifacts/install-script.js';
 import { nodeFiles } from './artifacts/node-files.js';
 import { USER_DATA_LIMIT, USER_DATA_WARN, userDataMime, userDataNodeConfigYaml } from './artifacts/user-data.js';
@@ -36,6 +37,13 @@ export function synth(plan: Plan): Synthesis {
     { path: 'nodeconfig.yaml', content: userDataNodeConfigYaml(plan), mode: 0o644 },
     { path: 'install.sh', content: installScript(plan), mode: 0o755 },
     ...nodeFiles(plan).map((f) => ({ path: `rootfs${f.path}`, content: f.content, mode: parseInt(f.mode, 8) })),
+    // fast-image-pull acts at boot through nodeadm: nothing for a DaemonSet to install.
+    ...(plan.installs
+      ? [
+          { path: 'daemonset.yaml', content: daemonSetYaml(plan), mode: 0o644 },
+          { path: 'daemonset-uninstall.yaml', content: daemonSetYaml(plan, { uninstall: true }), mode: 0o644 },
+        ]
+      : []),
   ];
   if (plan.mode === 'lazy' && plan.auth === 'cri-keychain') {
     warnings.push('soci.auth cri-keychain with lazy loading: credentials live only in memory and are lost when soci restarts; ecr-credential-helper rotates them');

@@ -23,7 +23,7 @@ describe('soci-installer CLI', () => {
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/^wrote \d+ files to out\/\n$/);
     const out = join(cwd, 'out');
-    expect(readdirSync(out).sort()).toEqual(['.soci-installer', 'install.sh', 'nodeconfig.yaml', 'rootfs', 'user-data.mime']);
+    expect(readdirSync(out).sort()).toEqual(['.soci-installer', 'daemonset-uninstall.yaml', 'daemonset.yaml', 'install.sh', 'nodeconfig.yaml', 'rootfs', 'user-data.mime']);
     expect(statSync(join(out, 'install.sh')).mode & 0o777).toBe(0o755);
     expect(statSync(join(out, 'rootfs/root/.docker/config.json')).mode & 0o777).toBe(0o600);
   });

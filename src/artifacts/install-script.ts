@@ -5,7 +5,7 @@ import { BAD_SOCI_VERSIONS } from '../profile/load.js';
 import { PATHS, type Plan } from '../plan.js';
 import { shellQuote } from '../render/escape.js';
 import { renderTemplate } from '../render/template.js';
-import { nodeFiles, type NodeFile } from './node-files.js';
+import { nodeFiles, PAUSE_IMPORT_UNIT, type NodeFile } from './node-files.js';
 
 const DELIMITER = 'SOCI_INSTALLER_EOF';
 
@@ -66,5 +66,6 @@ export function installScript(plan: Plan): string {
     stage: files.filter((f) => f.phase === 'stage').map(heredoc),
     wire: files.filter((f) => f.phase === 'wire').map(heredoc),
     enable: files.filter((f) => f.enable).map((f) => f.path.split('/').pop()!),
+    pauseUnit: PAUSE_IMPORT_UNIT,
   });
 }

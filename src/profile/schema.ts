@@ -56,6 +56,13 @@ export interface Profile {
     wiring?: Wiring;
     ecrCredentialHelper?: { url: PerArch<string>; sha256: PerArch<string> };
   };
+  daemonset?: {
+    namespace?: string;
+    image?: string;
+    pauseImage?: string;
+    nodeSelector?: Record<string, string>;
+    maxUnavailable?: number | string;
+  };
 }
 
 // Patterns double as documentation: each carries the sentence an error shows.
@@ -64,6 +71,8 @@ const HOST_PORT = `^${HOST}(?::[0-9]{1,5})?$`;
 // Every character RFC 3986 allows in a URL, and nothing else (no spaces, quotes or backslashes).
 const URL = "^https?://[A-Za-z0-9._~:/?#\\[\\]@!$&'()*+,;=%-]+$";
 const SHA256 = '^[0-9a-f]{64}$';
+// An image reference pinned by tag or digest (never :latest, never untagged).
+const IMAGE = '^[a-z0-9.-]+(?::[0-9]+)?/[a-z0-9._/-]+(?::(?!latest$)[A-Za-z0-9._-]{1,128}|@sha256:[0-9a-f]{64})$';
 
 function str(pattern: string, hint: string, extra: Record<string, unknown> = {}) {
   return { type: 'string', pattern, 'x-hint': hint, ...extra };
@@ -150,5 +159,23 @@ export const PROFILE_SCHEMA = {
         'A pinned docker-credential-ecr-login binary. Omit to install the AL2023 package amazon-ecr-credential-helper when the node lacks the helper.',
       ),
     }),
+    daemonset: obj(
+      {
+        namespace: str('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$', 'a Kubernetes namespace name (lowercase letters, digits, -)'),
+        image: str(IMAGE, 'an image with a shell, bash and nsenter, pinned by tag or digest (registry/repository:tag, not :latest)'),
+        pauseImage: str(IMAGE, 'a tiny image with /bin/sh, pinned by tag or digest (registry/repository:tag, not :latest)'),
+        nodeSelector: {
+          type: 'object',
+          propertyNames: { pattern: '^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$' },
+          additionalProperties: str('^(|[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$', 'a Kubernetes label value'),
+        },
+        maxUnavailable: {
+          anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^(100|[1-9][0-9]?)%$' }],
+          description: 'How many nodes restart containerd at once: a number, or a percentage such as 10%',
+        },
+      },
+      [],
+      'The fallback DaemonSet for nodes that already run (daemonset.yaml).',
+    ),
   }),
 } as const;

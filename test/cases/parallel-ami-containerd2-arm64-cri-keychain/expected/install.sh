@@ -5,6 +5,9 @@
 # 3. write soci's files ("stage" below), start soci and check it is up
 # 4. only then wire containerd and kubelet to it ("wire" below): nodeadm applies it at boot
 # Any failure puts every file back and leaves the node on overlayfs (exit 0, or 1 with --strict).
+# --live (a running node, from the DaemonSet): also regenerate containerd's config with nodeadm,
+# restart containerd once (containers keep running), import the pause image into soci, check a
+# snapshot, and forget images whose layers are gone (kubelet pulls them again, through soci).
 # A second run changes nothing and restarts nothing. Log: journalctl -t soci-installer
 # Profile values below are single-quoted on purpose: nothing in them is expanded.
 # shellcheck disable=SC2016
@@ -26,10 +29,12 @@ STATE='/var/lib/soci-installer'
 START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
 
 STRICT=0
+LIVE=0
 for arg in "$@"; do
   case "$arg" in
     --strict) STRICT=1 ;;
-    *) echo "usage: $0 [--strict]" >&2; exit 2 ;;
+    --live) LIVE=1 STRICT=1 ;;
+    *) echo "usage: $0 [--strict] [--live]" >&2; exit 2 ;;
   esac
 done
 
@@ -55,6 +60,7 @@ UNITS_CHANGED=0
 SOCI_CHANGED=0
 STARTED=0
 SOCKET_WAS_ACTIVE=0
+CONTAINERD_RESTARTED=0
 COMMITTED=0
 REASON="unexpected error"
 
@@ -130,6 +136,8 @@ rollback() {
   done
   UNITS_CHANGED=1
   reload
+  # The one restart a failed live conversion may cost: containerd back on its old config.
+  if [ "$CONTAINERD_RESTARTED" = 1 ]; then systemctl restart containerd.service; fi
   mkdir -p "$STATE" && echo "$REASON" >"$STATE/last-failure"
   log err "soci-snapshotter NOT installed; containerd stays on its default snapshotter (overlayfs)"
 }
@@ -288,12 +296,31 @@ spec:
 SOCI_INSTALLER_EOF
 reload
 enable_unit soci-installer-pause-import.service
-put "$STATE/installed" 0644 <<EOF
-soci-installer 0.1.0: mode $MODE, binary $([ "$USE_RELEASE" = 1 ] && echo "$REL_BIN (release $SOCI_VERSION)" || echo "$AMI_BIN (AMI)")
-EOF
+MARKER="soci-installer 0.1.0: mode $MODE, binary $([ "$USE_RELEASE" = 1 ] && echo "$REL_BIN (release $SOCI_VERSION)" || echo "$AMI_BIN (AMI)")"
+if [ "$LIVE" = 1 ] && { [ ${#CHANGED[@]} -gt 0 ] || [ "$(cat "$STATE/installed" 2>/dev/null)" != "$MARKER" ]; }; then
+  # 5. Live: containerd takes the wiring now. nodeadm writes its config, as at boot.
+  save /etc/containerd/config.toml
+  nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/ ||
+    fail "nodeadm could not regenerate containerd's config"
+  grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "nodeadm's containerd config does not name soci"
+  CONTAINERD_RESTARTED=1
+  systemctl restart containerd.service || fail "containerd did not restart"
+  for _ in $(seq 60); do ctr version >/dev/null 2>&1 && break; sleep 1; done
+  ctr plugins ls | grep -Eq 'io\.containerd\.snapshotter\.v1 +soci .* ok' || fail "containerd does not list the soci snapshotter"
+  systemctl restart soci-installer-pause-import.service || fail "the pause image did not import into soci"
+  probe="soci-installer-probe-$$"
+  ctr --namespace k8s.io snapshots --snapshotter soci prepare "$probe" >/dev/null || fail "a snapshot through soci failed"
+  ctr --namespace k8s.io snapshots --snapshotter soci rm "$probe"
+  # Layers unpacked for overlayfs were discarded: such images cannot be unpacked for soci.
+  # Forget them; running containers keep their snapshots, kubelet pulls the image again.
+  ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }' | while read -r ref; do
+    ctr --namespace k8s.io images rm "$ref" >/dev/null && log info "forgot $ref (its layers were discarded; kubelet pulls it again through soci)"
+  done
+fi
+put "$STATE/installed" 0644 <<<"$MARKER"
 rm -f "$STATE/last-failure"
 COMMITTED=1
-if booted && systemctl is-active --quiet containerd.service && [ ${#CHANGED[@]} -gt 0 ]; then
+if [ "$LIVE" = 0 ] && booted && systemctl is-active --quiet containerd.service && [ ${#CHANGED[@]} -gt 0 ]; then
   log info "containerd is already running: the wiring applies when nodeadm next configures it (at the next boot)"
 fi
 log info "done: soci-snapshotter in $MODE mode; wiring in /etc/eks/nodeadm.d/50-soci-installer.yaml"

@@ -1,0 +1,174 @@
+// The fallback DaemonSet for nodes that already run: one manifest for `kubectl apply -f`. The
+// privileged part is an init container that hands the very same install.sh (from a ConfigMap) to
+// the host's systemd as a transient unit, so restarting containerd cannot cut it off; the pod then
+// idles unprivileged and is Ready only once the node is verified.
+import { createHash } from 'node:crypto';
+import { stringify } from 'yaml';
+import { PATHS, type Plan } from '../plan.js';
+import { renderTemplate } from '../render/template.js';
+import { shellQuote } from '../render/escape.js';
+import { installScript } from './install-script.js';
+import { nodeFiles, PAUSE_IMPORT_UNIT } from './node-files.js';
+
+type Obj = Record<string, unknown>;
+const NAME = 'soci-installer';
+const BUNDLE_MOUNT = '/bundle';
+const STATE_MOUNT = '/state';
+
+export function uninstallScript(plan: Plan): string {
+  return renderTemplate('uninstall.sh.mustache', { version: plan.generatorVersion, stateQ: shellQuote(PATHS.stateDir), pauseUnit: PAUSE_IMPORT_UNIT });
+}
+
+/** Files the ConfigMap carries: the node scripts and rootfs/, at their render paths. */
+export function bundleFiles(plan: Plan): { path: string; content: string; mode: number }[] {
+  return [
+    { path: 'install.sh', content: installScript(plan), mode: 0o755 },
+    { path: 'uninstall.sh', content: uninstallScript(plan), mode: 0o755 },
+    ...nodeFiles(plan).map((f) => ({ path: `rootfs${f.path}`, content: f.content, mode: parseInt(f.mode, 8) })),
+  ];
+}
+
+// ConfigMap keys allow only [-._a-zA-Z0-9]; items[].path puts each file back at its path.
+const keyOf = (path: string) => path.replace(/[^-._a-zA-Z0-9]/g, '_').replace(/^\.+/, '_');
+
+/** The init container's script: run install.sh (or uninstall.sh) on the host as a transient unit. */
+function initCommand(script: 'install.sh --live' | 'uninstall.sh', hash: string): string {
+  const unit = `soci-installer-${hash}`;
+  const hostBundle = `${PATHS.stateDir}/bundle/${hash}`;
+  return [
+    'set -eu',
+    `mkdir -p ${STATE_MOUNT}/bundle/${hash}`,
+    `cp -RL ${BUNDLE_MOUNT}/. ${STATE_MOUNT}/bundle/${hash}/`,
+    `host() { nsenter --target 1 --mount --uts --ipc --net --pid -- "$@"; }`,
+    '# A unit left by an earlier attempt of this pod: let it finish, then run again (a no-op when done).',
+    `while host systemctl is-active --quiet ${unit}.service; do sleep 2; done`,
+    `host systemctl reset-failed ${unit}.service 2>/dev/null || true`,
+    'since=$(host date +%s)',
+    'rc=0',
+    `host systemd-run --unit=${unit} --wait --collect --quiet --property=TimeoutStartSec=900 /bin/bash ${hostBundle}/${script} || rc=$?`,
+    'host journalctl --no-pager -o cat -t soci-installer --since "@$since" || true',
+    'if [ "$rc" != 0 ]; then',
+    `  cat ${STATE_MOUNT}/last-failure > /dev/termination-log 2>/dev/null || echo "soci-installer failed (exit $rc); see the log above" > /dev/termination-log`,
+    '  exit "$rc"',
+    'fi',
+  ].join('\n');
+}
+
+export interface DaemonSetOptions {
+  uninstall?: boolean;
+}
+
+export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[] {
+  const ds = plan.daemonset;
+  const files = bundleFiles(plan);
+  const hash = createHash('sha256')
+    .update(files.map((f) => `${f.path}\0${f.content}\0`).join(''))
+    .digest('hex')
+    .slice(0, 12);
+  const labels = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/managed-by': 'soci-installer' };
+  const ns = ds.namespace;
+  const uninstall = opts.uninstall === true;
+  // Ready only when the node is done: the marker install.sh writes last, or uninstall's.
+  const readyFile = uninstall ? '/run-host/uninstalled' : `${STATE_MOUNT}/installed`;
+
+  const namespace = {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name: ns,
+      labels: {
+        ...labels,
+        // The init container is privileged and uses the host's PID namespace.
+        'pod-security.kubernetes.io/enforce': 'privileged',
+        'pod-security.kubernetes.io/audit': 'privileged',
+        'pod-security.kubernetes.io/warn': 'privileged',
+      },
+    },
+  };
+  const serviceAccount = {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: NAME, namespace: ns, labels },
+    automountServiceAccountToken: false,
+  };
+  const configMap = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: `${NAME}-${hash}`, namespace: ns, labels },
+    data: Object.fromEntries(files.map((f) => [keyOf(f.path), f.content])),
+  };
+  const daemonSet = {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: NAME, namespace: ns, labels },
+    spec: {
+      selector: { matchLabels: { 'app.kubernetes.io/name': NAME } },
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: ds.maxUnavailable } },
+      template: {
+        metadata: {
+          labels,
+          annotations: { 'soci-installer/bundle': hash, 'soci-installer/action': uninstall ? 'uninstall' : `install ${plan.mode}` },
+        },
+        spec: {
+          serviceAccountName: NAME,
+          automountServiceAccountToken: false,
+          hostPID: true,
+          priorityClassName: 'system-node-critical',
+          nodeSelector: ds.nodeSelector,
+          tolerations: [{ operator: 'Exists' }],
+          terminationGracePeriodSeconds: 5,
+          initContainers: [
+            {
+              name: uninstall ? 'uninstall' : 'install',
+              image: ds.image,
+              command: ['/bin/bash', '-c', initCommand(uninstall ? 'uninstall.sh' : 'install.sh --live', hash)],
+              securityContext: { privileged: true },
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+              resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+              volumeMounts: [
+                { name: 'bundle', mountPath: BUNDLE_MOUNT, readOnly: true },
+                { name: 'state', mountPath: STATE_MOUNT },
+              ],
+            },
+          ],
+          containers: [
+            {
+              name: 'done',
+              image: ds.pauseImage,
+              command: ['/bin/sh', '-c', 'exec sleep 2147483647'],
+              readinessProbe: { exec: { command: ['/bin/sh', '-c', `test -f ${readyFile}`] }, periodSeconds: 10 },
+              securityContext: {
+                runAsUser: 65534,
+                runAsGroup: 65534,
+                runAsNonRoot: true,
+                readOnlyRootFilesystem: true,
+                allowPrivilegeEscalation: false,
+                capabilities: { drop: ['ALL'] },
+              },
+              resources: { requests: { cpu: '1m', memory: '8Mi' }, limits: { memory: '16Mi' } },
+              volumeMounts: [uninstall ? { name: 'run', mountPath: '/run-host', readOnly: true } : { name: 'state', mountPath: STATE_MOUNT, readOnly: true }],
+            },
+          ],
+          volumes: [
+            {
+              name: 'bundle',
+              configMap: {
+                name: configMap.metadata.name,
+                defaultMode: 0o644,
+                items: files.map((f) => ({ key: keyOf(f.path), path: f.path, ...(f.mode !== 0o644 ? { mode: f.mode } : {}) })),
+              },
+            },
+            { name: 'state', hostPath: { path: PATHS.stateDir, type: 'DirectoryOrCreate' } },
+            ...(uninstall ? [{ name: 'run', hostPath: { path: '/run/soci-installer', type: 'DirectoryOrCreate' } }] : []),
+          ],
+        },
+      },
+    },
+  };
+  return [namespace, serviceAccount, configMap, daemonSet];
+}
+
+export function daemonSetYaml(plan: Plan, opts: DaemonSetOptions = {}): string {
+  const header = `# soci-installer ${plan.generatorVersion}: ${opts.uninstall ? 'reverts every selected node, then `kubectl delete -f` this file' : `SOCI (${plan.mode}) on running nodes`}.\n`;
+  return header + daemonSetObjects(plan, opts).map((o) => `---\n${stringify(o, { lineWidth: 0, blockQuote: 'literal' })}`).join('');
+}
