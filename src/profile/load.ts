@@ -36,7 +36,7 @@ export function checkProfile(data: unknown): string[] {
     return ['the profile must be a YAML mapping (cluster:, node:, soci:)'];
   }
   const validate = validator();
-  if (!validate(data)) return dedupe((validate.errors ?? []).map(describe));
+  if (!validate(data)) return dedupe((validate.errors ?? []).map(describe).filter((m) => m !== ''));
   return semanticProblems(data as Profile);
 }
 
@@ -66,7 +66,12 @@ function describe(e: ErrorObject): string {
     }
     case 'enum':
       return `${field}: ${show(e.data)} is not allowed; allowed: ${(schema?.enum as unknown[]).map(String).join(' | ')}`;
+    case 'propertyNames':
+      return ''; // the key's own 'pattern' error (below) says what is wrong
     case 'pattern':
+      if ((e as ErrorObject & { propertyName?: string }).propertyName !== undefined) {
+        return `${field}: key ${show(e.data)} is not valid; expected ${String(schema?.['x-hint'] ?? e.params)}`;
+      }
       return `${field}: ${show(e.data)} is not valid; expected ${String(schema?.['x-hint'] ?? e.params)}`;
     case 'type': {
       const want = (e.params as { type: string }).type;
