@@ -6,7 +6,7 @@
 // and this module is imported only by the ami command (other commands never load the SDK).
 import type { DescribeImagesCommandOutput, EC2Client } from '@aws-sdk/client-ec2';
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import { ExternalError } from '../errors.js';
+import { ExternalError, UsageError } from '../errors.js';
 import { eksAmiNameFilter, eksAmiParameter, type Plan } from '../plan.js';
 import type { AmiVariant, NodeArch } from '../profile/schema.js';
 
@@ -45,7 +45,7 @@ export interface AmiOptions {
 const PROBE_VERSION = '1.33';
 
 export async function resolveSourceAmis(plan: Plan, opts: AmiOptions = {}): Promise<AmiResult> {
-  if (!plan.ami) throw new ExternalError('soci.mode "fast-image-pull" installs nothing, so there is no AMI to bake');
+  if (!plan.ami) throw new UsageError('ami: soci.mode "fast-image-pull" installs nothing, so there is no AMI to bake');
   const ami = plan.ami;
   const clients = opts.clients ?? (await makeClients(opts.region ?? ami.region));
   const region = await regionOf(clients.ec2);

@@ -5,7 +5,7 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { resolveSourceAmis } from '../../src/aws/ami.js';
-import { ExternalError, loadProfile, plan } from '../../src/index.js';
+import { ExternalError, loadProfile, plan, UsageError } from '../../src/index.js';
 
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
 process.env.AWS_ACCESS_KEY_ID = 'AKIDFAKEFORTESTS';
@@ -72,6 +72,12 @@ describe('ami (aws-sdk-client-mock)', () => {
   it("takes ami.sourceAmiId as it is, without asking AWS", async () => {
     const r = await resolveSourceAmis(planOf('node: { arch: x86_64 }\nsoci: { source: ami }\nami: { sourceAmiId: { x86_64: ami-0123456789abcdef0 } }\n'), { clients });
     expect(r.images).toEqual([{ arch: 'x86_64', imageId: 'ami-0123456789abcdef0', via: 'profile' }]);
+    expect(ec2Mock.calls().length + ssmMock.calls().length).toBe(0);
+  });
+
+  it('fast-image-pull bakes nothing: a usage error before any call', async () => {
+    const err = await resolveSourceAmis(planOf('soci: { mode: fast-image-pull }\n'), { clients }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
     expect(ec2Mock.calls().length + ssmMock.calls().length).toBe(0);
   });
 
