@@ -1,7 +1,12 @@
 // install.sh --bake, the script Packer runs on the image builder, run for real in a scratch root
 // (chroot, no booted systemd): it writes soci's files and the wiring drop-in, enables the units,
 // does the EKS cleanup, exits 1 on failure, and a second run changes nothing.
-import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { render, PATHS } from '../src/index.js';
 import { run } from './support/exec.js';
@@ -95,4 +100,52 @@ it("--bake refuses an AMI soci too old for the mode with source ami (exit 1)", a
   const res = await root.run(r.artifacts.find((a) => a.path === 'install.sh')!.content, ['--bake']);
   expect(res.code).toBe(1);
   expect(res.stderr).toMatch(/cannot run mode lazy-with-parallel-fallback/);
+});
+
+describe('install.sh --bake with source auto and an AMI soci too old: the release is decided, fetched and installed at bake time', () => {
+  it('downloads the pinned archive once (127.0.0.1 stand-in release server), installs it with its units, and the second run needs no network', async () => {
+    // A release archive holding a STAND-IN soci-snapshotter-grpc that reports 0.15.0.
+    const work = mkdtempSync(join(tmpdir(), 'soci-release-'));
+    mkdirSync(join(work, 'a'));
+    writeFileSync(join(work, 'a/soci-snapshotter-grpc'), '#!/bin/sh\n# STAND-IN release binary\necho "soci-snapshotter-grpc version v0.15.0 feedbeef"\n', { mode: 0o755 });
+    writeFileSync(join(work, 'a/soci'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const tar = await run('tar', ['-czf', join(work, 'soci.tar.gz'), '-C', join(work, 'a'), 'soci-snapshotter-grpc', 'soci']);
+    expect(tar.code).toBe(0);
+    const archive = readFileSync(join(work, 'soci.tar.gz'));
+    const sha = createHash('sha256').update(archive).digest('hex');
+    const served: string[] = [];
+    const server = createServer((req, res) => {
+      served.push(req.url ?? '');
+      if (req.url === '/v0.15.0/soci-snapshotter-0.15.0-linux-amd64.tar.gz') res.end(archive);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const r = render(`node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: lazy, source: auto, version: 0.15.0, releaseBaseUrl: "${base}", sha256: { amd64: ${sha} }, auth: none }\n`, 'p');
+    const script = r.artifacts.find((a) => a.path === 'packer/files/install.sh')!.content;
+    const root = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.9.0', ecrHelper: false });
+    roots.push(root);
+    try {
+      const first = await root.run(script, ['--bake']);
+      expect(first.stderr).toMatch(/using release 0\.15\.0/);
+      expect(first.code).toBe(0);
+      expect(served).toEqual(['/v0.15.0/soci-snapshotter-0.15.0-linux-amd64.tar.gz']);
+    } finally {
+      await new Promise<void>((res) => server.close(() => res()));
+    }
+    expect(readFileSync(root.path(PATHS.releaseSociBinary), 'utf8')).toContain('STAND-IN release binary');
+    expect(statSync(root.path(PATHS.releaseSociBinary)).mode & 0o777).toBe(0o755);
+    for (const a of r.artifacts.filter((x) => x.path.startsWith('rootfs/'))) {
+      expect(readFileSync(root.path(a.path.slice('rootfs'.length)), 'utf8'), a.path).toBe(a.content);
+    }
+    expect(readFileSync(root.path(`${PATHS.stateDir}/installed`), 'utf8')).toMatch(/release 0\.15\.0/);
+    expect(existsSync(root.path(PATHS.nodeadmDropIn))).toBe(true);
+
+    const before = root.snapshot();
+    const second = await root.run(script, ['--bake']); // the server is gone: nothing may be fetched
+    expect(second.stderr).not.toMatch(/downloading/);
+    expect(second.code).toBe(0);
+    expect(root.snapshot()).toBe(before);
+  });
 });

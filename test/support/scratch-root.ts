@@ -19,7 +19,8 @@
  *   ScratchRoot.snapshot(): string
  *     every path under S/root (but proc, dev, usr, tmp) and S/usr-upper with type, mode, size,
  *     sha256 and link target, one per line, sorted: equal snapshots mean nothing changed.
- *   ScratchRoot.path(p): S/root + p;  ScratchRoot.remove()
+ *   ScratchRoot.path(p): S/root + p (for p under /usr/: S/usr-upper, where the script's writes to /usr land)
+ *   ScratchRoot.remove()
  * Needs root, unshare (util-linux), chroot and overlayfs; a missing tool is an error, never a skip.
  */
 import { createHash } from 'node:crypto';
@@ -110,7 +111,8 @@ export function makeScratchRoot(opts: ScratchRootOptions): ScratchRoot {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   return {
     dir,
-    path: (p) => join(root, p),
+    // /usr is an overlay mounted only while the script runs: what it wrote there is in the upper layer.
+    path: (p) => (p.startsWith('/usr/') ? join(upper, p.slice('/usr/'.length)) : join(root, p)),
     async run(script, args) {
       write(join(root, 'tmp/install.sh'), script, 0o755);
       const setup = [
