@@ -66,7 +66,7 @@ Examples:
 
   program
     .command('render')
-    .description('write user-data.mime, nodeconfig.yaml, install.sh and rootfs/ (every file the node receives)')
+    .description('write user-data.mime, nodeconfig.yaml, install.sh, rootfs/ (every file the node receives) and packer/ (the AMI bake)')
     .addOption(profileOption())
     .option('-o, --output <dir>', 'output directory (replaced as a whole)', 'out')
     .addHelpText('after', '\nExample:\n  soci-installer render -c soci.yaml -o out && cat out/install.sh')
