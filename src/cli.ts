@@ -3,7 +3,8 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { UsageError } from './errors.js';
-import { defaultProfileText, render } from './index.js';
+import { defaultProfileText, loadProfile, plan, render } from './index.js';
+import { bakedUserDataMime } from './artifacts/user-data.js';
 import { writeArtifacts } from './synth.js';
 import { PROFILE_SCHEMA } from './profile/schema.js';
 import { GENERATOR_VERSION } from './version.js';
@@ -44,6 +45,8 @@ Examples:
   soci-installer init -o soci.yaml          write an annotated profile to start from
   soci-installer render -c soci.yaml -o out every file, into ./out
   soci-installer user-data --base64         user data for a launch template (default profile)
+  soci-installer ami -c soci.yaml           the EKS AMI the Packer build (out/packer) starts from
+  soci-installer user-data -c soci.yaml --baked --base64   user data for nodes of the baked AMI
   soci-installer checksums --version 0.15.0 --write soci.yaml`,
     );
   const profileOption = () => new Option('-c, --config <file>', 'profile (YAML); default: the embedded default profile');
@@ -63,7 +66,7 @@ Examples:
 
   program
     .command('render')
-    .description('write user-data.mime, nodeconfig.yaml, install.sh and rootfs/ (every file the node receives)')
+    .description('write user-data.mime, nodeconfig.yaml, install.sh, rootfs/ (every file the node receives) and packer/ (the AMI bake)')
     .addOption(profileOption())
     .option('-o, --output <dir>', 'output directory (replaced as a whole)', 'out')
     .addHelpText('after', '\nExample:\n  soci-installer render -c soci.yaml -o out && cat out/install.sh')
@@ -78,9 +81,12 @@ Examples:
     .description('print the MIME multipart user data')
     .addOption(profileOption())
     .option('--base64', 'base64 on one line, as launch templates take it')
+    .option('--baked', 'for nodes of the AMI baked with packer/: only the cluster block (as ami.baked: true)')
     .addHelpText('after', '\nExample:\n  soci-installer user-data -c soci.yaml --base64 > user-data.b64')
-    .action((opts: { config?: string; base64?: boolean }) => {
-      const mime = renderFrom(opts.config, io).artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    .action((opts: { config?: string; base64?: boolean; baked?: boolean }) => {
+      const result = renderFrom(opts.config, io);
+      if (opts.baked && !result.plan.ami) throw new UsageError('--baked: soci.mode "fast-image-pull" installs nothing, so no AMI is baked; drop --baked');
+      const mime = opts.baked ? bakedUserDataMime(result.plan) : result.artifacts.find((a) => a.path === 'user-data.mime')!.content;
       io.stdout(opts.base64 ? `${Buffer.from(mime).toString('base64')}\n` : mime);
     });
 
@@ -114,6 +120,26 @@ Examples:
       } else {
         io.stdout(`soci:\n  version: ${opts.version}\n  sha256:\n${Object.entries(sums).map(([a, s]) => `    ${a}: ${s}\n`).join('')}`);
       }
+    });
+
+  program
+    .command('ami')
+    .description('print the EKS AL2023 AMI the Packer build starts from, per architecture (needs AWS credentials)')
+    .addOption(profileOption())
+    .option('--region <region>', 'AWS region (default: ami.region, then AWS_REGION)')
+    .option('--ssm', "read EKS's recommended image_id SSM parameter instead of the newest image by name (what packer/ uses)")
+    .option('--json', 'JSON for scripts')
+    .addHelpText('after', '\nPermissions: ec2:DescribeImages, ssm:GetParameter (on arn:aws:ssm:*::parameter/aws/service/eks/*).\nExample:\n  soci-installer ami -c soci.yaml --region us-west-2 --json')
+    .action(async (opts: { config?: string; region?: string; ssm?: boolean; json?: boolean }) => {
+      const { text, origin } = readProfile(opts.config);
+      const p = plan(loadProfile(text ?? defaultProfileText(), origin ?? (text === undefined ? 'default profile' : 'profile')));
+      if (opts.region !== undefined && !/^[a-z]{2}(?:-[a-z]+)+-[0-9]+$/.test(opts.region)) {
+        throw new UsageError(`--region: ${JSON.stringify(opts.region)} is not an AWS region such as us-west-2`);
+      }
+      // Loaded here only: no other command pulls in the AWS SDK.
+      const { formatAmiResult, resolveSourceAmis } = await import('./aws/ami.js');
+      const result = await resolveSourceAmis(p, { ...(opts.region ? { region: opts.region } : {}), via: opts.ssm ? 'ssm' : 'ec2' });
+      io.stdout(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatAmiResult(result));
     });
 
   program

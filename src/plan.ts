@@ -1,5 +1,5 @@
 // Profile -> Plan: every decision made once, with defaults filled in. Artifacts read only the plan.
-import type { Auth, ContainerdLine, Mode, Profile, ReleaseArch, Wiring } from './profile/schema.js';
+import type { AmiVariant, Auth, ContainerdLine, Mode, NodeArch, Profile, ReleaseArch, SshInterface, Wiring } from './profile/schema.js';
 import { minSociVersion } from './profile/load.js';
 import { GENERATOR_VERSION } from './version.js';
 
@@ -18,6 +18,13 @@ export const DEFAULTS = {
     pauseImage: 'public.ecr.aws/docker/library/busybox:1.37',
     nodeSelector: { 'kubernetes.io/os': 'linux' },
     maxUnavailable: 1 as number | string,
+  },
+  ami: {
+    variant: 'standard' as AmiVariant,
+    instanceType: { x86_64: 'm6i.large', arm64: 'm7g.large' } as Record<NodeArch, string>,
+    amiName: 'soci-eks-al2023-{arch}-{variant}-{kubernetesVersion}-{timestamp}',
+    // The EKS AL2023 AMI's own root volume size.
+    volumeSize: 20,
   },
   // AWS guidance for ECR: 8-16mb chunks, 10-20 downloads per image.
   parallel: {
@@ -75,6 +82,62 @@ export interface Plan {
   wiring: Wiring;
   ecrHelperDownloads: { arch: ReleaseArch; url: string; sha256: string }[];
   daemonset: { namespace: string; image: string; pauseImage: string; nodeSelector: Record<string, string>; maxUnavailable: number | string };
+  /** The Packer bake; undefined when nothing is installed (fast-image-pull). */
+  ami: AmiPlan | undefined;
+}
+
+export interface AmiPlan {
+  /** Undefined: Packer takes the region from AWS_REGION / AWS_DEFAULT_REGION. */
+  region: string | undefined;
+  variant: AmiVariant;
+  /** Architectures to bake, in EC2's names. */
+  arches: NodeArch[];
+  sourceAmiId: Record<NodeArch, string>;
+  instanceType: Record<NodeArch, string>;
+  amiName: string;
+  volumeSize: number;
+  tags: Record<string, string>;
+  subnetId: string;
+  vpcId: string;
+  securityGroupId: string;
+  sshInterface: SshInterface | '';
+  /** User data carries only the cluster block (the AMI has everything else). */
+  baked: boolean;
+}
+
+/** EC2 architecture name of a release (Go) architecture. */
+export const nodeArchOf = (a: ReleaseArch): NodeArch => (a === 'amd64' ? 'x86_64' : 'arm64');
+
+/** The SSM parameter that names the newest EKS AL2023 AMI. */
+export function eksAmiParameter(kubernetesVersion: string, arch: NodeArch, variant: AmiVariant): string {
+  return `/aws/service/eks/optimized-ami/${kubernetesVersion}/amazon-linux-2023/${arch}/${variant}/recommended/image_id`;
+}
+
+/** The DescribeImages name filter for EKS AL2023 AMIs (owner alias amazon). */
+export function eksAmiNameFilter(kubernetesVersion: string, arch: NodeArch, variant: AmiVariant): string {
+  return `amazon-eks-node-al2023-${arch}-${variant}-${kubernetesVersion}-v*`;
+}
+
+function amiPlan(profile: Profile, arches: ReleaseArch[]): AmiPlan {
+  const a = profile.ami ?? {};
+  const d = DEFAULTS.ami;
+  // Sorted so the generated files do not depend on the order keys were written in.
+  const tags = Object.fromEntries(Object.entries(a.tags ?? {}).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+  return {
+    region: a.region,
+    variant: a.variant ?? d.variant,
+    arches: arches.map(nodeArchOf),
+    sourceAmiId: { x86_64: a.sourceAmiId?.x86_64 ?? '', arm64: a.sourceAmiId?.arm64 ?? '' },
+    instanceType: { ...d.instanceType, ...a.instanceType },
+    amiName: a.amiName ?? d.amiName,
+    volumeSize: a.volumeSize ?? d.volumeSize,
+    tags,
+    subnetId: a.subnetId ?? '',
+    vpcId: a.vpcId ?? '',
+    securityGroupId: a.securityGroupId ?? '',
+    sshInterface: a.sshInterface ?? '',
+    baked: a.baked === true,
+  };
 }
 
 export function plan(profile: Profile): Plan {
@@ -121,5 +184,6 @@ export function plan(profile: Profile): Plan {
       ? arches.map((arch) => ({ arch, url: soci.ecrCredentialHelper!.url[arch] ?? '', sha256: soci.ecrCredentialHelper!.sha256[arch] ?? '' }))
       : [],
     daemonset: { ...DEFAULTS.daemonset, ...profile.daemonset },
+    ami: installs ? amiPlan(profile, arches) : undefined,
   };
 }

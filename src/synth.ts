@@ -5,6 +5,7 @@ import { ProfileError, UsageError } from './errors.js';
 import { daemonSetYaml } from './artifacts/daemonset.js';
 import { installScript } from './artifacts/install-script.js';
 import { nodeFiles } from './artifacts/node-files.js';
+import { packerFiles } from './artifacts/packer.js';
 import { USER_DATA_LIMIT, USER_DATA_WARN, userDataMime, userDataNodeConfigYaml } from './artifacts/user-data.js';
 import type { Plan } from './plan.js';
 
@@ -32,11 +33,13 @@ export function synth(plan: Plan): Synthesis {
   if (size > USER_DATA_WARN) {
     warnings.push(`user data is ${size} bytes: EKS, Karpenter and eksctl append their own NodeConfig, and EC2 refuses more than ${USER_DATA_LIMIT}`);
   }
+  const script: Artifact = { path: 'install.sh', content: installScript(plan), mode: 0o755 };
+  const rootfs = nodeFiles(plan).map((f) => ({ path: `rootfs${f.path}`, content: f.content, mode: parseInt(f.mode, 8) }));
   const artifacts: Artifact[] = [
     { path: 'user-data.mime', content: mime, mode: 0o644 },
     { path: 'nodeconfig.yaml', content: userDataNodeConfigYaml(plan), mode: 0o644 },
-    { path: 'install.sh', content: installScript(plan), mode: 0o755 },
-    ...nodeFiles(plan).map((f) => ({ path: `rootfs${f.path}`, content: f.content, mode: parseInt(f.mode, 8) })),
+    script,
+    ...rootfs,
     // fast-image-pull acts at boot through nodeadm: nothing for a DaemonSet to install.
     ...(plan.installs
       ? [
@@ -45,6 +48,14 @@ export function synth(plan: Plan): Synthesis {
         ]
       : []),
   ];
+  if (plan.ami) {
+    // packer/ is self-contained: the HCL, the profile's values, and under files/ the same
+    // install.sh and rootfs/ as above, which the build uploads and runs with --bake.
+    artifacts.push(
+      ...packerFiles(plan).map((f) => ({ path: `packer/${f.path}`, content: f.content, mode: 0o644 })),
+      ...[script, ...rootfs].map((a) => ({ ...a, path: `packer/files/${a.path}` })),
+    );
+  }
   if (plan.mode === 'lazy' && plan.auth === 'cri-keychain') {
     warnings.push('soci.auth cri-keychain with lazy loading: credentials live only in memory and are lost when soci restarts; ecr-credential-helper rotates them');
   }

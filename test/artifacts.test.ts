@@ -52,6 +52,15 @@ describe.each(CASES)('%s', (name) => {
     const py = await parseMimeWithPython(mime);
     expect(py.defects).toEqual([]);
     expect(py.isMultipart).toBe(true);
+    if (plan.ami?.baked) {
+      // Nodes of the baked AMI: the AMI holds the script's work; user data is the cluster block only.
+      expect(py.parts.map((p) => p.contentType)).toEqual(['application/node.eks.aws']);
+      expect(py.parts[0]!.body).toBe(r.file('nodeconfig.yaml'));
+      expect(parseYaml(r.file('nodeconfig.yaml')!).spec).toEqual({ cluster: plan.cluster });
+      const ci = await cloudInitParts(mime);
+      expect(ci.parts.filter((p) => p.contentType === 'text/x-shellscript')).toEqual([]);
+      return;
+    }
     const gz = py.parts[0]!.contentType === 'application/x-gzip';
     expect(py.parts.map((p) => p.contentType)).toEqual([gz ? 'application/x-gzip' : 'text/x-shellscript', 'application/node.eks.aws']);
     expect(py.parts[1]!.body).toBe(r.file('nodeconfig.yaml'));

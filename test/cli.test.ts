@@ -23,7 +23,9 @@ describe('soci-installer CLI', () => {
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/^wrote \d+ files to out\/\n$/);
     const out = join(cwd, 'out');
-    expect(readdirSync(out).sort()).toEqual(['.soci-installer', 'daemonset-uninstall.yaml', 'daemonset.yaml', 'install.sh', 'nodeconfig.yaml', 'rootfs', 'user-data.mime']);
+    expect(readdirSync(out).sort()).toEqual(['.soci-installer', 'daemonset-uninstall.yaml', 'daemonset.yaml', 'install.sh', 'nodeconfig.yaml', 'packer', 'rootfs', 'user-data.mime']);
+    expect(readdirSync(join(out, 'packer')).sort()).toEqual(['build.pkr.hcl', 'files', 'plugins.pkr.hcl', 'soci.auto.pkrvars.hcl', 'sources.pkr.hcl', 'variables.pkr.hcl']);
+    expect(readFileSync(join(out, 'packer/files/install.sh'), 'utf8')).toBe(readFileSync(join(out, 'install.sh'), 'utf8'));
     expect(statSync(join(out, 'install.sh')).mode & 0o777).toBe(0o755);
     expect(statSync(join(out, 'rootfs/root/.docker/config.json')).mode & 0o777).toBe(0o600);
   });
@@ -91,11 +93,28 @@ describe('soci-installer CLI', () => {
     expect((await cli(['nope'])).code).toBe(2);
   });
 
-  it('never loads the AWS SDK for commands that do not call AWS', async () => {
+  it('user-data --baked carries only the cluster block, and needs one', async () => {
+    const profile = join(REPO_ROOT, 'test/cases/lazy-auto-containerd2-both-arches-cluster/profile.yaml');
+    const baked = await cli(['user-data', '-c', profile, '--baked']);
+    expect(baked.code).toBe(0);
+    expect(baked.stdout).not.toContain('text/x-shellscript');
+    expect(baked.stdout).toContain('Content-Type: application/node.eks.aws');
+    expect(baked.stdout).toMatch(/spec:\n {2}cluster:\n {4}name: demo\n/);
+    expect(baked.stdout).not.toContain('containerd:');
+    // Same as ami.baked: true in the profile.
+    expect(baked.stdout).toBe(
+      (await cli(['user-data', '-c', join(REPO_ROOT, 'test/cases/packer-neuron-baked/profile.yaml')])).stdout.replace(/mode lazy-with-parallel-fallback/, 'mode lazy'),
+    );
+    const none = await cli(['user-data', '--baked']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^soci-installer: cluster: missing, and required for the user data of a baked AMI/);
+  });
+
+  it.each([['render', '-o', 'out'], ['user-data', '--baked', '-c', join(REPO_ROOT, 'test/cases/packer-neuron-baked/profile.yaml')]])('never loads the AWS SDK for commands that do not call AWS (%s)', async (...args) => {
     const cwd = tmp();
     const trace = join(cwd, 'imports.txt');
     writeFileSync(trace, '');
-    const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), BIN, 'render', '-o', 'out'], {
+    const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), BIN, ...args], {
       cwd,
       env: { ...process.env, TRACE_IMPORTS_FILE: trace },
     });

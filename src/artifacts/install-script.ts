@@ -5,7 +5,7 @@ import { BAD_SOCI_VERSIONS } from '../profile/load.js';
 import { PATHS, type Plan } from '../plan.js';
 import { shellQuote } from '../render/escape.js';
 import { renderTemplate } from '../render/template.js';
-import { nodeFiles, PAUSE_IMPORT_UNIT, type NodeFile } from './node-files.js';
+import { nodeFiles, PAUSE_IMPORT_UNIT, wiringDropIn, type NodeFile } from './node-files.js';
 
 const DELIMITER = 'SOCI_INSTALLER_EOF';
 
@@ -65,6 +65,9 @@ export function installScript(plan: Plan): string {
       : false,
     stage: files.filter((f) => f.phase === 'stage').map(heredoc),
     wire: files.filter((f) => f.phase === 'wire').map(heredoc),
+    // With wiring in user data the boot path writes no drop-in; a bake always does.
+    bakeWire: plan.wiring === 'drop-in' ? [] : [heredoc(wiringDropIn(plan))],
+    dropInPath: PATHS.nodeadmDropIn,
     enable: files.filter((f) => f.enable).map((f) => f.path.split('/').pop()!),
     pauseUnit: PAUSE_IMPORT_UNIT,
   });

@@ -48,12 +48,16 @@ export function nodeFiles(plan: Plan): NodeFile[] {
     { path: '/etc/systemd/system/containerd.service.d/20-soci-installer.conf', content: containerdDropIn(plan), mode: '0644', phase: 'wire' },
     { path: `/etc/systemd/system/${PAUSE_IMPORT_UNIT}`, content: pauseImportUnit(plan), mode: '0644', phase: 'wire', enable: true },
   );
-  if (plan.wiring === 'drop-in') {
-    const comment =
-      `Written by soci-installer ${plan.generatorVersion} after soci-snapshotter was verified on this node.\n` +
-      `nodeadm merges it over user data on every boot. Delete it and\n` +
-      `/etc/systemd/system/containerd.service.d/20-soci-installer.conf to return to overlayfs at the next boot.`;
-    files.push({ path: PATHS.nodeadmDropIn, content: nodeConfigYaml(wiringNodeConfig(plan), comment), mode: '0644', phase: 'wire' });
-  }
+  if (plan.wiring === 'drop-in') files.push(wiringDropIn(plan));
   return files;
+}
+
+/** The containerd (and kubelet) wiring as a nodeadm drop-in: written by every boot-mode run with
+ * wiring "drop-in", and by every bake. */
+export function wiringDropIn(plan: Plan): NodeFile {
+  const comment =
+    `Written by soci-installer ${plan.generatorVersion} after soci-snapshotter was verified on this node.\n` +
+    `nodeadm merges it over user data on every boot. Delete it and\n` +
+    `/etc/systemd/system/containerd.service.d/20-soci-installer.conf to return to overlayfs at the next boot.`;
+  return { path: PATHS.nodeadmDropIn, content: nodeConfigYaml(wiringNodeConfig(plan), comment), mode: '0644', phase: 'wire' };
 }

@@ -36,7 +36,7 @@ export function checkProfile(data: unknown): string[] {
     return ['the profile must be a YAML mapping (cluster:, node:, soci:)'];
   }
   const validate = validator();
-  if (!validate(data)) return dedupe((validate.errors ?? []).map(describe));
+  if (!validate(data)) return dedupe((validate.errors ?? []).map(describe).filter((m) => m !== ''));
   return semanticProblems(data as Profile);
 }
 
@@ -66,7 +66,12 @@ function describe(e: ErrorObject): string {
     }
     case 'enum':
       return `${field}: ${show(e.data)} is not allowed; allowed: ${(schema?.enum as unknown[]).map(String).join(' | ')}`;
+    case 'propertyNames':
+      return ''; // the key's own 'pattern' error (below) says what is wrong
     case 'pattern':
+      if ((e as ErrorObject & { propertyName?: string }).propertyName !== undefined) {
+        return `${field}: key ${show(e.data)} is not valid; expected ${String(schema?.['x-hint'] ?? e.params)}`;
+      }
       return `${field}: ${show(e.data)} is not valid; expected ${String(schema?.['x-hint'] ?? e.params)}`;
     case 'type': {
       const want = (e.params as { type: string }).type;
@@ -105,6 +110,36 @@ export function versionAtLeast(v: string, min: string): boolean {
   return true;
 }
 
+/** Cross-field rules of the ami: block (the Packer bake and baked-AMI user data). */
+function amiProblems(p: Profile): string[] {
+  const out: string[] = [];
+  const ami = p.ami;
+  if (!ami) return out;
+  if ((p.soci?.mode ?? 'lazy') === 'fast-image-pull') {
+    out.push('ami: not allowed with soci.mode "fast-image-pull": nothing is installed, so there is nothing to bake; remove ami: or choose mode lazy, parallel or lazy-with-parallel-fallback');
+  }
+  if (ami.baked === true && !p.cluster) {
+    out.push('cluster: missing, and required with ami.baked: true: a launch template with an ImageId makes EKS merge nothing, so user data must carry name, apiServerEndpoint, certificateAuthority and cidr');
+  }
+  if (p.node?.arch) {
+    for (const key of ['sourceAmiId', 'instanceType'] as const) {
+      for (const arch of Object.keys(ami[key] ?? {})) {
+        if (arch !== p.node.arch) out.push(`ami.${key}.${arch}: node.arch is "${p.node.arch}", so no ${arch} AMI is built; remove it or omit node.arch`);
+      }
+    }
+  }
+  if (ami.amiName !== undefined) {
+    const unknown = [...ami.amiName.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]!).filter((t) => !AMI_NAME_PLACEHOLDERS.includes(t));
+    if (unknown.length) out.push(`ami.amiName: ${JSON.stringify(ami.amiName)} uses unknown placeholder(s) ${unknown.map((t) => `{${t}}`).join(', ')}; allowed: ${AMI_NAME_PLACEHOLDERS.map((t) => `{${t}}`).join(' ')}`);
+    if (!ami.amiName.includes('{timestamp}')) out.push(`ami.amiName: ${JSON.stringify(ami.amiName)} lacks {timestamp}: AMI names are unique per region, so a second build would fail`);
+    const arches = p.node?.arch ? 1 : 2;
+    if (arches > 1 && !ami.amiName.includes('{arch}')) out.push(`ami.amiName: ${JSON.stringify(ami.amiName)} lacks {arch}: both architectures are built at once and their names would collide`);
+  }
+  return out;
+}
+
+export const AMI_NAME_PLACEHOLDERS = ['arch', 'kubernetesVersion', 'variant', 'timestamp'];
+
 /** Rules that span fields, which a JSON Schema states poorly. */
 function semanticProblems(p: Profile): string[] {
   const out: string[] = [];
@@ -124,6 +159,8 @@ function semanticProblems(p: Profile): string[] {
       }
     }
   }
+
+  out.push(...amiProblems(p));
 
   if (mode === 'fast-image-pull') {
     // nodeadm rewrites soci's config and kubelet's image endpoint on every boot in this mode:

@@ -8,6 +8,8 @@ export const AUTHS = ['ecr-credential-helper', 'cri-keychain', 'none'] as const;
 export const NODE_ARCHES = ['x86_64', 'arm64'] as const;
 export const CONTAINERD_LINES = ['1.7', '2'] as const;
 export const WIRINGS = ['drop-in', 'user-data'] as const;
+export const AMI_VARIANTS = ['standard', 'nvidia', 'neuron'] as const;
+export const SSH_INTERFACES = ['public_ip', 'private_ip', 'public_dns', 'private_dns', 'session_manager'] as const;
 
 export type Mode = (typeof MODES)[number];
 export type Source = (typeof SOURCES)[number];
@@ -15,6 +17,8 @@ export type Auth = (typeof AUTHS)[number];
 export type NodeArch = (typeof NODE_ARCHES)[number];
 export type ContainerdLine = (typeof CONTAINERD_LINES)[number];
 export type Wiring = (typeof WIRINGS)[number];
+export type AmiVariant = (typeof AMI_VARIANTS)[number];
+export type SshInterface = (typeof SSH_INTERFACES)[number];
 /** Release archives are named by Go's arch names. */
 export type ReleaseArch = 'amd64' | 'arm64';
 
@@ -63,6 +67,21 @@ export interface Profile {
     nodeSelector?: Record<string, string>;
     maxUnavailable?: number | string;
   };
+  /** The Packer AMI bake (render writes packer/) and user data for nodes of the baked AMI. */
+  ami?: {
+    region?: string;
+    variant?: AmiVariant;
+    sourceAmiId?: Partial<Record<NodeArch, string>>;
+    instanceType?: Partial<Record<NodeArch, string>>;
+    amiName?: string;
+    volumeSize?: number;
+    tags?: Record<string, string>;
+    subnetId?: string;
+    vpcId?: string;
+    securityGroupId?: string;
+    sshInterface?: SshInterface;
+    baked?: boolean;
+  };
 }
 
 // Patterns double as documentation: each carries the sentence an error shows.
@@ -81,6 +100,8 @@ const int = (minimum: number, description: string) => ({ type: 'integer', minimu
 function obj(properties: Record<string, unknown>, required: string[] = [], description?: string) {
   return { type: 'object', additionalProperties: false, properties, ...(required.length ? { required } : {}), ...(description ? { description } : {}) };
 }
+const perNodeArch = (item: Record<string, unknown>, description: string) =>
+  obj({ x86_64: item, arm64: item }, [], description);
 const perArch = (item: Record<string, unknown>, description: string) =>
   obj({ amd64: item, arm64: item }, [], description);
 
@@ -176,6 +197,35 @@ export const PROFILE_SCHEMA = {
       },
       [],
       'The fallback DaemonSet for nodes that already run (daemonset.yaml).',
+    ),
+    ami: obj(
+      {
+        region: str('^[a-z]{2}(?:-[a-z]+)+-[0-9]+$', 'an AWS region such as us-west-2'),
+        variant: { enum: [...AMI_VARIANTS], description: 'The EKS AL2023 AMI variant to start from. Default: standard.' },
+        sourceAmiId: perNodeArch(str('^ami-[0-9a-f]{8,17}$', 'an AMI id such as ami-0123456789abcdef0'), 'Start from these AMIs instead of the newest EKS AL2023 AMI.'),
+        instanceType: perNodeArch(
+          str('^[a-z][a-z0-9-]*\\.[a-z0-9]+$', 'an EC2 instance type such as m6i.large'),
+          'Builder instance per architecture. Default: m6i.large (x86_64), m7g.large (arm64).',
+        ),
+        amiName: str(
+          "^[A-Za-z0-9()\\[\\]./'@_ {}-]{3,100}$",
+          "3 to 100 of: letters, digits, ( ) [ ] . / - ' @ _ space, and the placeholders {arch} {kubernetesVersion} {variant} {timestamp}",
+        ),
+        volumeSize: { type: 'integer', minimum: 20, maximum: 16384, description: 'Root volume (gp3) in GiB. Default: 20.' },
+        tags: {
+          type: 'object',
+          description: 'Tags on the AMI and its snapshots, besides the soci-installer:* tags that say what was baked.',
+          propertyNames: str('^(?!aws:)(?![\\s\\S]*\\{\\{)[\\s\\S]{1,128}$', 'a tag key: 1 to 128 characters, not starting with aws:, without {{ (Packer would read it as a template)'),
+          additionalProperties: str('^(?![\\s\\S]*\\{\\{)[\\s\\S]{0,256}$', 'a tag value: at most 256 characters, without {{ (Packer would read it as a template)'),
+        },
+        subnetId: str('^subnet-[0-9a-f]{8,17}$', 'a subnet id such as subnet-0123456789abcdef0'),
+        vpcId: str('^vpc-[0-9a-f]{8,17}$', 'a VPC id such as vpc-0123456789abcdef0'),
+        securityGroupId: str('^sg-[0-9a-f]{8,17}$', 'a security group id such as sg-0123456789abcdef0'),
+        sshInterface: { enum: [...SSH_INTERFACES], description: 'How Packer reaches the builder: private_ip for private builds, session_manager without inbound SSH.' },
+        baked: { type: 'boolean', description: 'User data for nodes of the baked AMI: only the cluster block (required then).' },
+      },
+      [],
+      'The Packer bake of an AMI with soci inside, derived from the EKS AL2023 AMI (render writes packer/).',
     ),
   }),
 } as const;

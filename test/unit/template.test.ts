@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { renderText } from '../../src/render/template.js';
-import { shellQuote, systemdQuote } from '../../src/render/escape.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hclString, shellQuote, systemdQuote } from '../../src/render/escape.js';
 import { run } from '../support/exec.js';
+import { packerEval, parseHcl } from '../support/packer.js';
 
 describe('templates', () => {
   it('never HTML-escapes', () => {
@@ -35,5 +39,24 @@ describe('systemd quoting', () => {
   });
   it('refuses line breaks, which would start a new directive', () => {
     expect(() => systemdQuote('A=1\nExecStart=/bin/sh')).toThrow(/line breaks/);
+  });
+});
+
+describe('HCL quoting', () => {
+  const VALUES = [...HOSTILE, '${var.x}', '%{ if true }x%{ endif }', '$${already}', '$$${x}', '%%{x}', 'a\u0001b\u007fc\r\t', 'line\u2028sep', '"', '\\', '${', '%{'];
+  it('escapes quotes, backslashes, control characters and the template openers', () => {
+    expect(hclString('a"b\\c\n${d}%{e}')).toBe('"a\\"b\\\\c\\n$${d}%%{e}"');
+  });
+  it('every hostile value parses as one HCL string literal (Go HCL)', async () => {
+    const parsed = (await parseHcl('v', VALUES.map((v, i) => `v${i} = ${hclString(v)}\n`).join(''))) as Record<string, string>;
+    // hcl2json keeps template escapes as written ($${, %%{): undo them, as HCL's JSON syntax does.
+    const unescape = (s: string) => s.replace(/\$\$\{/g, '${').replace(/%%\{/g, '%{');
+    expect(VALUES.map((_v, i) => unescape(parsed[`v${i}`]!))).toEqual(VALUES);
+  });
+  it('packer evaluates every hostile value back to exactly itself (nothing interpolated)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'soci-hcl-'));
+    writeFileSync(join(dir, 'v.pkr.hcl'), 'variable "v" {\n  type = list(string)\n}\n');
+    writeFileSync(join(dir, 'v.auto.pkrvars.hcl'), `v = [\n${VALUES.map((v) => `  ${hclString(v)},\n`).join('')}]\n`);
+    expect(await packerEval(dir, 'var.v')).toEqual(VALUES);
   });
 });

@@ -8,6 +8,9 @@
 # --live (a running node, from the DaemonSet): also regenerate containerd's config with nodeadm,
 # restart containerd once (containers keep running), import the pause image into soci, check a
 # snapshot, and forget images whose layers are gone (kubelet pulls them again, through soci).
+# --bake (Packer, packer/ beside this script): the same steps on the image builder, soci enabled but
+# not started, the wiring always as the nodeadm drop-in, then the EKS cleanup (machine-id, cloud-init
+# state, SSH host keys, logs); any failure exits 1 so the build stops.
 # A second run changes nothing and restarts nothing. Log: journalctl -t soci-installer
 # Profile values below are single-quoted on purpose: nothing in them is expanded.
 # shellcheck disable=SC2016
@@ -36,11 +39,13 @@ START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
 
 STRICT=0
 LIVE=0
+BAKE=0
 for arg in "$@"; do
   case "$arg" in
     --strict) STRICT=1 ;;
     --live) LIVE=1 STRICT=1 ;;
-    *) echo "usage: $0 [--strict] [--live]" >&2; exit 2 ;;
+    --bake) BAKE=1 STRICT=1 ;;
+    *) echo "usage: $0 [--strict | --live | --bake]" >&2; exit 2 ;;
   esac
 done
 
@@ -338,7 +343,7 @@ put '/root/.docker/config.json' 0600 <<'SOCI_INSTALLER_EOF'
 SOCI_INSTALLER_EOF
 reload
 enable_unit soci-snapshotter.socket
-if booted; then
+if booted && [ "$BAKE" = 0 ]; then
   ! systemctl is-active --quiet soci-snapshotter.socket || SOCKET_WAS_ACTIVE=1
   if systemctl is-active --quiet soci-snapshotter.service; then
     if [ "$SOCI_CHANGED" = 1 ]; then
@@ -356,6 +361,8 @@ if booted; then
   fi
   systemctl is-active --quiet soci-snapshotter.service || fail "soci-snapshotter is not running (journalctl -u soci-snapshotter)"
   [ -S "$SOCKET" ] || fail "no socket at $SOCKET"
+elif [ "$BAKE" = 1 ]; then
+  log info "bake: soci is enabled, not started (instances of the image start it at boot)"
 else
   log info "no booted systemd (image build): soci is enabled, not started"
 fi
@@ -437,6 +444,25 @@ fi
 put "$STATE/installed" 0644 <<<"$MARKER"
 rm -f "$STATE/last-failure"
 COMMITTED=1
+if [ "$BAKE" = 1 ]; then
+  # The EKS cleanup: what a derived AMI must not carry, or systemd and cloud-init treat every
+  # instance of it as this builder. Messages go to stderr only: logging would write new logs.
+  if [ -s /etc/machine-id ]; then
+    : >/etc/machine-id
+    echo "soci-installer: bake: emptied /etc/machine-id" >&2
+  fi
+  for path in /var/lib/cloud/data /var/lib/cloud/instance /var/lib/cloud/instances /var/lib/cloud/sem \
+    /etc/ssh/ssh_host_* /root/.ssh/authorized_keys /home/ec2-user/.ssh/authorized_keys \
+    /var/log/cloud-init.log /var/log/cloud-init-output.log /var/log/messages /var/log/secure \
+    /var/log/wtmp /var/log/btmp /var/log/lastlog /var/log/audit/audit.log /var/log/journal/*; do
+    if [ -e "$path" ] || [ -L "$path" ]; then
+      rm -rf "$path"
+      echo "soci-installer: bake: removed $path" >&2
+    fi
+  done
+  echo "soci-installer: done: image baked with soci-snapshotter in $MODE mode; wiring in /etc/eks/nodeadm.d/50-soci-installer.yaml" >&2
+  exit 0
+fi
 if [ "$LIVE" = 0 ] && booted && systemctl is-active --quiet containerd.service && [ ${#CHANGED[@]} -gt 0 ]; then
   log info "containerd is already running: the wiring applies when nodeadm next configures it (at the next boot)"
 fi
