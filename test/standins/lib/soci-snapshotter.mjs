@@ -1,6 +1,7 @@
 // soci-snapshotter-grpc TEST STAND-IN (a test double, not the real snapshotter).
 //
-// Speaks containerd's snapshots gRPC API (containerd.services.snapshots.v1.Snapshots) with state,
+// Speaks containerd's snapshots gRPC API (containerd.services.snapshots.v1.Snapshots, encoded by
+// snapshots-wire.mjs over node:http2 so that it starts fast enough for containerd) with state,
 // like a plain overlayfs snapshotter: every snapshot is a directory under --root, Prepare/View return
 // real bind or overlay mounts of those directories, Commit/Remove/Stat/Update/List/Usage/Cleanup act on
 // a state file (<root>/standin-state.json) that survives restarts and reboots. Unknown keys are answered
@@ -20,13 +21,10 @@ import net from 'node:net';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { parse as loadToml, stringify as dumpToml } from 'smol-toml';
+import { RpcError, Status, createSnapshotsServer } from './snapshots-wire.mjs';
 
-// TOML and gRPC are loaded only when needed, so `--version` answers quickly.
-let loadToml, dumpToml, grpc, SnapshotsService, Kind;
-async function loadModules() {
-  ({ parse: loadToml, stringify: dumpToml } = await import('smol-toml'));
-  ({ grpc, SnapshotsService, Kind } = await import('./snapshots-api.mjs'));
-}
+const Kind = Object.freeze({ UNKNOWN: 0, VIEW: 1, ACTIVE: 2, COMMITTED: 3 });
 
 const DEFAULT_ADDRESS = '/run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock';
 const DEFAULT_CONFIG = '/etc/soci-snapshotter-grpc/config.toml';
@@ -211,15 +209,7 @@ function info(name, s) {
   return { name, parent: s.parent || '', kind: s.kind, created_at: s.created, updated_at: s.updated, labels: s.labels || {} };
 }
 
-class GrpcError extends Error {
-  constructor(code, details) {
-    super(details);
-    this.code = code;
-    this.details = details;
-  }
-}
-
-const notFound = (key) => new GrpcError(grpc.status.NOT_FOUND, `snapshot ${key} does not exist: not found`);
+const notFound = (key) => new RpcError(Status.NOT_FOUND, `snapshot ${key} does not exist: not found`);
 
 function du(dir) {
   let size = 0;
@@ -260,12 +250,12 @@ function matchesFilter(name, s, filter) {
 
 function makeService(store) {
   const createSnapshot = (method, kind, { key, parent, labels }) => {
-    if (!key) throw new GrpcError(grpc.status.INVALID_ARGUMENT, 'key must not be empty');
-    if (store.get(key)) throw new GrpcError(grpc.status.ALREADY_EXISTS, `snapshot ${key}: already exists`);
+    if (!key) throw new RpcError(Status.INVALID_ARGUMENT, 'key must not be empty');
+    if (store.get(key)) throw new RpcError(Status.ALREADY_EXISTS, `snapshot ${key}: already exists`);
     if (parent) {
       const p = store.get(parent);
-      if (!p) throw new GrpcError(grpc.status.NOT_FOUND, `parent snapshot ${parent} does not exist: not found`);
-      if (p.kind !== Kind.COMMITTED) throw new GrpcError(grpc.status.FAILED_PRECONDITION, `parent ${parent} is not committed`);
+      if (!p) throw new RpcError(Status.NOT_FOUND, `parent snapshot ${parent} does not exist: not found`);
+      if (p.kind !== Kind.COMMITTED) throw new RpcError(Status.FAILED_PRECONDITION, `parent ${parent} is not committed`);
     }
     const s = { id: store.state.nextId++, kind, parent: parent || '', labels: labels || {}, created: now(), updated: now() };
     fs.mkdirSync(store.fsDir(s), { recursive: true, mode: 0o755 });
@@ -287,8 +277,8 @@ function makeService(store) {
     Commit: ({ name, key, labels }) => {
       const s = store.get(key);
       if (!s) throw notFound(key);
-      if (s.kind !== Kind.ACTIVE) throw new GrpcError(grpc.status.FAILED_PRECONDITION, `snapshot ${key} is not active`);
-      if (store.get(name)) throw new GrpcError(grpc.status.ALREADY_EXISTS, `snapshot ${name}: already exists`);
+      if (s.kind !== Kind.ACTIVE) throw new RpcError(Status.FAILED_PRECONDITION, `snapshot ${key} is not active`);
+      if (store.get(name)) throw new RpcError(Status.ALREADY_EXISTS, `snapshot ${name}: already exists`);
       delete store.state.snapshots[key];
       fs.rmSync(store.workDir(s), { recursive: true, force: true });
       store.state.snapshots[name] = { ...s, kind: Kind.COMMITTED, labels: { ...(s.labels || {}), ...(labels || {}) }, updated: now() };
@@ -299,7 +289,7 @@ function makeService(store) {
       const s = store.get(key);
       if (!s) throw notFound(key);
       const child = Object.entries(store.state.snapshots).find(([, c]) => c.parent === key);
-      if (child) throw new GrpcError(grpc.status.FAILED_PRECONDITION, `cannot remove snapshot ${key}: has child ${child[0]}`);
+      if (child) throw new RpcError(Status.FAILED_PRECONDITION, `cannot remove snapshot ${key}: has child ${child[0]}`);
       delete store.state.snapshots[key];
       store.save();
       fs.rmSync(path.join(store.dir, String(s.id)), { recursive: true, force: true });
@@ -319,7 +309,7 @@ function makeService(store) {
         s.labels = { ...(req.labels || {}) };
       } else {
         for (const p of paths) {
-          if (!p.startsWith('labels.')) throw new GrpcError(grpc.status.INVALID_ARGUMENT, `cannot update ${p}`);
+          if (!p.startsWith('labels.')) throw new RpcError(Status.INVALID_ARGUMENT, `cannot update ${p}`);
           const k = p.slice('labels.'.length);
           if (req.labels && Object.hasOwn(req.labels, k)) s.labels[k] = req.labels[k];
           else delete s.labels[k];
@@ -343,32 +333,34 @@ function makeService(store) {
     },
   };
 
-  const impl = {};
-  for (const [method, fn] of Object.entries(handlers)) {
-    impl[method] = (call, callback) => {
-      const req = call.request;
-      try {
-        const res = fn(req);
-        store.record({ method, key: req.key ?? req.info?.name, name: req.name, parent: req.parent, code: 0 });
-        callback(null, res);
-      } catch (err) {
-        const code = err instanceof GrpcError ? err.code : grpc.status.INTERNAL;
-        store.record({ method, key: req.key ?? req.info?.name, name: req.name, parent: req.parent, code, error: err.message });
-        if (!(err instanceof GrpcError)) log('error', `${method} failed`, { error: err.stack });
-        callback({ code, details: err.message });
-      }
-    };
-  }
-  impl.List = (call) => {
-    const filters = call.request.filters ?? [];
+  handlers.List = ({ filters }) => {
     const infos = Object.entries(store.state.snapshots)
       .filter(([name, s]) => filters.length === 0 || filters.some((f) => matchesFilter(name, s, f)))
       .map(([name, s]) => info(name, s));
-    store.record({ method: 'List', filters, count: infos.length, code: 0 });
-    for (let i = 0; i < infos.length; i += 100) call.write({ info: infos.slice(i, i + 100) });
-    call.end();
+    const chunks = [];
+    for (let i = 0; i < infos.length; i += 100) chunks.push({ info: infos.slice(i, i + 100) });
+    return chunks;
   };
-  return impl;
+
+  // every call is recorded, with its result code
+  const recorded = {};
+  for (const [method, fn] of Object.entries(handlers)) {
+    recorded[method] = (req) => {
+      const entry = { method, key: req.key ?? req.info?.name, name: req.name, parent: req.parent };
+      if (method === 'List') entry.filters = req.filters;
+      try {
+        const res = fn(req);
+        store.record({ ...entry, code: Status.OK });
+        return res;
+      } catch (err) {
+        const code = err instanceof RpcError ? err.code : Status.INTERNAL;
+        store.record({ ...entry, code, error: err.message });
+        if (!(err instanceof RpcError)) log('error', `${method} failed`, { error: err.stack });
+        throw err;
+      }
+    };
+  }
+  return recorded;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -415,7 +407,6 @@ async function main() {
     return;
   }
   minLevel = Math.max(0, LEVELS.indexOf(opts['log-level'] === 'warn' ? 'warning' : opts['log-level']));
-  await loadModules();
   if (rest.length > 0) {
     if (rest[0] === 'config' && rest[1] === 'dump' && atLeast(version, 0, 12)) {
       process.stdout.write(dumpToml(loadConfig(opts.config, version)) + '\n');
@@ -431,9 +422,7 @@ async function main() {
   loadConfig(opts.config, version);
 
   const store = new Store(opts.root);
-  const grpcServer = new grpc.Server();
-  grpcServer.addService(SnapshotsService, makeService(store));
-  const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const h2 = createSnapshotsServer(makeService(store), (err) => log('warning', `gRPC: ${err.message}`));
 
   let server;
   try {
@@ -441,7 +430,7 @@ async function main() {
   } catch (err) {
     fatal(`failed to serve snapshotter: ${err.message}`);
   }
-  server.on('connection', (sock) => injector.injectConnection(sock));
+  server.on('connection', (sock) => h2.emit('connection', sock));
 
   if (failure === 'never-ready') {
     log('warning', 'stand-in told never to become ready: serving without READY=1', { address: opts.address });
@@ -453,8 +442,7 @@ async function main() {
   const stop = (signal) => {
     log('info', `Got ${signal}`);
     server.close();
-    injector.destroy();
-    grpcServer.forceShutdown();
+    h2.close();
     log('info', 'Exiting');
     process.exit(0);
   };
