@@ -71,8 +71,9 @@ step "Node 24"
 bash scripts/setup-node.sh
 NODE_BIN=$(readlink -f "$REPO/.cache/node/24/bin/node")
 [ -x "$NODE_BIN" ] || die "Node 24 missing at .cache/node/24/bin/node after scripts/setup-node.sh"
-[ -d "$REPO/node_modules/@grpc/grpc-js" ] && [ -d "$REPO/node_modules/@grpc/proto-loader" ] ||
-  die "node_modules lacks @grpc/grpc-js or @grpc/proto-loader: run npm ci first"
+for m in @grpc/grpc-js @grpc/proto-loader smol-toml yaml; do
+  [ -d "$REPO/node_modules/$m" ] || die "node_modules lacks $m (the stand-ins need it): run npm ci first"
+done
 
 # containerd 1.7 and 2.x, unpacked by scripts/setup-test-tools.sh
 containerd_ok() {
@@ -148,12 +149,14 @@ build_base() {
   local out=$1 mirror=$2 r=$1.tmp/rootfs
   safe_rm "$out.tmp"
   mkdir -p "$out.tmp"
-  debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$r" "$mirror" >>"$LOG" 2>&1
-  # AL2023 does not start containerd by itself: nodeadm-run.service does (and so does our stand-in).
-  systemctl --root="$r" disable containerd.service >>"$LOG" 2>&1
-  # nothing periodic in a test node
-  systemctl --root="$r" mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
-    e2scrub_all.timer e2scrub_reap.service fstrim.timer >>"$LOG" 2>&1
+  {
+    debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$r" "$mirror"
+    # AL2023 does not start containerd by itself: nodeadm-run.service does (and so does our stand-in).
+    systemctl --root="$r" disable containerd.service
+    # nothing periodic in a test node
+    systemctl --root="$r" mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
+      e2scrub_all.timer e2scrub_reap.service fstrim.timer
+  } >>"$LOG" 2>&1
   # nodeadm writes /etc/containerd/base-runtime-spec.json on a real node; our stand-in copies this
   # default spec (the one containerd itself would use)
   mkdir -p "$r/usr/share/nodeadm-standin"
@@ -181,6 +184,7 @@ if [ ! -x "$BASE/rootfs/usr/lib/systemd/systemd" ]; then
     [ -n "$MIRROR" ] || die "no Debian mirror for $SUITE in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list"
     say "building the base rootfs with debootstrap ($SUITE from $MIRROR; about 90 s)"
     step "debootstrap $SUITE (log: $LOG)"
+    : >"$LOG"
     safe_rm "$BASE"
     build_base "$BASE" "$MIRROR"
     say "base rootfs built ($(elapsed))"

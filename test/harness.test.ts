@@ -13,6 +13,11 @@ const PAUSE = buildPauseImage();
 const IMPORT_PAUSE_INTO_SOCI =
   'ctr --namespace k8s.io images import --snapshotter soci --discard-unpacked-layers=false --local /etc/eks/pause.tar';
 
+/** What nodeadm writes when it wires SOCI: containerd waits for soci to be ready (Type=notify). */
+const CONTAINERD_NEEDS_SOCI = {
+  '/etc/systemd/system/containerd.service.d/10-soci-snapshotter.conf': '[Unit]\nRequires=soci-snapshotter.service\nAfter=soci-snapshotter.service\n',
+};
+
 /** A nodeadm drop-in with containerd TOML: config version 2 keys for containerd 1.x, version 3 keys for 2.x. */
 function nodeConfig(line: ContainerdLine, opts: { criSnapshotter?: string; imageServiceEndpoint?: string } = {}): string {
   const cri =
@@ -84,19 +89,30 @@ for (const line of ['1.7', '2'] as const) {
           UnitFileState: 'enabled',
         });
 
-        // socket activation: with the daemon stopped, a snapshot call through containerd starts it
+        // socket activation: with the daemon stopped, a call on the socket starts it
         await node.run('systemctl stop soci-snapshotter.service');
         expect((await node.exec('systemctl is-active soci-snapshotter.service')).stdout.trim()).toBe('inactive');
         expect((await node.exec('systemctl is-active soci-snapshotter.socket')).stdout.trim()).toBe('active');
-        await node.run('ctr snapshots --snapshotter soci prepare harness-key');
+        expect(await node.snapshotterCall('List')).toMatchObject({ ok: true });
         expect(await node.unit('soci-snapshotter.service', 'ActiveState', 'TriggeredBy')).toEqual({
           ActiveState: 'active',
           TriggeredBy: 'soci-snapshotter.socket',
         });
         expect(await node.journal('soci-snapshotter.service')).toContain('soci-snapshotter-grpc successfully started');
+        // containerd routes a snapshot call to it
+        await node.run('ctr snapshots --snapshotter soci prepare harness-key');
         const calls = await node.sociCalls();
         expect(calls).toContainEqual(expect.objectContaining({ method: 'Prepare', key: 'default/1/harness-key', code: 0 }));
         expect((await node.sociState()).snapshots['default/1/harness-key']).toMatchObject({ kind: 2 });
+
+        // labels containerd hands down (containerd.io/snapshot/*) reach the stand-in's Update; Usage answers
+        await node.run('ctr snapshots --snapshotter soci label harness-key containerd.io/snapshot/harness=yes');
+        expect((await node.sociState()).snapshots['default/1/harness-key'].labels).toMatchObject({ 'containerd.io/snapshot/harness': 'yes' });
+        expect(await node.run('ctr snapshots --snapshotter soci usage harness-key')).toMatch(/harness-key\s/);
+        // containerd's garbage collector removes what its metadata no longer holds: List, Remove, Cleanup
+        await node.run('ctr snapshots --snapshotter soci prepare harness-gone && ctr snapshots --snapshotter soci rm harness-gone');
+        await node.run('for i in $(seq 100); do grep -q \'"Remove","key":"default/[0-9]*/harness-gone"\' /var/lib/soci-snapshotter-grpc/standin-calls.jsonl && exit 0; sleep 0.1; done; exit 1');
+        expect(Object.keys((await node.sociState()).snapshots).some((k) => k.endsWith('/harness-gone'))).toBe(false);
 
         // NotFound, from the stand-in itself and through containerd
         expect(await node.snapshotterCall('Stat', { key: 'no-such-key' })).toMatchObject({ ok: false, codeName: 'NOT_FOUND' });
@@ -111,6 +127,12 @@ for (const line of ['1.7', '2'] as const) {
         expect(committed?.[1]).toMatchObject({ kind: 3 });
         expect(fs.statSync(path.join(node.runDir, 'var-lib-soci/snapshotter/snapshots', String(committed![1].id), 'fs/pause')).size).toBe(PAUSE.program.length);
 
+        // a view of a committed layer is a read-only bind of the stand-in's directory
+        // (containerd's garbage collector may remove the view right after: no lease holds it)
+        expect(await node.run(`ctr --namespace k8s.io snapshots --snapshotter soci view --target /mnt harness-view ${PAUSE.chainId}`)).toMatch(
+          /^mount -t bind \/var\/lib\/soci-snapshotter-grpc\/snapshotter\/snapshots\/\d+\/fs \/mnt -o ro,rbind\n$/,
+        );
+
         // a container starts on a soci snapshot (an overlay of the stand-in's directories), and stops on SIGTERM
         await node.run('ctr --namespace k8s.io run --snapshotter soci --cpu-shares 0 -d localhost/kubernetes/pause:latest harness-c1');
         expect(await node.run('ctr --namespace k8s.io task ls')).toMatch(/harness-c1\s+\d+\s+RUNNING/);
@@ -121,13 +143,16 @@ for (const line of ['1.7', '2'] as const) {
         await node.run('for i in $(seq 50); do ctr -n k8s.io task ls | grep -q "harness-c1.*STOPPED" && exit 0; sleep 0.1; done; exit 1');
         await node.run('ctr --namespace k8s.io task rm harness-c1 && ctr --namespace k8s.io container rm harness-c1');
 
-        // the stand-in's state survives a restart of the daemon ...
+        // the stand-in's state survives a restart of the daemon (containerd reconnects within a few seconds) ...
         await node.run('systemctl restart soci-snapshotter.service');
-        await node.run(`ctr --namespace k8s.io snapshots --snapshotter soci info ${PAUSE.chainId}`);
         expect((await node.snapshotterCall('List')).response.info.map((i: any) => i.name)).toContain('default/1/harness-key');
+        await node.waitFor(`ctr --namespace k8s.io snapshots --snapshotter soci info ${PAUSE.chainId}`);
 
-        // ... and a reboot: the wiring comes back from the nodeadm chain, the snapshots from disk
+        // ... and a reboot: the wiring comes back from the nodeadm chain (with nodeadm's drop-in that makes
+        // containerd wait for soci), the snapshots from disk
+        for (const [p, content] of Object.entries(CONTAINERD_NEEDS_SOCI)) await node.writeFile(p, content);
         await node.reboot();
+        expect(await node.unit('containerd.service', 'ActiveState')).toEqual({ ActiveState: 'active' });
         expect((await node.exec('systemctl is-system-running')).stdout.trim()).toBe('running');
         expect(await sociSnapshotKeys(node)).toContain(PAUSE.chainId);
         await node.run('ctr snapshots --snapshotter soci info harness-key');
@@ -138,6 +163,7 @@ for (const line of ['1.7', '2'] as const) {
     it('kubelet stand-in fails while the pause image is not in soci, and passes once it is imported', async () => {
       const files = {
         '/etc/eks/nodeadm.d/50-soci.yaml': nodeConfig(line, { criSnapshotter: 'soci', imageServiceEndpoint: `unix://${SOCI_SOCKET}` }),
+        ...CONTAINERD_NEEDS_SOCI,
       };
       await withNode({ containerd: line, name: `kubelet-${line}`, files }, async (node) => {
         expect((await node.exec('systemctl is-system-running')).stdout.trim()).toBe('degraded');

@@ -439,6 +439,23 @@ export class FakeNode {
     });
   }
 
+  /**
+   * Runs cmd every intervalMs until it exits 0 (returns its stdout) or timeoutMs passes (throws with
+   * the last output). E.g. containerd's connection to a snapshotter that was just restarted.
+   */
+  async waitFor(cmd: string[] | string, opts: { timeoutMs?: number; intervalMs?: number } = {}): Promise<string> {
+    const end = Date.now() + (opts.timeoutMs ?? 15_000);
+    for (;;) {
+      const r = await this.exec(cmd, { timeoutMs: opts.timeoutMs ?? 15_000 });
+      if (r.code === 0) return r.stdout;
+      if (Date.now() > end) {
+        const shown = typeof cmd === 'string' ? cmd : cmd.join(' ');
+        throw new Error(`[${this.machine}] \`${shown}\` still exits ${r.code} after ${opts.timeoutMs ?? 15_000} ms\n${r.stdout}${r.stderr}`);
+      }
+      await sleep(opts.intervalMs ?? 200);
+    }
+  }
+
   /** Writes a file in the node (parents created), atomically; mode defaults to 0644. */
   async writeFile(p: string, content: string | Buffer, mode = 0o644): Promise<void> {
     const script = 'set -e; d=$(dirname "$1"); mkdir -p "$d"; t=$(mktemp "$d/.harness.XXXXXX"); cat > "$t"; chmod "$2" "$t"; mv -f "$t" "$1"';
