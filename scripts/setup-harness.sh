@@ -207,7 +207,10 @@ build_layer() {
   mkdir -p "$r/opt/standin-node/bin" "$r/opt/standin-node/node_modules" "$r/opt/standin-node/lib"
   cp -a test/standins/lib/. "$r/opt/standin-node/lib/"
   : >"$r/opt/standin-node/bin/node" # mount point: the harness binds Node 24 here
-  chmod 0755 "$r"/usr/bin/* "$r"/usr/local/bin/* "$r/opt/standin-node/bin/node"
+  # the real nodeadm's path, which soci-installer's live mode calls
+  ln -s /usr/local/bin/nodeadm-standin "$r/usr/bin/nodeadm"
+  chmod 0755 "$r"/usr/local/bin/* "$r/opt/standin-node/bin/node"
+  find "$r/usr/bin" -maxdepth 1 -type f -exec chmod 0755 {} +
   # nodeadm's containerd base configs (containerd 1.x: config version 2; 2.x: version 3)
   mkdir -p "$r/usr/share/nodeadm-standin"
   cp test/harness/fixtures/containerd-config-v2.toml test/harness/fixtures/containerd-config-v3.toml \

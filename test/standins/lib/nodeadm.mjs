@@ -184,15 +184,32 @@ function amiPauseCache() {
   say(TOOL, `AMI build stand-in: cached ${SANDBOX_IMAGE} from ${PAUSE_TAR} (overlayfs) -> ${r.code}${r.code ? `: ${r.stderr.trim()}` : ''}`);
 }
 
+// Flags as the real nodeadm takes them: init --skip run|config, and repeatable --config-source
+// (imds://user-data, file:///etc/eks/nodeadm.d/). Without --config-source the config phase reads the
+// user data only, as nodeadm-config.service does; soci-installer's live mode names both sources.
+function parseArgs(argv) {
+  const out = { skip: undefined, sources: [] };
+  if (argv[0] !== 'init') return out;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--skip') out.skip = argv[++i];
+    else if (a === '--config-source') out.sources.push(argv[++i]);
+    else if (a === '--console') continue;
+    else if (a === '--config-cache') i++;
+    else return { skip: undefined, sources: [] };
+  }
+  return out;
+}
+
 function main() {
-  const args = process.argv.slice(2);
-  const skip = args[0] === 'init' && args[1] === '--skip' ? args[2] : undefined;
+  const { skip, sources } = parseArgs(process.argv.slice(2));
   if (skip !== 'run' && skip !== 'config') {
-    process.stderr.write('usage: nodeadm-standin init --skip run|config\n');
+    process.stderr.write('usage: nodeadm-standin init --skip run|config [--config-source imds://user-data|file:///etc/eks/nodeadm.d/]...\n');
     process.exit(2);
   }
   if (skip === 'run') {
-    configure(userDataConfigs(), 'config');
+    const withDropIns = sources.some((s) => s.replace(/\/+$/, '') === `file://${DROP_IN_DIR}`);
+    configure(withDropIns ? [...userDataConfigs(), ...dropInConfigs()] : userDataConfigs(), 'config');
     return;
   }
   configure([...userDataConfigs(), ...dropInConfigs()], 'run');

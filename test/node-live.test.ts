@@ -1,0 +1,167 @@
+// The DaemonSet's live mode and uninstall on a booted fake node (test/harness/): the manifest's exact
+// init command runs with the ConfigMap files at their mount paths (/bundle, /state), on a node that
+// already runs containers, on containerd 1.7 and 2.x.
+import crypto from 'node:crypto';
+import { parseAllDocuments } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { render } from '../src/index.js';
+import { buildPauseImage, ensureHarness, withNode, type FakeNode } from './harness/index.js';
+import { tar } from './standins/lib/pause-image.mjs';
+
+const sha256 = (b: Buffer | string) => crypto.createHash('sha256').update(b).digest('hex');
+
+/** An OCI image archive: the pause layer plus one layer of its own (so its own blob can be discarded). */
+function appImage(name: string): Buffer {
+  const pause = buildPauseImage();
+  const layers = [tar([{ name: 'pause', content: pause.program, mode: 0o755 }]), tar([{ name: 'app.txt', content: `${name}\n` }])];
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Entrypoint: ['/pause'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${sha256(l)}`) },
+    }),
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${sha256(config)}`, size: config.length },
+      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${sha256(l)}`, size: l.length })),
+    }),
+  );
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: `sha256:${sha256(manifest)}`,
+          size: manifest.length,
+          platform: { architecture: 'amd64', os: 'linux' },
+          annotations: { 'io.containerd.image.name': name },
+        },
+      ],
+    }),
+  );
+  const blob = (b: Buffer) => ({ name: `blobs/sha256/${sha256(b)}`, content: b });
+  return tar([
+    { name: 'blobs/', content: null },
+    { name: 'blobs/sha256/', content: null },
+    blob(config),
+    ...layers.map(blob),
+    blob(manifest),
+    { name: 'index.json', content: index },
+    { name: 'oci-layout', content: '{"imageLayoutVersion":"1.0.0"}' },
+  ]);
+}
+
+function manifest(profile: string, uninstall = false) {
+  const file = uninstall ? 'daemonset-uninstall.yaml' : 'daemonset.yaml';
+  const text = render(profile).artifacts.find((a) => a.path === file)!.content;
+  const [, , cm, ds] = parseAllDocuments(text).map((d) => d.toJS() as any);
+  const init = ds.spec.template.spec.initContainers[0];
+  const items = ds.spec.template.spec.volumes.find((v: any) => v.name === 'bundle').configMap.items as { key: string; path: string; mode?: number }[];
+  return { command: init.command as string[], files: items.map((i) => ({ path: `/bundle/${i.path}`, content: cm.data[i.key] as string, mode: i.mode ?? 0o644 })) };
+}
+
+/** Lay out the pod's mounts on the node (/bundle from the ConfigMap, /state = the hostPath) and run the init command. */
+async function runInit(node: FakeNode, m: ReturnType<typeof manifest>) {
+  await node.run('rm -rf /bundle && mkdir -p /var/lib/soci-installer && ln -sfn /var/lib/soci-installer /state');
+  for (const f of m.files) await node.writeFile(f.path, f.content, f.mode);
+  return node.exec(m.command, { timeoutMs: 240_000 });
+}
+
+const FINGERPRINT_DIRS = '/etc /usr/local /root';
+async function fingerprint(node: FakeNode): Promise<string> {
+  // Everything under /etc, /usr/local and /root, but files the node itself rewrites at any time.
+  return node.run(
+    `{ find ${FINGERPRINT_DIRS} -xdev -type f ! -path '/etc/machine-id' ! -path '/etc/soci-standin/*' -exec sha256sum {} + ; find ${FINGERPRINT_DIRS} -xdev -type l -printf '%p -> %l\\n'; } | sort`,
+  );
+}
+const containerdStarts = async (node: FakeNode) => (await node.journal('containerd.service')).split('\n').filter((l) => /Started containerd/.test(l)).length;
+const taskState = async (node: FakeNode, id: string) => (await node.run('ctr -n k8s.io task ls')).split('\n').find((l) => l.startsWith(`${id} `))?.trim().split(/\s+/)[2];
+
+beforeAll(async () => {
+  await ensureHarness();
+}, 900_000);
+
+for (const line of ['1.7', '2'] as const) {
+  const profile = `node: { kubernetesVersion: "${line === '1.7' ? '1.29' : '1.33'}", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n`;
+
+  describe(`DaemonSet live mode, containerd ${line}`, { timeout: 600_000 }, () => {
+    it('converts a running node once, keeps its containers, handles images pulled before, is a no-op the second time; uninstall restores every file', async () => {
+      await withNode({ containerd: line, name: `live-${line}` }, async (node) => {
+        // A node in use: a running container, an image with all its layers, and one whose layers were discarded.
+        await node.writeFile('/root/app-kept.tar', appImage('localhost/app:kept'));
+        await node.writeFile('/root/app-discarded.tar', appImage('localhost/app:discarded'));
+        await node.run('ctr -n k8s.io images import --local --discard-unpacked-layers=false /root/app-kept.tar');
+        await node.run('ctr -n k8s.io images import --local --discard-unpacked-layers=true /root/app-discarded.tar');
+        await node.run('rm /root/app-kept.tar /root/app-discarded.tar');
+        expect(await node.run('ctr -n k8s.io images check')).toMatch(/localhost\/app:discarded\s.*incomplete/);
+        await node.run('ctr -n k8s.io run -d --cpu-shares 0 localhost/app:kept before-1');
+        expect(await taskState(node, 'before-1')).toBe('RUNNING');
+        const pristine = await fingerprint(node);
+        const startsBefore = await containerdStarts(node);
+
+        const install = manifest(profile);
+        const first = await runInit(node, install);
+        expect(first.code, first.stdout + first.stderr).toBe(0);
+        expect(first.stdout + first.stderr).toMatch(/done: soci-snapshotter in parallel mode/);
+
+        // containerd restarted exactly once; the container that ran before still runs
+        expect(await containerdStarts(node)).toBe(startsBefore + 1);
+        expect(await taskState(node, 'before-1')).toBe('RUNNING');
+        expect(await node.exists('/var/lib/soci-installer/installed')).toBe(true);
+        // containerd's CRI now uses soci (nodeadm regenerated the config), and the pause image is in soci
+        expect(await node.readFile('/etc/containerd/config.toml')).toContain('soci-snapshotter-grpc.sock');
+        await node.run('systemctl restart kubelet.service');
+        expect(JSON.parse(await node.readFile('/run/kubelet-standin/status.json'))).toMatchObject({ ok: true, snapshotter: 'soci' });
+        // the image whose layers were gone was forgotten; the complete one restarts on soci
+        const images = await node.run('ctr -n k8s.io images ls -q');
+        expect(images).not.toContain('localhost/app:discarded');
+        expect(images).toContain('localhost/app:kept');
+        await node.run('ctr -n k8s.io task kill before-1; for i in $(seq 50); do ctr -n k8s.io task ls | grep -q "^before-1 .*STOPPED" && break; sleep 0.1; done');
+        await node.run('ctr -n k8s.io task rm before-1 && ctr -n k8s.io container rm before-1');
+        await node.run('ctr -n k8s.io run -d --cpu-shares 0 --snapshotter soci localhost/app:kept after-1');
+        expect(await taskState(node, 'after-1')).toBe('RUNNING');
+
+        // second run: nothing changes, nothing restarts
+        const converted = await fingerprint(node);
+        const sociInvocation = (await node.unit('soci-snapshotter.service', 'InvocationID')).InvocationID;
+        const second = await runInit(node, install);
+        expect(second.code, second.stderr).toBe(0);
+        expect(await fingerprint(node)).toBe(converted);
+        expect(await containerdStarts(node)).toBe(startsBefore + 1);
+        expect((await node.unit('soci-snapshotter.service', 'InvocationID')).InvocationID).toBe(sociInvocation);
+
+        // uninstall: every file back byte for byte, containerd on overlayfs, the state gone
+        await node.run('ctr -n k8s.io task kill after-1; for i in $(seq 50); do ctr -n k8s.io task ls | grep -q "^after-1 .*STOPPED" && break; sleep 0.1; done');
+        await node.run('ctr -n k8s.io task rm after-1 && ctr -n k8s.io container rm after-1');
+        const un = await runInit(node, manifest(profile, true));
+        expect(un.code, un.stdout + un.stderr).toBe(0);
+        await node.run('rm -rf /bundle /state /dev/termination-log');
+        expect(await fingerprint(node)).toBe(pristine);
+        expect(await node.exists('/var/lib/soci-installer')).toBe(false);
+        expect(await node.exists('/run/soci-installer/uninstalled')).toBe(true);
+        expect(await node.readFile('/etc/containerd/config.toml')).not.toContain('soci');
+        await node.run('systemctl restart kubelet.service');
+        expect(JSON.parse(await node.readFile('/run/kubelet-standin/status.json'))).toMatchObject({ ok: true, snapshotter: 'overlayfs' });
+      });
+    });
+
+    it('a snapshotter that never becomes ready: the node keeps every file, byte for byte, and the pod says why', async () => {
+      await withNode({ containerd: line, name: `live-fail-${line}`, soci: { fail: 'never-ready' }, defaultTimeoutStartSec: 5 }, async (node) => {
+        const pristine = await fingerprint(node);
+        const startsBefore = await containerdStarts(node);
+        const res = await runInit(node, manifest(profile));
+        expect(res.code).not.toBe(0);
+        expect(await node.readFile('/dev/termination-log')).toMatch(/soci-snapshotter did not become ready/);
+        await node.run('rm -rf /bundle /state /dev/termination-log');
+        expect(await fingerprint(node)).toBe(pristine);
+        expect(await containerdStarts(node)).toBe(startsBefore);
+        expect((await node.unit('containerd.service', 'ActiveState')).ActiveState).toBe('active');
+      });
+    });
+  });
+}
