@@ -1,5 +1,6 @@
 // Profile -> Plan: every decision made once, with defaults filled in. Artifacts read only the plan.
-import type { Auth, ContainerdLine, Mode, Profile, ReleaseArch, Wiring } from './profile/schema.js';
+import { UsageError } from './errors.js';
+import type { Auth, ContainerdLine, Mode, Profile, ReleaseArch, SelectorTerm, Wiring } from './profile/schema.js';
 import { minSociVersion } from './profile/load.js';
 import { GENERATOR_VERSION } from './version.js';
 
@@ -11,6 +12,11 @@ export const DEFAULTS = {
   releaseBaseUrl: 'https://github.com/awslabs/soci-snapshotter/releases/download',
   auth: 'ecr-credential-helper' as Auth,
   wiring: 'drop-in' as Wiring,
+  karpenterName: 'soci',
+  karpenterAmiAlias: 'al2023@latest',
+  eksctlNodeGroupName: 'soci',
+  // IMDSv2 only; hop limit 2 so a pod behind one network hop still reaches IMDS.
+  metadataOptions: { httpTokens: 'required' as 'required' | 'optional', httpPutResponseHopLimit: 2 },
   // AWS guidance for ECR: 8-16mb chunks, 10-20 downloads per image.
   parallel: {
     chunkSize: '16mb',
@@ -66,6 +72,30 @@ export interface Plan {
   metricsAddress: string | undefined;
   wiring: Wiring;
   ecrHelperDownloads: { arch: ReleaseArch; url: string; sha256: string }[];
+  /** A baked AMI, when the nodes do not run the EKS-optimized AL2023 AMI. */
+  ami: { id: string } | { tags: Record<string, string> } | undefined;
+  karpenter:
+    | {
+        name: string;
+        identity: { role: string } | { instanceProfile: string };
+        amiAlias: string;
+        subnetSelectorTerms: SelectorTerm[];
+        securityGroupSelectorTerms: SelectorTerm[];
+      }
+    | undefined;
+  eksctl: { clusterName: string; region: string; nodeGroupName: string; instanceType?: string } | undefined;
+  metadataOptions: typeof DEFAULTS.metadataOptions;
+}
+
+export type ClusterBlock = NonNullable<Plan['cluster']>;
+
+function clusterOf(profile: Profile): ClusterBlock | undefined {
+  const c = profile.cluster;
+  if (!c) return undefined;
+  if (c.fromEks !== undefined || !c.name || !c.apiServerEndpoint || !c.certificateAuthority || !c.cidr) {
+    throw new UsageError(`cluster.fromEks: ${JSON.stringify(c.fromEks)} must be read from EKS first (the CLI does this; in code, call resolveClusterFromEks)`);
+  }
+  return { name: c.name, apiServerEndpoint: c.apiServerEndpoint, certificateAuthority: c.certificateAuthority, cidr: c.cidr };
 }
 
 export function plan(profile: Profile): Plan {
@@ -89,7 +119,7 @@ export function plan(profile: Profile): Plan {
   const usesParallel = mode === 'parallel' || mode === 'lazy-with-parallel-fallback';
   return {
     generatorVersion: GENERATOR_VERSION,
-    ...(profile.cluster ? { cluster: { ...profile.cluster } } : {}),
+    ...(profile.cluster ? { cluster: clusterOf(profile)! } : {}),
     kubernetesVersion,
     containerd,
     arches,
@@ -111,5 +141,24 @@ export function plan(profile: Profile): Plan {
     ecrHelperDownloads: soci.ecrCredentialHelper
       ? arches.map((arch) => ({ arch, url: soci.ecrCredentialHelper!.url[arch] ?? '', sha256: soci.ecrCredentialHelper!.sha256[arch] ?? '' }))
       : [],
+    ami: profile.ami?.id ? { id: profile.ami.id } : profile.ami?.tags ? { tags: { ...profile.ami.tags } } : undefined,
+    karpenter: profile.karpenter
+      ? {
+          name: profile.karpenter.name ?? DEFAULTS.karpenterName,
+          identity: profile.karpenter.role ? { role: profile.karpenter.role } : { instanceProfile: profile.karpenter.instanceProfile! },
+          amiAlias: profile.karpenter.amiAlias ?? DEFAULTS.karpenterAmiAlias,
+          subnetSelectorTerms: profile.karpenter.subnetSelectorTerms,
+          securityGroupSelectorTerms: profile.karpenter.securityGroupSelectorTerms,
+        }
+      : undefined,
+    eksctl: profile.eksctl
+      ? {
+          clusterName: profile.eksctl.clusterName ?? profile.cluster?.name ?? profile.cluster?.fromEks ?? '',
+          region: profile.eksctl.region,
+          nodeGroupName: profile.eksctl.nodeGroupName ?? DEFAULTS.eksctlNodeGroupName,
+          ...(profile.eksctl.instanceType ? { instanceType: profile.eksctl.instanceType } : {}),
+        }
+      : undefined,
+    metadataOptions: { ...DEFAULTS.metadataOptions, ...profile.launchTemplate?.metadataOptions },
   };
 }
