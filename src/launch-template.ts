@@ -67,7 +67,12 @@ export function ssmImageId(plan: Plan): string {
   return `resolve:ssm:/aws/service/eks/optimized-ami/${plan.kubernetesVersion}/amazon-linux-2023/${arch}/standard/recommended/image_id`;
 }
 
-function imageIdOf(opts: LaunchTemplateOptions, plan: Plan): string | undefined {
+/** What imageIdOf returns for ami.tags: resolved with DescribeImages when the command runs. */
+export interface ImageByTags {
+  tags: Record<string, string>;
+}
+
+function imageIdOf(opts: LaunchTemplateOptions, plan: Plan): string | ImageByTags | undefined {
   if (opts.ami !== undefined && opts.amiFromSsm) throw new UsageError('--ami and --ami-from-ssm: give one of them');
   if (opts.ami !== undefined) {
     if (!AMI.test(opts.ami)) throw new UsageError(`--ami: "${opts.ami}" is not an AMI id such as ami-0123456789abcdef0`);
@@ -75,8 +80,29 @@ function imageIdOf(opts: LaunchTemplateOptions, plan: Plan): string | undefined 
   }
   if (opts.amiFromSsm) return ssmImageId(plan);
   if (plan.ami && 'id' in plan.ami) return plan.ami.id;
-  if (plan.ami) throw new UsageError('ami.tags: a launch template needs an AMI id; pass --ami ID or set ami.id in the profile (ami.tags serve Karpenter)');
+  if (plan.ami) return { tags: plan.ami.tags };
   return undefined;
+}
+
+function showImage(image: string | ImageByTags): string {
+  return typeof image === 'string' ? image : `<the newest AMI of this account tagged ${Object.entries(image.tags).map(([k, v]) => `${k}=${v}`).join(', ')}>`;
+}
+
+/** The newest available AMI owned by this account that carries every tag (EC2 does not order them). */
+export async function findImageByTags(ec2: Ec2Api, tags: Record<string, string>): Promise<string> {
+  const shown = Object.entries(tags).map(([k, v]) => `${k}=${v}`).join(', ');
+  const out = await call('ec2:DescribeImages', `AMIs tagged ${shown}`, () =>
+    ec2.describeImages({
+      Owners: ['self'],
+      Filters: [...Object.entries(tags).map(([k, v]) => ({ Name: `tag:${k}`, Values: [v] })), { Name: 'state', Values: ['available'] }],
+    }),
+  );
+  const newest = (out.Images ?? [])
+    .filter((i) => i.ImageId)
+    .sort((a, b) => (a.CreationDate ?? '').localeCompare(b.CreationDate ?? '') || (a.ImageId ?? '').localeCompare(b.ImageId ?? ''))
+    .at(-1);
+  if (!newest?.ImageId) throw new UsageError(`ami.tags: no available AMI owned by this account is tagged ${shown}; bake one, or pass --ami ID`);
+  return newest.ImageId;
 }
 
 function requireCluster(plan: Plan, why: string): void {
@@ -116,7 +142,7 @@ function prepare(opts: LaunchTemplateOptions) {
   const { artifacts, warnings } = synth(plan);
   const mime = artifacts.find((a) => a.path === 'user-data.mime')!.content;
   const imageId = imageIdOf(opts, plan);
-  if (imageId) requireCluster(plan, `the launch template sets ImageId ${imageId}`);
+  if (imageId) requireCluster(plan, `the launch template sets ImageId ${showImage(imageId)}`);
   const rolloutCluster = opts.rollout ? (opts.rollout.cluster ?? plan.cluster?.name) : undefined;
   if (opts.rollout && !rolloutCluster) throw new UsageError('--rollout: name the cluster with --cluster NAME (or cluster.name / cluster.fromEks in the profile)');
   return { plan, mime, imageId, warnings, rolloutCluster };
@@ -124,7 +150,7 @@ function prepare(opts: LaunchTemplateOptions) {
 
 export function dryRun(opts: LaunchTemplateOptions): DryRun {
   const { plan, mime, imageId, rolloutCluster } = prepare(opts);
-  const data = launchTemplateData(plan, mime, imageId);
+  const data = launchTemplateData(plan, mime, imageId === undefined ? undefined : showImage(imageId));
   return {
     dryRun: true,
     ifTemplateIsNew: {
@@ -158,9 +184,11 @@ function isNotFound(err: unknown): boolean {
 }
 
 export async function launchTemplate(opts: LaunchTemplateOptions, deps: LaunchTemplateDeps): Promise<LaunchTemplateResult> {
-  const { plan, mime, imageId, warnings, rolloutCluster } = prepare(opts);
+  const prepared = prepare(opts);
+  const { plan, mime, warnings, rolloutCluster } = prepared;
   const ec2 = await deps.ec2();
   const subject = `launch template "${opts.name}"`;
+  const imageId = typeof prepared.imageId === 'object' ? await findImageByTags(ec2, prepared.imageId.tags) : prepared.imageId;
 
   let existing: { id: string; defaultVersion: number } | undefined;
   try {

@@ -9,6 +9,7 @@ delete process.env.AWS_PROFILE;
 import {
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
+  DescribeImagesCommand,
   DescribeLaunchTemplatesCommand,
   DescribeLaunchTemplateVersionsCommand,
   EC2Client,
@@ -182,6 +183,40 @@ describe('launch-template', () => {
     );
     expect(() => launchTemplateDryRun(opts({ amiFromSsm: true, profile: loadProfile(CLUSTER + 'soci: { source: ami }\n') }))).toThrow(/set node.arch/);
     expect(() => launchTemplateDryRun(opts({ ami: 'ami-1; x', profile: profile(CLUSTER) }))).toThrow(/not an AMI id/);
+  });
+
+  it('ami.tags in the profile: the newest available AMI of this account with those tags', async () => {
+    const p = loadProfile(BASE + CLUSTER + 'ami: { tags: { soci-installer/baked: "true", team: platform } }\n');
+    ec2Mock.on(DescribeImagesCommand).resolves({
+      Images: [
+        { ImageId: 'ami-0000000000000000b', CreationDate: '2026-10-01T00:00:00.000Z' },
+        { ImageId: 'ami-0000000000000000c', CreationDate: '2026-11-01T00:00:00.000Z' },
+        { ImageId: 'ami-0000000000000000a', CreationDate: '2026-09-01T00:00:00.000Z' },
+      ],
+    });
+    ec2Mock.on(DescribeLaunchTemplatesCommand).rejects(NOT_FOUND);
+    ec2Mock.on(CreateLaunchTemplateCommand).resolves({ LaunchTemplate: { LaunchTemplateId: 'lt-0aaa', DefaultVersionNumber: 1, LatestVersionNumber: 1 } });
+    const r = await launchTemplate(opts({ profile: p }), deps);
+    expect(r.imageId).toBe('ami-0000000000000000c');
+    expect(ec2Mock.commandCalls(DescribeImagesCommand)[0]!.args[0].input).toEqual({
+      Owners: ['self'],
+      Filters: [
+        { Name: 'tag:soci-installer/baked', Values: ['true'] },
+        { Name: 'tag:team', Values: ['platform'] },
+        { Name: 'state', Values: ['available'] },
+      ],
+    });
+    expect(ec2Mock.commandCalls(CreateLaunchTemplateCommand)[0]!.args[0].input.LaunchTemplateData!.ImageId).toBe('ami-0000000000000000c');
+    // --dry-run calls nothing: the ImageId says what would be looked up.
+    const dry = launchTemplateDryRun(opts({ profile: p }));
+    expect((dry.ifTemplateIsNew.CreateLaunchTemplate.LaunchTemplateData as { ImageId: string }).ImageId).toBe(
+      '<the newest AMI of this account tagged soci-installer/baked=true, team=platform>',
+    );
+    ec2Mock.reset();
+    ec2Mock.on(DescribeImagesCommand).resolves({ Images: [] });
+    const err = await failure(launchTemplate(opts({ profile: p }), deps));
+    expect(err.message).toBe('ami.tags: no available AMI owned by this account is tagged soci-installer/baked=true, team=platform; bake one, or pass --ami ID');
+    expect(ec2Mock.commandCalls(CreateLaunchTemplateCommand)).toHaveLength(0);
   });
 
   it('a source version with its own ImageId needs the cluster block too', async () => {

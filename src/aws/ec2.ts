@@ -5,6 +5,8 @@ import type {
   CreateLaunchTemplateCommandOutput,
   CreateLaunchTemplateVersionCommandInput,
   CreateLaunchTemplateVersionCommandOutput,
+  DescribeImagesCommandInput,
+  DescribeImagesCommandOutput,
   DescribeLaunchTemplatesCommandInput,
   DescribeLaunchTemplatesCommandOutput,
   DescribeLaunchTemplateVersionsCommandInput,
@@ -15,6 +17,8 @@ import type {
 } from '@aws-sdk/client-ec2';
 
 export interface Ec2Api {
+  /** Only to find a baked AMI by its tags (ami.tags). */
+  describeImages(input: DescribeImagesCommandInput): Promise<DescribeImagesCommandOutput>;
   describeLaunchTemplates(input: DescribeLaunchTemplatesCommandInput): Promise<DescribeLaunchTemplatesCommandOutput>;
   describeLaunchTemplateVersions(input: DescribeLaunchTemplateVersionsCommandInput): Promise<DescribeLaunchTemplateVersionsCommandOutput>;
   createLaunchTemplate(input: CreateLaunchTemplateCommandInput): Promise<CreateLaunchTemplateCommandOutput>;
@@ -29,6 +33,7 @@ export async function ec2Api(opts: { region?: string; client?: EC2Client } = {})
   const sdk = await import('@aws-sdk/client-ec2');
   const client = opts.client ?? new sdk.EC2Client({ ...(opts.region ? { region: opts.region } : {}), maxAttempts: MAX_ATTEMPTS });
   return {
+    describeImages: (input) => client.send(new sdk.DescribeImagesCommand(input)),
     describeLaunchTemplates: (input) => client.send(new sdk.DescribeLaunchTemplatesCommand(input)),
     describeLaunchTemplateVersions: (input) => client.send(new sdk.DescribeLaunchTemplateVersionsCommand(input)),
     createLaunchTemplate: (input) => client.send(new sdk.CreateLaunchTemplateCommand(input)),

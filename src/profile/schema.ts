@@ -143,7 +143,7 @@ export const PROFILE_SCHEMA = {
     ami: obj(
       { id: AMI_ID, tags: TAGS },
       [],
-      'A baked AMI instead of the EKS-optimized AL2023 AMI: id (launch template, eksctl, Karpenter) or tags (Karpenter only).',
+      'A baked AMI instead of the EKS-optimized AL2023 AMI: id (launch template, eksctl, Karpenter) or tags (Karpenter; launch-template picks the newest AMI of the account with them).',
     ),
     karpenter: obj(
       {
