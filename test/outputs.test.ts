@@ -88,14 +88,19 @@ describe.each(CASES)('%s', (name) => {
     expect(soci['pull-mode']).toBe('parallel-pull-unpack');
     const p = r.plan.parallel;
     if (p) {
-      expect(soci['parallel-pull-unpack']).toEqual({
+      // -1 (soci's unlimited and default) is left out: Bottlerocket documents positive numbers.
+      const limits = Object.entries({
         'max-concurrent-downloads': p.maxConcurrentDownloads,
         'max-concurrent-downloads-per-image': p.maxConcurrentDownloadsPerImage,
-        'concurrent-download-chunk-size': p.chunkSize,
         'max-concurrent-unpacks': p.maxConcurrentUnpacks,
         'max-concurrent-unpacks-per-image': p.maxConcurrentUnpacksPerImage,
+      }).filter(([, v]) => v !== -1);
+      expect(soci['parallel-pull-unpack']).toEqual({
+        ...Object.fromEntries(limits),
+        'concurrent-download-chunk-size': p.chunkSize,
         'discard-unpacked-layers': p.discardUnpackedLayers,
       });
+      for (const [, v] of limits) expect(v).toBeGreaterThan(0);
     }
     expect(s.kubernetes?.['cluster-name']).toBe(r.plan.cluster?.name);
   });

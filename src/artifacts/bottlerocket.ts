@@ -16,20 +16,30 @@ export function bottlerocketRefusal(plan: Plan): string | undefined {
   );
 }
 
+/**
+ * soci.parallel as Bottlerocket's keys. -1 (soci's "unlimited", also its default) is left out rather
+ * than passed on: Bottlerocket documents positive numbers for these settings, and leaving a key out
+ * keeps soci's default.
+ */
+export function bottlerocketParallel(p: NonNullable<Plan['parallel']>): Record<string, number | string | boolean> {
+  const limits: [string, number][] = [
+    ['max-concurrent-downloads', p.maxConcurrentDownloads],
+    ['max-concurrent-downloads-per-image', p.maxConcurrentDownloadsPerImage],
+    ['max-concurrent-unpacks', p.maxConcurrentUnpacks],
+    ['max-concurrent-unpacks-per-image', p.maxConcurrentUnpacksPerImage],
+  ];
+  return {
+    ...Object.fromEntries(limits.filter(([, v]) => v !== -1)),
+    'concurrent-download-chunk-size': p.chunkSize,
+    'discard-unpacked-layers': p.discardUnpackedLayers,
+  };
+}
+
 export function bottlerocketSettings(plan: Plan): Record<string, unknown> | undefined {
   if (bottlerocketRefusal(plan)) return undefined;
   const p = plan.parallel;
   const soci: Record<string, unknown> = { 'pull-mode': 'parallel-pull-unpack' };
-  if (p) {
-    soci['parallel-pull-unpack'] = {
-      'max-concurrent-downloads': p.maxConcurrentDownloads,
-      'max-concurrent-downloads-per-image': p.maxConcurrentDownloadsPerImage,
-      'concurrent-download-chunk-size': p.chunkSize,
-      'max-concurrent-unpacks': p.maxConcurrentUnpacks,
-      'max-concurrent-unpacks-per-image': p.maxConcurrentUnpacksPerImage,
-      'discard-unpacked-layers': p.discardUnpackedLayers,
-    };
-  }
+  if (p) soci['parallel-pull-unpack'] = bottlerocketParallel(p);
   const settings: Record<string, unknown> = {
     'container-runtime': { snapshotter: 'soci' },
     'container-runtime-plugins': { 'soci-snapshotter': soci },
