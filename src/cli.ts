@@ -88,7 +88,9 @@ Examples:
   soci-installer init -o soci.yaml          write an annotated profile to start from
   soci-installer render -c soci.yaml -o out every file, into ./out
   soci-installer user-data --base64         user data for a launch template (default profile)
-  soci-installer checksums --version 0.15.0 --write soci.yaml`,
+  soci-installer checksums --version 0.15.0 --write soci.yaml
+  soci-installer launch-template --name my-nodes -c soci.yaml --dry-run
+  soci-installer karpenter -c soci.yaml | kubectl apply -f -`,
     );
   const profileOption = () => new Option('-c, --config <file>', 'profile (YAML); default: the embedded default profile');
   const clusterOption = () => new Option('--cluster <name>', 'read the cluster block from EKS DescribeCluster (as cluster.fromEks)');
