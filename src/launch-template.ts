@@ -227,9 +227,12 @@ export async function launchTemplate(opts: LaunchTemplateOptions, deps: LaunchTe
       ec2.describeLaunchTemplateVersions({ LaunchTemplateId: id, Versions: [String(defaultVersion)] }),
     );
     const source: { ImageId?: string; UserData?: string } = versions.LaunchTemplateVersions?.[0]?.LaunchTemplateData ?? {};
-    // The new version inherits the source's ImageId unless we set one: a custom AMI there needs the cluster block too.
-    if (!imageId && source.ImageId) requireCluster(plan, `version ${defaultVersion} of ${subject} sets ImageId ${source.ImageId}, which the new version keeps`);
     const merged = mergeUserData(source.UserData ? Buffer.from(source.UserData, 'base64') : undefined, mime);
+    // The new version inherits the source's ImageId unless we set one: a custom AMI there needs the
+    // cluster block too, from the profile or from a NodeConfig of the user's that the merge keeps.
+    if (!imageId && source.ImageId && !merged.keptClusterBlock) {
+      requireCluster(plan, `version ${defaultVersion} of ${subject} sets ImageId ${source.ImageId}, which the new version keeps`);
+    }
     const size = Buffer.byteLength(merged.mime);
     if (size > USER_DATA_LIMIT) {
       throw new UsageError(`${subject}: its user data merged with ours is ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT}; shorten the existing parts`);

@@ -224,6 +224,13 @@ describe('launch-template', () => {
     const err = await failure(launchTemplate(opts(), deps));
     expect(err.message).toMatch(/version 3 of launch template "my-nodes" sets ImageId ami-0fedcba9876543210/);
     expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(0);
+    // ... unless the user's own NodeConfig there carries it: that part is kept.
+    ec2Mock.reset();
+    const theirs = `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n${CLUSTER.replace(/^/gm, '  ').trimEnd()}\n`;
+    existing(3, { ImageId: 'ami-0fedcba9876543210', UserData: b64(buildMime([{ contentType: CONTENT_TYPES.nodeConfig, body: theirs }])) });
+    const r = await launchTemplate(opts(), deps);
+    expect(r.keptParts).toBe(1);
+    expect(parseMime(unb64(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)[0]!.args[0].input.LaunchTemplateData!.UserData))[0]!.body).toBe(theirs);
   });
 
   it('the profile can relax the metadata options', async () => {

@@ -9,7 +9,7 @@ const mimeOf = (profile?: string) => render(profile).artifacts.find((a) => a.pat
 describe('mergeUserData', () => {
   it('nothing there: the result is exactly our user data', () => {
     expect(mergeUserData(undefined, mimeOf()).mime).toBe(mimeOf());
-    expect(mergeUserData(Buffer.from(''), mimeOf())).toEqual({ mime: mimeOf(), kept: 0, replaced: 0 });
+    expect(mergeUserData(Buffer.from(''), mimeOf())).toEqual({ mime: mimeOf(), kept: 0, replaced: 0, keptClusterBlock: false });
   });
 
   it('recognises our parts, also gzipped ones, and no one else\'s', () => {
