@@ -1,5 +1,5 @@
 // Profile -> Plan: every decision made once, with defaults filled in. Artifacts read only the plan.
-import { UsageError } from './errors.js';
+import { ProfileError, UsageError } from './errors.js';
 import type { Auth, ContainerdLine, Mode, Profile, ReleaseArch, SelectorTerm, Wiring } from './profile/schema.js';
 import { minSociVersion } from './profile/load.js';
 import { GENERATOR_VERSION } from './version.js';
@@ -89,6 +89,14 @@ export interface Plan {
 
 export type ClusterBlock = NonNullable<Plan['cluster']>;
 
+function eksctlClusterName(profile: Profile): string {
+  const name = profile.eksctl?.clusterName ?? profile.cluster?.name ?? profile.cluster?.fromEks;
+  if (name === undefined) {
+    throw new ProfileError(['eksctl.clusterName: missing (needed for metadata.name when cluster.name, cluster.fromEks and --cluster are not given)']);
+  }
+  return name;
+}
+
 function clusterOf(profile: Profile): ClusterBlock | undefined {
   const c = profile.cluster;
   if (!c) return undefined;
@@ -153,7 +161,7 @@ export function plan(profile: Profile): Plan {
       : undefined,
     eksctl: profile.eksctl
       ? {
-          clusterName: profile.eksctl.clusterName ?? profile.cluster?.name ?? profile.cluster?.fromEks ?? '',
+          clusterName: eksctlClusterName(profile),
           region: profile.eksctl.region,
           nodeGroupName: profile.eksctl.nodeGroupName ?? DEFAULTS.eksctlNodeGroupName,
           ...(profile.eksctl.instanceType ? { instanceType: profile.eksctl.instanceType } : {}),

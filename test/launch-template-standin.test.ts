@@ -3,7 +3,7 @@
 // parses the XML answers. STAND-IN: a node:http server that answers like EC2 for exactly the calls
 // soci-installer makes; it records every request. Fake credentials; instance metadata disabled.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -191,6 +191,19 @@ describe('launch-template through the real SDK against a stand-in EC2 endpoint',
     expect(res.stderr).toBe(
       'soci-installer: ec2:DescribeLaunchTemplates: access denied for launch template "my-nodes": the caller needs ec2:DescribeLaunchTemplates (see "IAM policies" in the README)\n',
     );
+  });
+
+  it('render --cluster reads the cluster block from EKS into the NodeConfig and the eksctl fragment', async () => {
+    const cwd = setup();
+    writeFileSync(join(cwd, 'soci.yaml'), `${PROFILE}eksctl: { region: us-west-2 }\n`);
+    const res = await cli(['render', '-c', 'soci.yaml', '--cluster', 'demo', '--region', 'us-west-2', '-o', 'out'], cwd);
+    expect(res.code, res.stderr).toBe(0);
+    expect(requests.map((r) => `${r.method} ${r.url}`)).toEqual(['GET /clusters/demo']);
+    const nodeConfig = readFileSync(join(cwd, 'out', 'nodeconfig.yaml'), 'utf8');
+    expect(nodeConfig).toContain('apiServerEndpoint: https://EKSSTANDIN.gr7.us-west-2.eks.amazonaws.com');
+    expect(nodeConfig).toContain('certificateAuthority: U1RBTkQtSU4tQ0E=');
+    expect(nodeConfig).toContain('cidr: 172.20.0.0/16');
+    expect(readFileSync(join(cwd, 'out', 'eksctl', 'nodegroup.yaml'), 'utf8')).toMatch(/^metadata:\n {2}name: demo\n {2}region: us-west-2$/m);
   });
 
   it('--dry-run prints the requests and sends nothing', async () => {

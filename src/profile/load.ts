@@ -220,9 +220,7 @@ function outputProblems(p: Profile): string[] {
   }
   const e = p.eksctl;
   if (e) {
-    if (e.clusterName === undefined && c?.name === undefined && c?.fromEks === undefined) {
-      out.push('eksctl.clusterName: missing (needed for metadata.name when cluster.name and cluster.fromEks are not given)');
-    }
+    // A missing cluster name is checked in plan(): --cluster NAME may still supply it.
     if (e.clusterName !== undefined && (c?.name ?? c?.fromEks) !== undefined && e.clusterName !== (c?.name ?? c?.fromEks)) {
       out.push(`eksctl.clusterName: ${JSON.stringify(e.clusterName)} differs from the cluster block's ${JSON.stringify(c?.name ?? c?.fromEks)}; remove one of them`);
     }
