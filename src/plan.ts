@@ -90,6 +90,11 @@ export interface Plan {
 export type ClusterBlock = NonNullable<Plan['cluster']>;
 
 function eksctlClusterName(profile: Profile): string {
+  if (profile.ami?.id && !profile.cluster) {
+    throw new ProfileError([
+      'cluster: required with eksctl and ami.id: on a custom AMI EKS merges no NodeConfig, so the user data must carry the cluster block (the four fields, cluster.fromEks or --cluster NAME)',
+    ]);
+  }
   const name = profile.eksctl?.clusterName ?? profile.cluster?.name ?? profile.cluster?.fromEks;
   if (name === undefined) {
     throw new ProfileError(['eksctl.clusterName: missing (needed for metadata.name when cluster.name, cluster.fromEks and --cluster are not given)']);

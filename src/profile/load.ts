@@ -225,9 +225,7 @@ function outputProblems(p: Profile): string[] {
       out.push(`eksctl.clusterName: ${JSON.stringify(e.clusterName)} differs from the cluster block's ${JSON.stringify(c?.name ?? c?.fromEks)}; remove one of them`);
     }
     if (ami?.tags) out.push('eksctl: needs ami.id: eksctl selects a custom AMI by id only (ami.tags serve Karpenter and launch-template)');
-    if (ami?.id && !c) {
-      out.push('cluster: required with eksctl and ami.id: on a custom AMI EKS merges no NodeConfig, so the user data must carry the cluster block (or use cluster.fromEks)');
-    }
+    // eksctl with ami.id needs the cluster block: checked in plan(), since --cluster NAME may supply it.
   }
   return out;
 }
