@@ -64,12 +64,14 @@ function profileForDryRun(opts: ProfileOpts): { profile: Profile; note?: string 
   const profile = loadProfile(text ?? defaultProfileText(), origin ?? 'default profile');
   const name = opts.cluster ?? profile.cluster?.fromEks;
   if (name === undefined) return { profile };
+  // As resolveClusterFromEks: a cidr counts only beside fromEks.
+  const cidr = profile.cluster?.fromEks !== undefined ? profile.cluster.cidr : undefined;
   return {
     profile: {
       ...profile,
-      cluster: { name, apiServerEndpoint: 'https://placeholder.invalid', certificateAuthority: 'UExBQ0VIT0xERVI=', cidr: profile.cluster?.cidr ?? '10.100.0.0/16' },
+      cluster: { name, apiServerEndpoint: 'https://placeholder.invalid', certificateAuthority: 'UExBQ0VIT0xERVI=', cidr: cidr ?? '10.100.0.0/16' },
     },
-    note: `the cluster block of "${name}" is read from EKS DescribeCluster at run time; the UserData above holds placeholders for its endpoint, certificate authority${profile.cluster?.cidr ? '' : ' and service CIDR'}`,
+    note: `the cluster block of "${name}" is read from EKS DescribeCluster at run time; the UserData above holds placeholders for its endpoint, certificate authority${cidr ? '' : ' and service CIDR'}`,
   };
 }
 
@@ -184,11 +186,11 @@ Examples:
     .action(
       async (opts: ProfileOpts & { name: string; ami?: string; amiFromSsm?: boolean; setDefault?: boolean; dryRun?: boolean; json?: boolean; rollout?: string }) => {
         const lt = await import('./launch-template.js');
-        const dryRunProfile = opts.dryRun ? profileForDryRun(opts) : { profile: {}, note: undefined };
+        // With --dry-run nothing is called, EKS included: a cluster to be read from EKS gets placeholders.
+        const dry = opts.dryRun ? profileForDryRun(opts) : undefined;
         const ltOpts = {
           name: opts.name,
-          // With --dry-run nothing is called, so --cluster is taken as the name only.
-          profile: opts.dryRun ? dryRunProfile.profile : await profileFrom(opts),
+          profile: dry ? dry.profile : await profileFrom(opts),
           ...(opts.ami !== undefined ? { ami: opts.ami } : {}),
           ...(opts.amiFromSsm ? { amiFromSsm: true } : {}),
           ...(opts.setDefault ? { setDefault: true } : {}),
@@ -196,7 +198,7 @@ Examples:
         };
         if (opts.dryRun) {
           const requests = lt.dryRun(ltOpts);
-          io.stdout(`${JSON.stringify(dryRunProfile.note ? { ...requests, clusterNote: dryRunProfile.note } : requests, null, 2)}\n`);
+          io.stdout(`${JSON.stringify(dry?.note ? { ...requests, clusterNote: dry.note } : requests, null, 2)}\n`);
           return;
         }
         const region = opts.region ? { region: opts.region } : {};
