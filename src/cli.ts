@@ -2,10 +2,14 @@
 // beyond reading files and printing; errors are thrown, and bin.ts turns them into exit codes.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { UsageError } from './errors.js';
-import { defaultProfileText, loadProfile, plan, render } from './index.js';
+import { ProfileError, UsageError } from './errors.js';
+import { bottlerocketRefusal } from './artifacts/bottlerocket.js';
 import { bakedUserDataMime } from './artifacts/user-data.js';
-import { writeArtifacts } from './synth.js';
+import type { Plan } from './plan.js';
+import { defaultProfileText, plan, renderProfile } from './index.js';
+import { loadProfile } from './profile/load.js';
+import { OUTPUT_PATHS, writeArtifacts } from './synth.js';
+import type { Profile } from './profile/schema.js';
 import { PROFILE_SCHEMA } from './profile/schema.js';
 import { GENERATOR_VERSION } from './version.js';
 
@@ -23,11 +27,53 @@ function readProfile(file: string | undefined): { text?: string; origin?: string
   }
 }
 
-function renderFrom(file: string | undefined, io: Io) {
-  const { text, origin } = readProfile(file);
-  const result = render(text, origin);
+interface ProfileOpts {
+  config?: string;
+  cluster?: string;
+  region?: string;
+}
+
+/** The profile, with cluster.fromEks / --cluster read from EKS (the SDK is loaded only then). */
+async function profileFrom(opts: ProfileOpts): Promise<Profile> {
+  const { text, origin } = readProfile(opts.config);
+  const profile = loadProfile(text ?? defaultProfileText(), origin ?? 'default profile');
+  if (opts.cluster === undefined && profile.cluster?.fromEks === undefined) return profile;
+  const { eksApi, resolveClusterFromEks } = await import('./aws/eks.js');
+  return resolveClusterFromEks(profile, await eksApi(opts.region ? { region: opts.region } : {}), opts.cluster);
+}
+
+async function renderFrom(opts: ProfileOpts, io: Io) {
+  const result = renderProfile(await profileFrom(opts));
   for (const w of result.warnings) io.stderr(`warning: ${w}\n`);
   return result;
+}
+
+/** Prints one output for another tool, or fails saying why this profile has none. */
+async function printOutput(opts: ProfileOpts & { base64?: boolean }, path: string, why: (plan: Plan) => string, io: Io) {
+  const result = await renderFrom(opts, io);
+  const artifact = result.artifacts.find((a) => a.path === path);
+  if (!artifact) throw new ProfileError([why(result.plan)]);
+  io.stdout(opts.base64 ? `${Buffer.from(artifact.content).toString('base64')}\n` : artifact.content);
+}
+
+/**
+ * --dry-run calls nothing, not even EKS: a cluster block to be read from EKS is filled with
+ * placeholders, and the output says so.
+ */
+function profileForDryRun(opts: ProfileOpts): { profile: Profile; note?: string } {
+  const { text, origin } = readProfile(opts.config);
+  const profile = loadProfile(text ?? defaultProfileText(), origin ?? 'default profile');
+  const name = opts.cluster ?? profile.cluster?.fromEks;
+  if (name === undefined) return { profile };
+  // As resolveClusterFromEks: a cidr counts only beside fromEks.
+  const cidr = profile.cluster?.fromEks !== undefined ? profile.cluster.cidr : undefined;
+  return {
+    profile: {
+      ...profile,
+      cluster: { name, apiServerEndpoint: 'https://placeholder.invalid', certificateAuthority: 'UExBQ0VIT0xERVI=', cidr: cidr ?? '10.100.0.0/16' },
+    },
+    note: `the cluster block of "${name}" is read from EKS DescribeCluster at run time; the UserData above holds placeholders for its endpoint, certificate authority${cidr ? '' : ' and service CIDR'}`,
+  };
 }
 
 export function buildProgram(io: Io): Command {
@@ -47,9 +93,14 @@ Examples:
   soci-installer user-data --base64         user data for a launch template (default profile)
   soci-installer ami -c soci.yaml           the EKS AMI the Packer build (out/packer) starts from
   soci-installer user-data -c soci.yaml --baked --base64   user data for nodes of the baked AMI
-  soci-installer checksums --version 0.15.0 --write soci.yaml`,
+  soci-installer checksums --version 0.15.0 --write soci.yaml
+
+  soci-installer launch-template --name my-nodes -c soci.yaml --dry-run
+  soci-installer karpenter -c soci.yaml | kubectl apply -f -`,
     );
   const profileOption = () => new Option('-c, --config <file>', 'profile (YAML); default: the embedded default profile');
+  const clusterOption = () => new Option('--cluster <name>', 'read the cluster block from EKS DescribeCluster (as cluster.fromEks)');
+  const regionOption = () => new Option('--region <region>', 'AWS region (default: AWS_REGION / the AWS config)');
 
   program
     .command('init')
@@ -68,11 +119,14 @@ Examples:
     .command('render')
     .description('write user-data.mime, nodeconfig.yaml, install.sh, rootfs/ (every file the node receives) and packer/ (the AMI bake)')
     .addOption(profileOption())
+    .addOption(clusterOption())
+    .addOption(regionOption())
     .option('-o, --output <dir>', 'output directory (replaced as a whole)', 'out')
     .addHelpText('after', '\nExample:\n  soci-installer render -c soci.yaml -o out && cat out/install.sh')
-    .action((opts: { config?: string; output: string }) => {
-      const { artifacts } = renderFrom(opts.config, io);
+    .action(async (opts: ProfileOpts & { output: string }) => {
+      const { artifacts, skipped } = await renderFrom(opts, io);
       writeArtifacts(opts.output, artifacts);
+      for (const s of skipped) io.stderr(`note: ${s.path} not written: ${s.reason}\n`);
       io.stdout(`wrote ${artifacts.length} files to ${opts.output}/\n`);
     });
 
@@ -80,11 +134,13 @@ Examples:
     .command('user-data')
     .description('print the MIME multipart user data')
     .addOption(profileOption())
+    .addOption(clusterOption())
+    .addOption(regionOption())
     .option('--base64', 'base64 on one line, as launch templates take it')
     .option('--baked', 'for nodes of the AMI baked with packer/: only the cluster block (as ami.baked: true)')
     .addHelpText('after', '\nExample:\n  soci-installer user-data -c soci.yaml --base64 > user-data.b64')
-    .action((opts: { config?: string; base64?: boolean; baked?: boolean }) => {
-      const result = renderFrom(opts.config, io);
+    .action(async (opts: ProfileOpts & { base64?: boolean; baked?: boolean }) => {
+      const result = await renderFrom(opts, io);
       if (opts.baked && !result.plan.ami) throw new UsageError('--baked: soci.mode "fast-image-pull" installs nothing, so no AMI is baked; drop --baked');
       const mime = opts.baked ? bakedUserDataMime(result.plan) : result.artifacts.find((a) => a.path === 'user-data.mime')!.content;
       io.stdout(opts.base64 ? `${Buffer.from(mime).toString('base64')}\n` : mime);
@@ -94,14 +150,89 @@ Examples:
     .command('daemonset')
     .description('print the DaemonSet manifest that installs soci on nodes that already run (kubectl apply -f)')
     .addOption(profileOption())
+    .addOption(clusterOption())
+    .addOption(regionOption())
     .option('--uninstall', 'the manifest that puts every node back as it was')
     .addHelpText('after', '\nExample:\n  soci-installer daemonset -c soci.yaml | kubectl apply -f -\n  kubectl -n soci-installer rollout status ds/soci-installer')
-    .action((opts: { config?: string; uninstall?: boolean }) => {
+    .action(async (opts: ProfileOpts & { uninstall?: boolean }) => {
       const name = opts.uninstall ? 'daemonset-uninstall.yaml' : 'daemonset.yaml';
-      const found = renderFrom(opts.config, io).artifacts.find((a) => a.path === name);
+      const found = (await renderFrom(opts, io)).artifacts.find((a) => a.path === name);
       if (!found) throw new UsageError('soci.mode fast-image-pull installs nothing: nodeadm applies its gate at boot, so there is nothing for a DaemonSet to do');
       io.stdout(found.content);
     });
+
+  program
+    .command('karpenter')
+    .description(`print ${OUTPUT_PATHS.karpenter}: a Karpenter EC2NodeClass whose userData carries our parts`)
+    .addOption(profileOption())
+    .addOption(clusterOption())
+    .addOption(regionOption())
+    .addHelpText('after', '\nExample:\n  soci-installer karpenter -c soci.yaml | kubectl apply -f -\n(changing an EC2NodeClass makes Karpenter replace its nodes: drift)')
+    .action((opts: ProfileOpts) =>
+      printOutput(opts, OUTPUT_PATHS.karpenter, () => 'karpenter: missing in the profile: the EC2NodeClass needs role or instanceProfile, subnetSelectorTerms and securityGroupSelectorTerms (see soci-installer init)', io),
+    );
+
+  program
+    .command('eksctl')
+    .description(`print ${OUTPUT_PATHS.eksctl}: an eksctl ClusterConfig with one managed node group`)
+    .addOption(profileOption())
+    .addOption(clusterOption())
+    .addOption(regionOption())
+    .addHelpText('after', '\nExample:\n  soci-installer eksctl -c soci.yaml > nodegroup.yaml && eksctl create nodegroup -f nodegroup.yaml')
+    .action((opts: ProfileOpts) => printOutput(opts, OUTPUT_PATHS.eksctl, () => 'eksctl: missing in the profile: the ClusterConfig needs eksctl.region (and a cluster name)', io));
+
+  program
+    .command('bottlerocket')
+    .description(`print ${OUTPUT_PATHS.bottlerocket}: Bottlerocket's native SOCI settings (its user data; parallel pull only)`)
+    .addOption(profileOption())
+    .addOption(clusterOption())
+    .addOption(regionOption())
+    .option('--base64', 'base64 on one line, as launch templates take it')
+    .addHelpText('after', '\nExample:\n  soci-installer bottlerocket -c soci.yaml > user-data.toml')
+    .action((opts: ProfileOpts & { base64?: boolean }) => printOutput(opts, OUTPUT_PATHS.bottlerocket, (plan) => bottlerocketRefusal(plan) ?? 'no Bottlerocket output', io));
+
+  program
+    .command('launch-template')
+    .description('create an EC2 launch template with our user data, or add a version to an existing one (merging into its user data)')
+    .requiredOption('--name <name>', 'launch template name')
+    .addOption(profileOption())
+    .addOption(regionOption())
+    .addOption(new Option('--ami <id>', "ImageId for a custom (baked) AMI; needs the full cluster block").conflicts('amiFromSsm'))
+    .option('--ami-from-ssm', "ImageId resolve:ssm: of the EKS AL2023 AMI's public parameter (needs node.arch and the cluster block)")
+    .option('--set-default', 'make the new version the default version')
+    .option('--dry-run', 'print the requests as JSON and call nothing')
+    .option('--json', 'print the result as JSON')
+    .addOption(clusterOption())
+    .option('--rollout <nodegroup>', 'point this managed node group at the new version (eks:UpdateNodegroupVersion), so nodes roll')
+    .addHelpText('after', '\nExamples:\n  soci-installer launch-template --name my-nodes -c soci.yaml --dry-run\n  soci-installer launch-template --name my-nodes -c soci.yaml --set-default --cluster demo --rollout ng-1')
+    .action(
+      async (opts: ProfileOpts & { name: string; ami?: string; amiFromSsm?: boolean; setDefault?: boolean; dryRun?: boolean; json?: boolean; rollout?: string }) => {
+        const lt = await import('./launch-template.js');
+        // With --dry-run nothing is called, EKS included: a cluster to be read from EKS gets placeholders.
+        const dry = opts.dryRun ? profileForDryRun(opts) : undefined;
+        const ltOpts = {
+          name: opts.name,
+          profile: dry ? dry.profile : await profileFrom(opts),
+          ...(opts.ami !== undefined ? { ami: opts.ami } : {}),
+          ...(opts.amiFromSsm ? { amiFromSsm: true } : {}),
+          ...(opts.setDefault ? { setDefault: true } : {}),
+          ...(opts.rollout ? { rollout: { nodegroup: opts.rollout, ...(opts.cluster ? { cluster: opts.cluster } : {}) } } : {}),
+        };
+        if (opts.dryRun) {
+          const requests = lt.dryRun(ltOpts);
+          io.stdout(`${JSON.stringify(dry?.note ? { ...requests, clusterNote: dry.note } : requests, null, 2)}\n`);
+          return;
+        }
+        const region = opts.region ? { region: opts.region } : {};
+        const result = await lt.launchTemplate(ltOpts, {
+          ec2: async () => (await import('./aws/ec2.js')).ec2Api(region),
+          eks: async () => (await import('./aws/eks.js')).eksApi(region),
+        });
+        for (const w of result.warnings) io.stderr(`warning: ${w}\n`);
+        const { warnings: _w, ...out } = result;
+        io.stdout(opts.json ? `${JSON.stringify(out, null, 2)}\n` : lt.describeResult(result));
+      },
+    );
 
   program
     .command('checksums')

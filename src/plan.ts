@@ -1,5 +1,6 @@
 // Profile -> Plan: every decision made once, with defaults filled in. Artifacts read only the plan.
-import type { AmiVariant, Auth, ContainerdLine, Mode, NodeArch, Profile, ReleaseArch, SshInterface, Wiring } from './profile/schema.js';
+import { ProfileError, UsageError } from './errors.js';
+import type { AmiVariant, Auth, ContainerdLine, Mode, NodeArch, Profile, ReleaseArch, SelectorTerm, SshInterface, Wiring } from './profile/schema.js';
 import { minSociVersion } from './profile/load.js';
 import { GENERATOR_VERSION } from './version.js';
 
@@ -26,6 +27,11 @@ export const DEFAULTS = {
     // The EKS AL2023 AMI's own root volume size.
     volumeSize: 20,
   },
+  karpenterName: 'soci',
+  karpenterAmiAlias: 'al2023@latest',
+  eksctlNodeGroupName: 'soci',
+  // IMDSv2 only; hop limit 2 so a pod behind one network hop still reaches IMDS.
+  metadataOptions: { httpTokens: 'required' as 'required' | 'optional', httpPutResponseHopLimit: 2 },
   // AWS guidance for ECR: 8-16mb chunks, 10-20 downloads per image.
   parallel: {
     chunkSize: '16mb',
@@ -84,6 +90,43 @@ export interface Plan {
   daemonset: { namespace: string; image: string; pauseImage: string; nodeSelector: Record<string, string>; maxUnavailable: number | string };
   /** The Packer bake; undefined when nothing is installed (fast-image-pull). */
   ami: AmiPlan | undefined;
+  /** The AMI the nodes run when it is not the EKS-optimized AL2023 AMI: by id, or a baked one by its tags. */
+  nodeAmi: { id: string } | { tags: Record<string, string> } | undefined;
+  karpenter:
+    | {
+        name: string;
+        identity: { role: string } | { instanceProfile: string };
+        amiAlias: string;
+        subnetSelectorTerms: SelectorTerm[];
+        securityGroupSelectorTerms: SelectorTerm[];
+      }
+    | undefined;
+  eksctl: { clusterName: string; region: string; nodeGroupName: string; instanceType?: string } | undefined;
+  metadataOptions: typeof DEFAULTS.metadataOptions;
+}
+
+export type ClusterBlock = NonNullable<Plan['cluster']>;
+
+function eksctlClusterName(profile: Profile): string {
+  if (profile.ami?.id && !profile.cluster) {
+    throw new ProfileError([
+      'cluster: required with eksctl and ami.id: on a custom AMI EKS merges no NodeConfig, so the user data must carry the cluster block (the four fields, cluster.fromEks or --cluster NAME)',
+    ]);
+  }
+  const name = profile.eksctl?.clusterName ?? profile.cluster?.name ?? profile.cluster?.fromEks;
+  if (name === undefined) {
+    throw new ProfileError(['eksctl.clusterName: missing (needed for metadata.name when cluster.name, cluster.fromEks and --cluster are not given)']);
+  }
+  return name;
+}
+
+function clusterOf(profile: Profile): ClusterBlock | undefined {
+  const c = profile.cluster;
+  if (!c) return undefined;
+  if (c.fromEks !== undefined || !c.name || !c.apiServerEndpoint || !c.certificateAuthority || !c.cidr) {
+    throw new UsageError(`cluster.fromEks: ${JSON.stringify(c.fromEks)} must be read from EKS first (the CLI does this; in code, call resolveClusterFromEks)`);
+  }
+  return { name: c.name, apiServerEndpoint: c.apiServerEndpoint, certificateAuthority: c.certificateAuthority, cidr: c.cidr };
 }
 
 export interface AmiPlan {
@@ -161,7 +204,7 @@ export function plan(profile: Profile): Plan {
   const usesParallel = mode === 'parallel' || mode === 'lazy-with-parallel-fallback';
   return {
     generatorVersion: GENERATOR_VERSION,
-    ...(profile.cluster ? { cluster: { ...profile.cluster } } : {}),
+    ...(profile.cluster ? { cluster: clusterOf(profile)! } : {}),
     kubernetesVersion,
     containerd,
     arches,
@@ -185,5 +228,42 @@ export function plan(profile: Profile): Plan {
       : [],
     daemonset: { ...DEFAULTS.daemonset, ...profile.daemonset },
     ami: installs ? amiPlan(profile, arches) : undefined,
+    nodeAmi: nodeAmi(profile, mode, kubernetesVersion),
+    karpenter: profile.karpenter
+      ? {
+          name: profile.karpenter.name ?? DEFAULTS.karpenterName,
+          identity: profile.karpenter.role ? { role: profile.karpenter.role } : { instanceProfile: profile.karpenter.instanceProfile! },
+          amiAlias: profile.karpenter.amiAlias ?? DEFAULTS.karpenterAmiAlias,
+          subnetSelectorTerms: profile.karpenter.subnetSelectorTerms,
+          securityGroupSelectorTerms: profile.karpenter.securityGroupSelectorTerms,
+        }
+      : undefined,
+    eksctl: profile.eksctl
+      ? {
+          clusterName: eksctlClusterName(profile),
+          region: profile.eksctl.region,
+          nodeGroupName: profile.eksctl.nodeGroupName ?? DEFAULTS.eksctlNodeGroupName,
+          ...(profile.eksctl.instanceType ? { instanceType: profile.eksctl.instanceType } : {}),
+        }
+      : undefined,
+    metadataOptions: { ...DEFAULTS.metadataOptions, ...profile.launchTemplate?.metadataOptions },
+  };
+}
+
+/**
+ * The AMI the nodes run, for launch templates, Karpenter and eksctl: ami.id, or with ami.baked the
+ * AMIs our Packer build tagged for this profile (newest wins), or undefined for the EKS AMI.
+ */
+function nodeAmi(profile: Profile, mode: Mode, kubernetesVersion: string): Plan['nodeAmi'] {
+  const a = profile.ami;
+  if (a?.id) return { id: a.id };
+  if (!a?.baked) return undefined;
+  return {
+    tags: {
+      ...a.tags,
+      'soci-installer:soci-mode': mode,
+      'soci-installer:kubernetes': kubernetesVersion,
+      'soci-installer:variant': a.variant ?? DEFAULTS.ami.variant,
+    },
   };
 }

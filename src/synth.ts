@@ -6,6 +6,9 @@ import { daemonSetYaml } from './artifacts/daemonset.js';
 import { installScript } from './artifacts/install-script.js';
 import { nodeFiles } from './artifacts/node-files.js';
 import { packerFiles } from './artifacts/packer.js';
+import { bottlerocketToml } from './artifacts/bottlerocket.js';
+import { eksctlYaml } from './artifacts/eksctl.js';
+import { ec2NodeClassYaml } from './artifacts/karpenter.js';
 import { USER_DATA_LIMIT, USER_DATA_WARN, userDataMime, userDataNodeConfigYaml } from './artifacts/user-data.js';
 import type { Plan } from './plan.js';
 
@@ -19,7 +22,16 @@ export interface Artifact {
 export interface Synthesis {
   artifacts: Artifact[];
   warnings: string[];
+  /** Outputs not written for this profile, and why (render prints them as notes). */
+  skipped: { path: string; reason: string }[];
 }
+
+/** Paths of the outputs for other tools (written when the profile allows them). */
+export const OUTPUT_PATHS = {
+  karpenter: 'karpenter/ec2nodeclass.yaml',
+  eksctl: 'eksctl/nodegroup.yaml',
+  bottlerocket: 'bottlerocket/settings.toml',
+} as const;
 
 const MARKER = '.soci-installer';
 
@@ -33,11 +45,12 @@ export function synth(plan: Plan): Synthesis {
   if (size > USER_DATA_WARN) {
     warnings.push(`user data is ${size} bytes: EKS, Karpenter and eksctl append their own NodeConfig, and EC2 refuses more than ${USER_DATA_LIMIT}`);
   }
+  const nodeConfig = userDataNodeConfigYaml(plan);
   const script: Artifact = { path: 'install.sh', content: installScript(plan), mode: 0o755 };
   const rootfs = nodeFiles(plan).map((f) => ({ path: `rootfs${f.path}`, content: f.content, mode: parseInt(f.mode, 8) }));
   const artifacts: Artifact[] = [
     { path: 'user-data.mime', content: mime, mode: 0o644 },
-    { path: 'nodeconfig.yaml', content: userDataNodeConfigYaml(plan), mode: 0o644 },
+    { path: 'nodeconfig.yaml', content: nodeConfig, mode: 0o644 },
     script,
     ...rootfs,
     // fast-image-pull acts at boot through nodeadm: nothing for a DaemonSet to install.
@@ -56,10 +69,24 @@ export function synth(plan: Plan): Synthesis {
       ...[script, ...rootfs].map((a) => ({ ...a, path: `packer/files/${a.path}` })),
     );
   }
+  const skipped: Synthesis['skipped'] = [];
+  const karpenter = ec2NodeClassYaml(plan, mime);
+  if (karpenter) artifacts.push({ path: OUTPUT_PATHS.karpenter, content: karpenter, mode: 0o644 });
+  else skipped.push({ path: OUTPUT_PATHS.karpenter, reason: 'the profile has no karpenter: section' });
+  const eksctl = eksctlYaml(plan, script.content, nodeConfig);
+  if (eksctl) {
+    artifacts.push({ path: OUTPUT_PATHS.eksctl, content: eksctl, mode: 0o644 });
+  } else skipped.push({ path: OUTPUT_PATHS.eksctl, reason: 'the profile has no eksctl: section' });
+  const bottlerocket = bottlerocketToml(plan);
+  if (bottlerocket) {
+    artifacts.push({ path: OUTPUT_PATHS.bottlerocket, content: bottlerocket, mode: 0o644 });
+    const unused = (['mirrors', 'proxy', 'metricsAddress'] as const).filter((k) => (k === 'mirrors' ? plan.mirrors.length > 0 : plan[k] !== undefined));
+    if (unused.length) warnings.push(`bottlerocket/settings.toml carries the SOCI settings only; soci.${unused.join(', soci.')} are not translated to Bottlerocket settings`);
+  } else skipped.push({ path: OUTPUT_PATHS.bottlerocket, reason: `mode ${plan.mode}: Bottlerocket has parallel pull only, no lazy loading` });
   if (plan.mode === 'lazy' && plan.auth === 'cri-keychain') {
     warnings.push('soci.auth cri-keychain with lazy loading: credentials live only in memory and are lost when soci restarts; ecr-credential-helper rotates them');
   }
-  return { artifacts, warnings };
+  return { artifacts, warnings, skipped };
 }
 
 /**

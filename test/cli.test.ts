@@ -9,6 +9,14 @@ const BIN = join(REPO_ROOT, 'dist', 'bin.js');
 const cli = (args: string[], cwd = REPO_ROOT, env: NodeJS.ProcessEnv = {}) =>
   run(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env } });
 const tmp = () => mkdtempSync(join(tmpdir(), 'soci-cli-'));
+const OUTPUTS_PROFILE = `node: { arch: x86_64 }
+soci: { mode: parallel, source: ami }
+karpenter:
+  role: KarpenterNodeRole-demo
+  subnetSelectorTerms: [{ tags: { karpenter.sh/discovery: demo } }]
+  securityGroupSelectorTerms: [{ tags: { karpenter.sh/discovery: demo } }]
+eksctl: { region: us-west-2, clusterName: demo }
+`;
 
 beforeAll(async () => {
   // Tests run the compiled CLI; build it so they never test stale output.
@@ -110,17 +118,78 @@ describe('soci-installer CLI', () => {
     expect(none.stderr).toMatch(/^soci-installer: cluster: missing, and required for the user data of a baked AMI/);
   });
 
-  it.each([['render', '-o', 'out'], ['user-data', '--baked', '-c', join(REPO_ROOT, 'test/cases/packer-neuron-baked/profile.yaml')]])('never loads the AWS SDK for commands that do not call AWS (%s)', async (...args) => {
+  it.each([
+    ['render', '-o', 'out'],
+    ['user-data'],
+    ['user-data', '--baked', '-c', join(REPO_ROOT, 'test/cases/packer-neuron-baked/profile.yaml')],
+    ['daemonset'],
+    ['karpenter', '-c', 'p.yaml'],
+    ['eksctl', '-c', 'p.yaml'],
+    ['bottlerocket', '-c', 'p.yaml'],
+    ['launch-template', '--name', 'my-nodes', '-c', 'p.yaml', '--dry-run'],
+  ])('never loads the AWS SDK for commands that do not call AWS: %s', async (...args: string[]) => {
     const cwd = tmp();
+    writeFileSync(join(cwd, 'p.yaml'), OUTPUTS_PROFILE);
     const trace = join(cwd, 'imports.txt');
     writeFileSync(trace, '');
     const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), BIN, ...args], {
       cwd,
       env: { ...process.env, TRACE_IMPORTS_FILE: trace },
     });
+    expect(res.stderr.replace(/^note: .*\n/gm, '')).toBe('');
     expect(res.code).toBe(0);
     const urls = readFileSync(trace, 'utf8').split('\n');
     expect(urls.some((u) => u.includes('/dist/synth.js')), 'the trace must see our own modules').toBe(true);
     expect(urls.filter((u) => u.includes('@aws-sdk') || u.includes('@smithy'))).toEqual([]);
+  });
+
+  it('render writes the outputs the profile allows and notes the others on stderr', async () => {
+    const cwd = tmp();
+    const res = await cli(['render', '-o', 'out'], cwd);
+    expect(res.stderr).toBe(
+      'note: karpenter/ec2nodeclass.yaml not written: the profile has no karpenter: section\n' +
+        'note: eksctl/nodegroup.yaml not written: the profile has no eksctl: section\n' +
+        'note: bottlerocket/settings.toml not written: mode lazy: Bottlerocket has parallel pull only, no lazy loading\n',
+    );
+    writeFileSync(join(cwd, 'p.yaml'), OUTPUTS_PROFILE);
+    const all = await cli(['render', '-c', 'p.yaml', '-o', 'out'], cwd);
+    expect(all.stderr).toBe('');
+    for (const f of ['karpenter/ec2nodeclass.yaml', 'eksctl/nodegroup.yaml', 'bottlerocket/settings.toml']) expect(existsSync(join(cwd, 'out', f)), f).toBe(true);
+  });
+
+  it('karpenter, eksctl and bottlerocket print what render writes; --base64 for Bottlerocket user data', async () => {
+    const cwd = tmp();
+    writeFileSync(join(cwd, 'p.yaml'), OUTPUTS_PROFILE);
+    expect((await cli(['render', '-c', 'p.yaml', '-o', 'out'], cwd)).code).toBe(0);
+    for (const [cmd, file] of [['karpenter', 'karpenter/ec2nodeclass.yaml'], ['eksctl', 'eksctl/nodegroup.yaml'], ['bottlerocket', 'bottlerocket/settings.toml']] as const) {
+      const res = await cli([cmd, '-c', 'p.yaml'], cwd);
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stdout).toBe(readFileSync(join(cwd, 'out', file), 'utf8'));
+    }
+    const b64 = await cli(['bottlerocket', '-c', 'p.yaml', '--base64'], cwd);
+    expect(Buffer.from(b64.stdout.trim(), 'base64').toString()).toBe(readFileSync(join(cwd, 'out', 'bottlerocket/settings.toml'), 'utf8'));
+  });
+
+  it('bottlerocket refuses a lazy profile, karpenter and eksctl a profile without their section: exit 2, one line', async () => {
+    const lazy = await cli(['bottlerocket']);
+    expect(lazy.code).toBe(2);
+    expect(lazy.stdout).toBe('');
+    expect(lazy.stderr).toBe(
+      'soci-installer: soci.mode: "lazy" is not available on Bottlerocket: Bottlerocket\'s SOCI support is parallel pull and unpack only, with no lazy loading; use soci.mode parallel for Bottlerocket nodes\n',
+    );
+    const k = await cli(['karpenter']);
+    expect(k.code).toBe(2);
+    expect(k.stderr).toMatch(/^soci-installer: karpenter: missing in the profile: the EC2NodeClass needs role or instanceProfile/);
+    const e = await cli(['eksctl']);
+    expect(e.code).toBe(2);
+    expect(e.stderr).toMatch(/^soci-installer: eksctl: missing in the profile/);
+  });
+
+  it('launch-template --ami without a cluster block exits 2 before calling AWS', async () => {
+    const res = await cli(['launch-template', '--name', 'my-nodes', '--ami', 'ami-0123456789abcdef0', '--dry-run']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/^soci-installer: cluster: required because the launch template sets ImageId ami-0123456789abcdef0/);
+    const both = await cli(['launch-template', '--name', 'my-nodes', '--ami', 'ami-0123456789abcdef0', '--ami-from-ssm', '--dry-run']);
+    expect(both.code).toBe(2);
   });
 });

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { load as loadToml } from 'js-toml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildPauseImage, buildReleaseTarball, ensureHarness, withNode, type ContainerdLine, type FakeNode } from './harness/index.js';
@@ -250,7 +251,7 @@ for (const line of ['1.7', '2'] as const) {
 }
 
 describe('fake EKS node lifecycle', { timeout: 240_000 }, () => {
-  it('runs user data in the cloud-final stand-in once per instance, between the nodeadm phases', async () => {
+  it('runs user data (a gzip part) in the cloud-final stand-in once per instance, between the nodeadm phases', async () => {
     const script = [
       '#!/bin/bash',
       'set -eu',
@@ -280,9 +281,11 @@ describe('fake EKS node lifecycle', { timeout: 240_000 }, () => {
       '    flags: ["--node-labels=harness=yes"]',
       '',
       '--//',
-      'Content-Type: text/x-shellscript; charset="us-ascii"',
+      // cloud-init unpacks gzip parts and reads what is inside as if it had come uncompressed
+      'Content-Type: application/x-gzip',
+      'Content-Transfer-Encoding: base64',
       '',
-      script,
+      zlib.gzipSync(script).toString('base64').replace(/.{76}/g, '$&\n'),
       '--//--',
       '',
     ].join('\n');

@@ -82,6 +82,16 @@ function describe(e: ErrorObject): string {
       return `${field === '(top level)' ? '' : `${field}.`}${(e.params as { missingProperty: string }).missingProperty}: missing (required when ${field} is given)`;
     case 'minimum':
       return `${field}: ${show(e.data)} is too small; minimum ${String((e.params as { limit: number }).limit)}${schema?.description ? ` (${String(schema.description)})` : ''}`;
+    case 'maximum':
+      return `${field}: ${show(e.data)} is too large; maximum ${String((e.params as { limit: number }).limit)}${schema?.description ? ` (${String(schema.description)})` : ''}`;
+    case 'minProperties':
+      return `${field}: must not be empty${schema?.description ? ` (${String(schema.description)})` : ''}`;
+    case 'maxLength':
+      return `${field}: ${show(e.data)} is too long; at most ${String((e.params as { limit: number }).limit)} characters`;
+    case 'minLength':
+      return `${field}: must not be empty`;
+    case 'propertyNames':
+      return `${field}: key ${show((e.params as { propertyName: string }).propertyName)} is not valid (1 to 128 characters)`;
     case 'minItems':
       return `${field}: must list at least ${String((e.params as { limit: number }).limit)} item(s)`;
     default:
@@ -161,6 +171,7 @@ function semanticProblems(p: Profile): string[] {
   }
 
   out.push(...amiProblems(p));
+  out.push(...outputProblems(p));
 
   if (mode === 'fast-image-pull') {
     // nodeadm rewrites soci's config and kubelet's image endpoint on every boot in this mode:
@@ -213,5 +224,44 @@ function semanticProblems(p: Profile): string[] {
   const registries = (soci.mirrors ?? []).map((m) => m.registry);
   const dup = registries.find((r, i) => registries.indexOf(r) !== i);
   if (dup) out.push(`soci.mirrors: registry ${dup} is listed twice; put all its endpoints under one entry`);
+  return out;
+}
+
+const CLUSTER_FIELDS = ['name', 'apiServerEndpoint', 'certificateAuthority', 'cidr'] as const;
+
+/** cluster, ami, karpenter, eksctl: rules between the keys the outputs read. */
+function outputProblems(p: Profile): string[] {
+  const out: string[] = [];
+  const c = p.cluster;
+  if (c) {
+    if (c.fromEks !== undefined) {
+      for (const key of ['name', 'apiServerEndpoint', 'certificateAuthority'] as const) {
+        if (key in c) out.push(`cluster.${key}: not allowed with cluster.fromEks (EKS supplies it); remove one of them`);
+      }
+    } else {
+      for (const key of CLUSTER_FIELDS) {
+        if (!(key in c)) out.push(`cluster.${key}: missing (required when cluster is given; or use cluster.fromEks: NAME)`);
+      }
+    }
+  }
+  const ami = p.ami;
+  // The nodes run a custom AMI: ami.id, or our bake (selected by its tags).
+  const customAmi = ami !== undefined && (ami.id !== undefined || ami.baked === true);
+  const k = p.karpenter;
+  if (k) {
+    if ((k.role === undefined) === (k.instanceProfile === undefined)) {
+      out.push('karpenter: give exactly one of role and instanceProfile (Karpenter creates an instance profile for a role)');
+    }
+    if (k.amiAlias !== undefined && customAmi) out.push(`karpenter.amiAlias: ${JSON.stringify(k.amiAlias)} cannot be combined with ami.id or ami.baked (an alias selects the EKS AMI); remove one of them`);
+  }
+  const e = p.eksctl;
+  if (e) {
+    // A missing cluster name is checked in plan(): --cluster NAME may still supply it.
+    if (e.clusterName !== undefined && (c?.name ?? c?.fromEks) !== undefined && e.clusterName !== (c?.name ?? c?.fromEks)) {
+      out.push(`eksctl.clusterName: ${JSON.stringify(e.clusterName)} differs from the cluster block's ${JSON.stringify(c?.name ?? c?.fromEks)}; remove one of them`);
+    }
+    if (ami?.baked && !ami.id) out.push('eksctl: needs ami.id with ami.baked: eksctl selects a custom AMI by id only (the tags of the bake serve Karpenter and launch-template)');
+    // eksctl with ami.id needs the cluster block: checked in plan(), since --cluster NAME may supply it.
+  }
   return out;
 }

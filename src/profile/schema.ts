@@ -27,12 +27,37 @@ export interface PerArch<T> {
   arm64?: T;
 }
 
+export interface SelectorTerm {
+  id?: string;
+  name?: string;
+  tags?: Record<string, string>;
+}
+
 export interface Profile {
+  /** All four fields, or fromEks (and optionally cidr, which then wins over EKS's answer). */
   cluster?: {
-    name: string;
-    apiServerEndpoint: string;
-    certificateAuthority: string;
-    cidr: string;
+    name?: string;
+    apiServerEndpoint?: string;
+    certificateAuthority?: string;
+    cidr?: string;
+    fromEks?: string;
+  };
+  karpenter?: {
+    name?: string;
+    role?: string;
+    instanceProfile?: string;
+    amiAlias?: string;
+    subnetSelectorTerms: SelectorTerm[];
+    securityGroupSelectorTerms: SelectorTerm[];
+  };
+  eksctl?: {
+    clusterName?: string;
+    region: string;
+    nodeGroupName?: string;
+    instanceType?: string;
+  };
+  launchTemplate?: {
+    metadataOptions?: { httpTokens?: 'required' | 'optional'; httpPutResponseHopLimit?: number };
   };
   node?: {
     kubernetesVersion?: string;
@@ -67,8 +92,12 @@ export interface Profile {
     nodeSelector?: Record<string, string>;
     maxUnavailable?: number | string;
   };
-  /** The Packer AMI bake (render writes packer/) and user data for nodes of the baked AMI. */
+  /**
+   * The Packer AMI bake (render writes packer/), and the AMI the nodes run when it is not the
+   * EKS-optimized AL2023 AMI: id (launch template, eksctl, Karpenter) or, with baked, the tags.
+   */
   ami?: {
+    id?: string;
     region?: string;
     variant?: AmiVariant;
     sourceAmiId?: Partial<Record<NodeArch, string>>;
@@ -102,6 +131,25 @@ function obj(properties: Record<string, unknown>, required: string[] = [], descr
 }
 const perNodeArch = (item: Record<string, unknown>, description: string) =>
   obj({ x86_64: item, arm64: item }, [], description);
+const CLUSTER_NAME = str('^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$', 'an EKS cluster name: letters, digits, - and _, at most 100');
+const AMI_ID = str('^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$', 'an AMI id such as ami-0123456789abcdef0');
+// Tag keys and values go into YAML through a serializer, so any text is safe; EC2's own limits apply.
+const TAGS = {
+  type: 'object',
+  minProperties: 1,
+  propertyNames: { type: 'string', minLength: 1, maxLength: 128 },
+  additionalProperties: { type: 'string', maxLength: 256 },
+  description: 'EC2 tags, key: value (every tag must match)',
+};
+const ID_OR_TAGS = (idPattern: string, idHint: string, withName: boolean) => ({
+  type: 'array',
+  minItems: 1,
+  items: {
+    ...obj({ id: str(idPattern, idHint), ...(withName ? { name: str('^[^\\x00-\\x1f]{1,255}$', 'a security group name') } : {}), tags: TAGS }),
+    minProperties: 1,
+    description: 'each term: id, or tags that must all match',
+  },
+});
 const perArch = (item: Record<string, unknown>, description: string) =>
   obj({ amd64: item, arm64: item }, [], description);
 
@@ -112,7 +160,8 @@ export const PROFILE_SCHEMA = {
   ...obj({
     cluster: obj(
       {
-        name: str('^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$', 'an EKS cluster name: letters, digits, - and _, at most 100'),
+        fromEks: { ...CLUSTER_NAME, description: 'Read endpoint, certificate authority and service CIDR from EKS DescribeCluster (needs AWS credentials at render time). A cidr given beside it wins.' },
+        name: CLUSTER_NAME,
         apiServerEndpoint: str(`^https://${HOST}(?::[0-9]{1,5})?/?$`, 'the https:// endpoint of the cluster (aws eks describe-cluster .cluster.endpoint)'),
         certificateAuthority: str('^[A-Za-z0-9+/]+={0,2}$', 'the base64 certificate authority on one line (.cluster.certificateAuthority.data)'),
         cidr: str(
@@ -120,9 +169,41 @@ export const PROFILE_SCHEMA = {
           'the service CIDR, e.g. 10.100.0.0/16 (.cluster.kubernetesNetworkConfig.serviceIpv4Cidr)',
         ),
       },
-      ['name', 'apiServerEndpoint', 'certificateAuthority', 'cidr'],
-      'Needed when EKS does not supply it (custom AMI in a launch template, self-managed nodes). Omit for managed node groups on the EKS AMI.',
+      [],
+      'Needed when EKS does not supply it (custom AMI in a launch template, self-managed nodes): all four of name, apiServerEndpoint, certificateAuthority, cidr, or fromEks. Omit for managed node groups on the EKS AMI.',
     ),
+    karpenter: obj(
+      {
+        name: str('^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$', 'a Kubernetes object name: lowercase letters, digits and -, at most 63'),
+        role: str('^[A-Za-z0-9+=,.@_-]{1,64}$', 'an IAM role name (not an ARN)'),
+        instanceProfile: str('^[A-Za-z0-9+=,.@_-]{1,128}$', 'an IAM instance profile name (not an ARN)'),
+        amiAlias: str('^al2023@(?:latest|v[0-9]{8})$', 'al2023@latest or a pinned al2023@vYYYYMMDD'),
+        subnetSelectorTerms: ID_OR_TAGS('^subnet-[0-9a-f]{8,17}$', 'a subnet id such as subnet-0123456789abcdef0', false),
+        securityGroupSelectorTerms: ID_OR_TAGS('^sg-[0-9a-f]{8,17}$', 'a security group id such as sg-0123456789abcdef0', true),
+      },
+      ['subnetSelectorTerms', 'securityGroupSelectorTerms'],
+      'karpenter/ec2nodeclass.yaml: an EC2NodeClass (karpenter.k8s.aws/v1). role or instanceProfile, and selector terms (each term: id, or tags that must all match).',
+    ),
+    eksctl: obj(
+      {
+        clusterName: { ...CLUSTER_NAME, description: 'metadata.name; default: cluster.name or cluster.fromEks' },
+        region: str('^[a-z]{2}(?:-[a-z]+)+-[0-9]$', 'an AWS region such as us-west-2'),
+        nodeGroupName: str('^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$', 'a node group name: letters, digits, - and _'),
+        instanceType: str('^[a-z0-9-]+\\.[a-z0-9-]+$', 'an EC2 instance type such as m7i.xlarge'),
+      },
+      ['region'],
+      'eksctl/nodegroup.yaml: a ClusterConfig fragment with one managed node group (eksctl create nodegroup -f).',
+    ),
+    launchTemplate: obj({
+      metadataOptions: obj(
+        {
+          httpTokens: { enum: ['required', 'optional'], description: 'Default required (IMDSv2 only).' },
+          httpPutResponseHopLimit: { type: 'integer', minimum: 1, maximum: 64, description: 'Default 2, so pods behind one network hop reach IMDS.' },
+        },
+        [],
+        'Instance metadata options the launch-template command sets.',
+      ),
+    }),
     node: obj({
       kubernetesVersion: str('^1\\.[0-9]{2}$', 'a Kubernetes minor version in quotes, e.g. "1.33"'),
       arch: { enum: [...NODE_ARCHES], description: 'Omit to serve both architectures from one profile.' },
@@ -200,6 +281,7 @@ export const PROFILE_SCHEMA = {
     ),
     ami: obj(
       {
+        id: AMI_ID,
         region: str('^[a-z]{2}(?:-[a-z]+)+-[0-9]+$', 'an AWS region such as us-west-2'),
         variant: { enum: [...AMI_VARIANTS], description: 'The EKS AL2023 AMI variant to start from. Default: standard.' },
         sourceAmiId: perNodeArch(str('^ami-[0-9a-f]{8,17}$', 'an AMI id such as ami-0123456789abcdef0'), 'Start from these AMIs instead of the newest EKS AL2023 AMI.'),
