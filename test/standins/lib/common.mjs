@@ -101,7 +101,9 @@ export function userDataParts(raw) {
       if (!type) continue;
       let partBody = Buffer.from(c.slice(end + 2).replace(/\n$/, ''), 'utf8');
       if (/base64/i.test(headerValue(headers, 'Content-Transfer-Encoding'))) partBody = Buffer.from(partBody.toString(), 'base64');
-      parts.push({ contentType: type, body: maybeGunzip(partBody) });
+      // like cloud-init: a gzip part is unpacked and then read as if it had come uncompressed
+      if (type === 'application/x-gzip' || type === 'application/gzip') parts.push(...userDataParts(maybeGunzip(partBody)));
+      else parts.push({ contentType: type, body: maybeGunzip(partBody) });
     }
     return parts;
   }
