@@ -95,6 +95,8 @@ for (const line of ['1.7', '2'] as const) {
         expect((await node.exec('systemctl is-active soci-snapshotter.service')).stdout.trim()).toBe('inactive');
         expect((await node.exec('systemctl is-active soci-snapshotter.socket')).stdout.trim()).toBe('active');
         expect(await node.snapshotterCall('List')).toMatchObject({ ok: true });
+        // The call went through, but systemd may still be handling READY=1 under load.
+        await node.waitFor('systemctl is-active --quiet soci-snapshotter.service');
         expect(await node.unit('soci-snapshotter.service', 'ActiveState', 'TriggeredBy')).toEqual({
           ActiveState: 'active',
           TriggeredBy: 'soci-snapshotter.socket',

@@ -170,5 +170,5 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
 
 export function daemonSetYaml(plan: Plan, opts: DaemonSetOptions = {}): string {
   const header = `# soci-installer ${plan.generatorVersion}: ${opts.uninstall ? 'reverts every selected node, then `kubectl delete -f` this file' : `SOCI (${plan.mode}) on running nodes`}.\n`;
-  return header + daemonSetObjects(plan, opts).map((o) => `---\n${stringify(o, { lineWidth: 0, blockQuote: 'literal' })}`).join('');
+  return header + daemonSetObjects(plan, opts).map((o) => `---\n${stringify(o, { lineWidth: 0, blockQuote: 'literal', aliasDuplicateObjects: false })}`).join('');
 }

@@ -41,7 +41,7 @@ export function wiringNodeConfig(plan: Plan): NodeConfig {
 }
 
 export function nodeConfigYaml(doc: NodeConfig, comment: string): string {
-  const body = stringify(doc, { lineWidth: 0, blockQuote: 'literal' });
+  const body = stringify(doc, { lineWidth: 0, blockQuote: 'literal', aliasDuplicateObjects: false });
   return comment
     .split('\n')
     .map((l) => `# ${l}`.trimEnd())

@@ -382,7 +382,8 @@ if [ "$LIVE" = 1 ] && { [ ${#CHANGED[@]} -gt 0 ] || [ "$(cat "$STATE/installed" 
   grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "nodeadm's containerd config does not name soci"
   CONTAINERD_RESTARTED=1
   systemctl restart containerd.service || fail "containerd did not restart"
-  for _ in $(seq 60); do ctr version >/dev/null 2>&1 && break; sleep 1; done
+  # containerd answers before all its plugins are up: wait (a minute at most) for soci among them.
+  for _ in $(seq 60); do ctr plugins ls 2>/dev/null | grep -Eq 'io\.containerd\.snapshotter\.v1 +soci .* ok' && break; sleep 1; done
   ctr plugins ls | grep -Eq 'io\.containerd\.snapshotter\.v1 +soci .* ok' || fail "containerd does not list the soci snapshotter"
   systemctl restart soci-installer-pause-import.service || fail "the pause image did not import into soci"
   probe="soci-installer-probe-$$"
