@@ -383,8 +383,10 @@ if [ "$LIVE" = 1 ] && { [ ${#CHANGED[@]} -gt 0 ] || [ "$(cat "$STATE/installed" 
   CONTAINERD_RESTARTED=1
   systemctl restart containerd.service || fail "containerd did not restart"
   # containerd answers before all its plugins are up: wait (a minute at most) for soci among them.
-  for _ in $(seq 60); do ctr plugins ls 2>/dev/null | grep -Eq 'io\.containerd\.snapshotter\.v1 +soci .* ok' && break; sleep 1; done
-  ctr plugins ls | grep -Eq 'io\.containerd\.snapshotter\.v1 +soci .* ok' || fail "containerd does not list the soci snapshotter"
+  # (Read the whole list first: grep -q quitting early would fail ctr, and the pipe, under pipefail.)
+  soci_listed() { [[ "$(ctr plugins ls 2>/dev/null)" =~ io\.containerd\.snapshotter\.v1\ +soci\ [^$'\n']*\ ok ]]; }
+  for _ in $(seq 60); do soci_listed && break; sleep 1; done
+  soci_listed || fail "containerd does not list the soci snapshotter"
   systemctl restart soci-installer-pause-import.service || fail "the pause image did not import into soci"
   probe="soci-installer-probe-$$"
   ctr --namespace k8s.io snapshots --snapshotter soci prepare "$probe" >/dev/null || fail "a snapshot through soci failed"
