@@ -27,6 +27,12 @@ function readProfile(file: string | undefined): { text?: string; origin?: string
   }
 }
 
+/** -c FILE, or the embedded default profile, checked. */
+function loadProfileFile(config: string | undefined): Profile {
+  const { text, origin } = readProfile(config);
+  return loadProfile(text ?? defaultProfileText(), origin ?? 'default profile');
+}
+
 interface ProfileOpts {
   config?: string;
   cluster?: string;
@@ -35,8 +41,7 @@ interface ProfileOpts {
 
 /** The profile, with cluster.fromEks / --cluster read from EKS (the SDK is loaded only then). */
 async function profileFrom(opts: ProfileOpts): Promise<Profile> {
-  const { text, origin } = readProfile(opts.config);
-  const profile = loadProfile(text ?? defaultProfileText(), origin ?? 'default profile');
+  const profile = loadProfileFile(opts.config);
   if (opts.cluster === undefined && profile.cluster?.fromEks === undefined) return profile;
   const { eksApi, resolveClusterFromEks } = await import('./aws/eks.js');
   return resolveClusterFromEks(profile, await eksApi(opts.region ? { region: opts.region } : {}), opts.cluster);
@@ -61,8 +66,7 @@ async function printOutput(opts: ProfileOpts & { base64?: boolean }, path: strin
  * placeholders, and the output says so.
  */
 function profileForDryRun(opts: ProfileOpts): { profile: Profile; note?: string } {
-  const { text, origin } = readProfile(opts.config);
-  const profile = loadProfile(text ?? defaultProfileText(), origin ?? 'default profile');
+  const profile = loadProfileFile(opts.config);
   const name = opts.cluster ?? profile.cluster?.fromEks;
   if (name === undefined) return { profile };
   // As resolveClusterFromEks: a cidr counts only beside fromEks.
@@ -101,6 +105,8 @@ Examples:
   const profileOption = () => new Option('-c, --config <file>', 'profile (YAML); default: the embedded default profile');
   const clusterOption = () => new Option('--cluster <name>', 'read the cluster block from EKS DescribeCluster (as cluster.fromEks)');
   const regionOption = () => new Option('--region <region>', 'AWS region (default: AWS_REGION / the AWS config)');
+  // Commands that render the profile: -c, and --cluster/--region for a cluster block read from EKS.
+  const profileCommand = (name: string) => program.command(name).addOption(profileOption()).addOption(clusterOption()).addOption(regionOption());
 
   program
     .command('init')
@@ -115,12 +121,8 @@ Examples:
       io.stdout(`wrote ${opts.output}\n`);
     });
 
-  program
-    .command('render')
+  profileCommand('render')
     .description('write user-data.mime, nodeconfig.yaml, install.sh, rootfs/ (every file the node receives) and packer/ (the AMI bake)')
-    .addOption(profileOption())
-    .addOption(clusterOption())
-    .addOption(regionOption())
     .option('-o, --output <dir>', 'output directory (replaced as a whole)', 'out')
     .addHelpText('after', '\nExample:\n  soci-installer render -c soci.yaml -o out && cat out/install.sh')
     .action(async (opts: ProfileOpts & { output: string }) => {
@@ -130,12 +132,8 @@ Examples:
       io.stdout(`wrote ${artifacts.length} files to ${opts.output}/\n`);
     });
 
-  program
-    .command('user-data')
+  profileCommand('user-data')
     .description('print the MIME multipart user data')
-    .addOption(profileOption())
-    .addOption(clusterOption())
-    .addOption(regionOption())
     .option('--base64', 'base64 on one line, as launch templates take it')
     .option('--baked', 'for nodes of the AMI baked with packer/: only the cluster block (as ami.baked: true)')
     .addHelpText('after', '\nExample:\n  soci-installer user-data -c soci.yaml --base64 > user-data.b64')
@@ -146,47 +144,33 @@ Examples:
       io.stdout(opts.base64 ? `${Buffer.from(mime).toString('base64')}\n` : mime);
     });
 
-  program
-    .command('daemonset')
+  profileCommand('daemonset')
     .description('print the DaemonSet manifest that installs soci on nodes that already run (kubectl apply -f)')
-    .addOption(profileOption())
-    .addOption(clusterOption())
-    .addOption(regionOption())
     .option('--uninstall', 'the manifest that puts every node back as it was')
     .addHelpText('after', '\nExample:\n  soci-installer daemonset -c soci.yaml | kubectl apply -f -\n  kubectl -n soci-installer rollout status ds/soci-installer')
-    .action(async (opts: ProfileOpts & { uninstall?: boolean }) => {
-      const name = opts.uninstall ? 'daemonset-uninstall.yaml' : 'daemonset.yaml';
-      const found = (await renderFrom(opts, io)).artifacts.find((a) => a.path === name);
-      if (!found) throw new UsageError('soci.mode fast-image-pull installs nothing: nodeadm applies its gate at boot, so there is nothing for a DaemonSet to do');
-      io.stdout(found.content);
-    });
+    .action((opts: ProfileOpts & { uninstall?: boolean }) =>
+      printOutput(
+        opts,
+        opts.uninstall ? 'daemonset-uninstall.yaml' : 'daemonset.yaml',
+        () => 'soci.mode fast-image-pull installs nothing: nodeadm applies its gate at boot, so there is nothing for a DaemonSet to do',
+        io,
+      ),
+    );
 
-  program
-    .command('karpenter')
+  profileCommand('karpenter')
     .description(`print ${OUTPUT_PATHS.karpenter}: a Karpenter EC2NodeClass whose userData carries our parts`)
-    .addOption(profileOption())
-    .addOption(clusterOption())
-    .addOption(regionOption())
     .addHelpText('after', '\nExample:\n  soci-installer karpenter -c soci.yaml | kubectl apply -f -\n(changing an EC2NodeClass makes Karpenter replace its nodes: drift)')
     .action((opts: ProfileOpts) =>
       printOutput(opts, OUTPUT_PATHS.karpenter, () => 'karpenter: missing in the profile: the EC2NodeClass needs role or instanceProfile, subnetSelectorTerms and securityGroupSelectorTerms (see soci-installer init)', io),
     );
 
-  program
-    .command('eksctl')
+  profileCommand('eksctl')
     .description(`print ${OUTPUT_PATHS.eksctl}: an eksctl ClusterConfig with one managed node group`)
-    .addOption(profileOption())
-    .addOption(clusterOption())
-    .addOption(regionOption())
     .addHelpText('after', '\nExample:\n  soci-installer eksctl -c soci.yaml > nodegroup.yaml && eksctl create nodegroup -f nodegroup.yaml')
     .action((opts: ProfileOpts) => printOutput(opts, OUTPUT_PATHS.eksctl, () => 'eksctl: missing in the profile: the ClusterConfig needs eksctl.region (and a cluster name)', io));
 
-  program
-    .command('bottlerocket')
+  profileCommand('bottlerocket')
     .description(`print ${OUTPUT_PATHS.bottlerocket}: Bottlerocket's native SOCI settings (its user data; parallel pull only)`)
-    .addOption(profileOption())
-    .addOption(clusterOption())
-    .addOption(regionOption())
     .option('--base64', 'base64 on one line, as launch templates take it')
     .addHelpText('after', '\nExample:\n  soci-installer bottlerocket -c soci.yaml > user-data.toml')
     .action((opts: ProfileOpts & { base64?: boolean }) => printOutput(opts, OUTPUT_PATHS.bottlerocket, (plan) => bottlerocketRefusal(plan) ?? 'no Bottlerocket output', io));
@@ -262,8 +246,7 @@ Examples:
     .option('--json', 'JSON for scripts')
     .addHelpText('after', '\nPermissions: ec2:DescribeImages, ssm:GetParameter (on arn:aws:ssm:*::parameter/aws/service/eks/*).\nExample:\n  soci-installer ami -c soci.yaml --region us-west-2 --json')
     .action(async (opts: { config?: string; region?: string; ssm?: boolean; json?: boolean }) => {
-      const { text, origin } = readProfile(opts.config);
-      const p = plan(loadProfile(text ?? defaultProfileText(), origin ?? (text === undefined ? 'default profile' : 'profile')));
+      const p = plan(loadProfileFile(opts.config));
       if (opts.region !== undefined && !/^[a-z]{2}(?:-[a-z]+)+-[0-9]+$/.test(opts.region)) {
         throw new UsageError(`--region: ${JSON.stringify(opts.region)} is not an AWS region such as us-west-2`);
       }
