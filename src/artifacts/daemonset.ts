@@ -8,7 +8,7 @@ import { PATHS, type Plan } from '../plan.js';
 import { renderTemplate } from '../render/template.js';
 import { shellQuote } from '../render/escape.js';
 import { installScript } from './install-script.js';
-import { nodeFiles, PAUSE_IMPORT_UNIT } from './node-files.js';
+import { INCOMPLETE_IMAGES, NODEADM_CONFIG_PHASE, nodeFiles, PAUSE_IMPORT_UNIT } from './node-files.js';
 
 type Obj = Record<string, unknown>;
 const NAME = 'soci-installer';
@@ -16,7 +16,13 @@ const BUNDLE_MOUNT = '/bundle';
 const STATE_MOUNT = '/state';
 
 export function uninstallScript(plan: Plan): string {
-  return renderTemplate('uninstall.sh.mustache', { version: plan.generatorVersion, stateQ: shellQuote(PATHS.stateDir), pauseUnit: PAUSE_IMPORT_UNIT });
+  return renderTemplate('uninstall.sh.mustache', {
+    version: plan.generatorVersion,
+    stateQ: shellQuote(PATHS.stateDir),
+    pauseUnit: PAUSE_IMPORT_UNIT,
+    nodeadmConfigPhase: NODEADM_CONFIG_PHASE,
+    incompleteImages: INCOMPLETE_IMAGES,
+  });
 }
 
 /** Files the ConfigMap carries: the node scripts and rootfs/, at their render paths. */

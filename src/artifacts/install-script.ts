@@ -5,7 +5,7 @@ import { BAD_SOCI_VERSIONS } from '../profile/load.js';
 import { PATHS, type Plan } from '../plan.js';
 import { shellQuote } from '../render/escape.js';
 import { renderTemplate } from '../render/template.js';
-import { nodeFiles, PAUSE_IMPORT_UNIT, wiringDropIn, type NodeFile } from './node-files.js';
+import { INCOMPLETE_IMAGES, NODEADM_CONFIG_PHASE, nodeFiles, PAUSE_IMPORT_UNIT, wiringDropIn, type NodeFile } from './node-files.js';
 
 const DELIMITER = 'SOCI_INSTALLER_EOF';
 
@@ -70,5 +70,7 @@ export function installScript(plan: Plan): string {
     dropInPath: PATHS.nodeadmDropIn,
     enable: files.filter((f) => f.enable).map((f) => f.path.split('/').pop()!),
     pauseUnit: PAUSE_IMPORT_UNIT,
+    nodeadmConfigPhase: NODEADM_CONFIG_PHASE,
+    incompleteImages: INCOMPLETE_IMAGES,
   });
 }

@@ -23,6 +23,11 @@ export interface NodeFile {
 
 export const PAUSE_IMPORT_UNIT = 'soci-installer-pause-import.service';
 
+/** nodeadm's config phase over user data and the drop-ins, as nodeadm-run.service names its sources. */
+export const NODEADM_CONFIG_PHASE = `nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/`;
+/** Image references whose content is incomplete (layers discarded after an unpack): one per line. */
+export const INCOMPLETE_IMAGES = `ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }'`;
+
 export function nodeFiles(plan: Plan): NodeFile[] {
   if (!plan.installs) return [];
   const files: NodeFile[] = [{ path: PATHS.sociConfig, content: sociConfigToml(plan), mode: '0644', phase: 'stage' }];
