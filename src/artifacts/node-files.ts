@@ -61,7 +61,7 @@ export function nodeFiles(plan: Plan): NodeFile[] {
  * wiring "drop-in", and by every bake. */
 export function wiringDropIn(plan: Plan): NodeFile {
   const comment =
-    `Written by soci-installer ${plan.generatorVersion} after soci-snapshotter was verified on this node.\n` +
+    `Written by soci-installer ${plan.generatorVersion} once soci-snapshotter was running on this node (or, in an AMI bake, installed and enabled).\n` +
     `nodeadm merges it over user data on every boot. Delete it and\n` +
     `/etc/systemd/system/containerd.service.d/20-soci-installer.conf to return to overlayfs at the next boot.`;
   return { path: PATHS.nodeadmDropIn, content: nodeConfigYaml(wiringNodeConfig(plan), comment), mode: '0644', phase: 'wire' };

@@ -251,7 +251,7 @@ fi
 
 # 4. Wire containerd to soci: soci is verified
 put '/etc/systemd/system/containerd.service.d/20-soci-installer.conf' 0644 <<'SOCI_INSTALLER_EOF'
-# Written by soci-installer 0.1.0 after soci-snapshotter was verified on this node:
+# Written by soci-installer 0.1.0 once soci-snapshotter was running (or, in an AMI bake, installed):
 # containerd's snapshotter is soci, so soci must be up first.
 [Unit]
 Requires=soci-snapshotter.service
@@ -278,7 +278,7 @@ SOCI_INSTALLER_EOF
 if [ "$BAKE" = 1 ]; then
   # An image carries the wiring as a nodeadm drop-in, so its user data needs only the cluster block.
   put '/etc/eks/nodeadm.d/50-soci-installer.yaml' 0644 <<'SOCI_INSTALLER_EOF'
-# Written by soci-installer 0.1.0 after soci-snapshotter was verified on this node.
+# Written by soci-installer 0.1.0 once soci-snapshotter was running on this node (or, in an AMI bake, installed and enabled).
 # nodeadm merges it over user data on every boot. Delete it and
 # /etc/systemd/system/containerd.service.d/20-soci-installer.conf to return to overlayfs at the next boot.
 apiVersion: node.eks.aws/v1alpha1
