@@ -39,7 +39,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # ---------------------------------------------------------------------------------------------
 # 1. Debian packages (skip apt entirely when all are installed)
-PACKAGES=(shellcheck cloud-init containerd python3 systemd-container debootstrap packer iproute2 zstd ca-certificates)
+PACKAGES=(shellcheck cloud-init containerd python3 systemd-container debootstrap packer iproute2 zstd ca-certificates xz-utils)
 missing=()
 for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

@@ -12,6 +12,8 @@ step "npm ci"
 npm ci --no-audit --no-fund --loglevel=error
 step "validators"
 bash scripts/setup-test-tools.sh
+step "upstream programs (nodeadm, soci, containerd)"
+bash scripts/setup-upstream.sh >/dev/null
 step "test node"
 bash scripts/setup-harness.sh
 step "build"
