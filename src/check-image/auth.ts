@@ -83,6 +83,7 @@ function defaultRunHelper(name: string, serverUrl: string): Promise<{ code: numb
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', (e) => resolve({ code: 127, stdout, stderr: e.message }));
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.on('error', () => undefined); // a helper that exits without reading its stdin
     child.stdin.end(serverUrl);
   });
 }

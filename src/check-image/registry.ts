@@ -76,8 +76,9 @@ export interface ClientOptions {
  * core/remotes/docker/registry.go MatchLocalhost: "localhost", 127.0.0.0/8, ::1, any port).
  */
 export function plainHttp(host: string): boolean {
-  const h = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+  if (host === '::1' || /^\[::1\](?::\d+)?$/.test(host)) return true;
+  const h = host.replace(/:\d+$/, '');
+  return h === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
 class Semaphore {
