@@ -3,6 +3,7 @@
 // indexes by the real `soci create` + `soci push` through a real containerd, all pushed with skopeo.
 // Stand-ins: the token service of the bearer flow (test/standins/registry-token.ts) and a loopback proxy
 // that answers 429 (test/standins/registry-proxy.ts). Never the registry.
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { startProxy } from './standins/registry-proxy.js';
 import { startTokenServer, type TokenServer } from './standins/registry-token.js';
 
 const BIN = join(REPO_ROOT, 'dist', 'bin.js');
+const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
 const work = mkdtempSync(join(tmpdir(), 'check-image-'));
 const emptyDockerConfig = join(work, 'docker-empty');
 mkdirSync(emptyDockerConfig);
@@ -161,6 +163,57 @@ describe('check-image against a real registry', () => {
     const pinned = await cli([`${registry.host}/app/moving@${d1}`, '--json']);
     expect(pinned.code).toBe(0);
     expect(JSON.parse(pinned.stdout).images[0].mutable).toBe(false);
+  });
+
+  it('an index that does not fit the image: zTOCs of another image, and an index manifest the repository lacks', async () => {
+    // Two SOCI-enabled images in one repository; then, through the registry API as any client writes it:
+    // x's amd64 manifest re-annotated with y's amd64 SOCI index, and y's arm64 SOCI index deleted.
+    const h = registry.host;
+    const repo = 'app/mixed';
+    const x = build('mixed-x', twoPlatforms('mixed-x'));
+    const y = build('mixed-y', twoPlatforms('mixed-y'));
+    await pushLayout(await convert(x, ['--all-platforms', '--min-layer-size', '0']), `${h}/${repo}:x`);
+    await pushLayout(await convert(y, ['--all-platforms', '--min-layer-size', '0']), `${h}/${repo}:y`);
+    const INDEX = 'application/vnd.oci.image.index.v1+json';
+    const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+    const get = async (ref: string, accept: string) => (await fetch(`http://${h}/v2/${repo}/manifests/${ref}`, { headers: { accept } })).json();
+    const put = async (ref: string, type: string, doc: unknown) => {
+      const body = JSON.stringify(doc);
+      const res = await fetch(`http://${h}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'content-type': type }, body });
+      expect(res.status, await res.text()).toBe(201);
+      return { digest: res.headers.get('docker-content-digest')!, size: Buffer.byteLength(body) };
+    };
+    // skopeo 1.9.3 drops artifactType from the index it pushes: SOCI indexes are known by their annotation.
+    type Entry = { annotations?: Record<string, string>; platform: { architecture: string }; digest: string };
+    const isSoci = (m: Entry) => m.annotations?.['com.amazon.soci.image-manifest-digest'] !== undefined;
+    const xi = await get('x', INDEX);
+    const yi = await get('y', INDEX);
+    // The same image index with the SOCI entries first (an order any tool may write).
+    await put('x-reordered', INDEX, { ...xi, manifests: [...xi.manifests].reverse() });
+    const xImages = xi.manifests.filter((m: Entry) => !isSoci(m)).map((m: Entry) => ['v2', m.digest]);
+    const sociOf = (idx: { manifests: Entry[] }, arch: string) => idx.manifests.find((m) => isSoci(m) && m.platform.architecture === arch)!.digest;
+    const xAmd64 = xi.manifests.find((m: Entry) => !isSoci(m) && m.platform.architecture === 'amd64');
+    const manifest = await get(xAmd64.digest, MANIFEST);
+    manifest.annotations['com.amazon.soci.index-digest'] = sociOf(yi, 'amd64');
+    const moved = await put(`sha256:${sha256Hex(JSON.stringify(manifest))}`, MANIFEST, manifest);
+    Object.assign(xAmd64, moved, { annotations: manifest.annotations });
+    await put('x-mixed', INDEX, xi);
+    const del = await fetch(`http://${h}/v2/${repo}/manifests/${sociOf(yi, 'arm64')}`, { method: 'DELETE' });
+    expect(del.status).toBe(202);
+
+    const res = await cli([`${h}/${repo}:x-mixed`, `${h}/${repo}:y`, `${h}/${repo}:x-reordered`, '--json']);
+    expect(res.code).toBe(1);
+    const [mixed, lacking, reordered] = JSON.parse(res.stdout).images;
+    // SOCI index entries that lost their artifactType are still not taken for the images they index.
+    expect(reordered.platforms.map((p: { index: string; manifestDigest: string }) => [p.index, p.manifestDigest])).toEqual(
+xImages);
+    expect(mixed.platforms.map((p: { index: string }) => p.index)).toEqual(['invalid', 'v2']);
+    expect(mixed.platforms[0].problems).toEqual(
+      y.manifests[0]!.layers.map((l) => expect.stringMatching(new RegExp(`^zTOC sha256:[0-9a-f]{64} names layer ${l.digest}, which is not a layer of this image$`))),
+    );
+    expect(mixed.platforms[0].verdict.says).toBe('pulls normally: the SOCI index does not fit the image');
+    expect(lacking.platforms.map((p: { index: string }) => p.index)).toEqual(['v2', 'invalid']);
+    expect(lacking.platforms[1].problems).toEqual([`the manifest names SOCI index ${sociOf(yi, 'arm64')}, which the repository does not have`]);
   });
 
   it('a missing image, a missing repository and an unreachable registry: one line each, exit 1; the others still checked', async () => {

@@ -11,13 +11,15 @@
 //     application/vnd.amazon.soci.prefetch.v1+json. Layers smaller than --min-layer-size (default 10 MiB,
 //     defaultMinLayerSize) get no zTOC (skipBuildingZtoc) and are fetched whole.
 //   - soci/soci_convert.go addSociIndexes: the SOCI index descriptors sit in the image index beside the
-//     images, with the same platform and artifactType ...index.v2+json: they are not images.
+//     images, with the same platform, artifactType ...index.v2+json and the annotation
+//     com.amazon.soci.image-manifest-digest (IndexAnnotationImageManifestDigest): they are not images.
 import { canonical, platformMatches, platformText, type ImageRef, type Platform } from './reference.js';
 import { MEDIA, RegistryError, newMeter, type Descriptor, type Meter, type RegistryClient, type Repo } from './registry.js';
 
 export const SOCI = {
   indexDigestAnnotation: 'com.amazon.soci.index-digest',
   layerDigestAnnotation: 'com.amazon.soci.image-layer-digest',
+  imageManifestAnnotation: 'com.amazon.soci.image-manifest-digest',
   v1: 'application/vnd.amazon.soci.index.v1+json',
   v2: 'application/vnd.amazon.soci.index.v2+json',
   ztoc: 'application/octet-stream',
@@ -130,8 +132,13 @@ export async function checkImage(client: RegistryClient, ref: ImageRef, wanted: 
     report.digest = top.digest;
     if (INDEXES.has(top.mediaType)) {
       const entries = (top.json.manifests as Descriptor[] | undefined) ?? [];
-      // Images only: not SOCI indexes (artifactType) nor attestations (platform unknown/unknown).
-      const images = entries.filter((d) => IMAGE_MANIFESTS.has(d.mediaType) && !d.artifactType && d.platform && d.platform.os !== 'unknown');
+      // Images only: not SOCI indexes nor attestations (platform unknown/unknown). A SOCI index is known by
+      // its artifactType, or by the annotation soci convert also puts on its descriptor
+      // (com.amazon.soci.image-manifest-digest, soci_convert.go annotateImages): copies made by older clients
+      // lose artifactType (skopeo 1.9.3, Debian 12, rewrites the index without it).
+      const images = entries.filter(
+        (d) => IMAGE_MANIFESTS.has(d.mediaType) && !d.artifactType && !d.annotations?.[SOCI.imageManifestAnnotation] && d.platform && d.platform.os !== 'unknown',
+      );
       const targets = wanted ?? dedupe(images.map((d) => d.platform!));
       report.platforms = await Promise.all(
         targets.map(async (p) => {
