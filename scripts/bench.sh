@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Prints render timings; asserts nothing (speed is measured, not asserted).
+# Prints render timings, then check-image's time and bytes per image for 100 images against a local
+# docker-registry (needs scripts/setup-test-tools.sh and the upstream soci). Speed is measured, not asserted;
+# check-image fails the bench only if it fetched a layer blob or more than 50 KB for an image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-node.sh
@@ -7,3 +9,4 @@ export PATH="$PWD/.cache/node/24/bin:$PATH"
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
 node scripts/bench.mjs
+node scripts/bench-check-image.mjs

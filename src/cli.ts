@@ -2,7 +2,7 @@
 // beyond reading files and printing; errors are thrown, and bin.ts turns them into exit codes.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { ProfileError, UsageError } from './errors.js';
+import { NotReadyError, ProfileError, UsageError } from './errors.js';
 import { bottlerocketRefusal } from './artifacts/bottlerocket.js';
 import { bakedUserDataMime } from './artifacts/user-data.js';
 import type { Plan } from './plan.js';
@@ -98,6 +98,9 @@ Examples:
   soci-installer ami -c soci.yaml           the EKS AMI the Packer build (out/packer) starts from
   soci-installer user-data -c soci.yaml --baked --base64   user data for nodes of the baked AMI
   soci-installer checksums --version 0.15.0 --write soci.yaml
+
+  soci-installer check-image -c soci.yaml 123456789012.dkr.ecr.us-west-2.amazonaws.com/app:1.4
+  kubectl get pods -A -o json | soci-installer check-image -c soci.yaml --from-pods - --json
 
   soci-installer launch-template --name my-nodes -c soci.yaml --dry-run
   soci-installer karpenter -c soci.yaml | kubectl apply -f -`,
@@ -254,6 +257,40 @@ Examples:
       const { formatAmiResult, resolveSourceAmis } = await import('./aws/ami.js');
       const result = await resolveSourceAmis(p, { ...(opts.region ? { region: opts.region } : {}), via: opts.ssm ? 'ssm' : 'ec2' });
       io.stdout(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatAmiResult(result));
+    });
+
+  program
+    .command('check-image')
+    .description('say whether images load lazily on the profile\'s nodes (SOCI index v2 per platform), from the registry alone')
+    .argument('[ref...]', 'image references (a tag or @sha256:... digest)')
+    .addOption(profileOption())
+    .option('--platform <list>', 'os/arch[,os/arch...] to check (default: the profile\'s node.arch, both when omitted)')
+    .option('--from-pods <file>', 'also every image in `kubectl get pods -A -o json` output ("-" for stdin)')
+    .option('--json', 'JSON for CI gates')
+    .addHelpText('after', '\nExit code: 0 every image ready, 1 some not (or a registry error), 2 bad input.\nCredentials: ~/.docker/config.json (auths, credHelpers, credsStore; $DOCKER_CONFIG), ECR through the AWS SDK.\nExample:\n  soci-installer check-image -c soci.yaml my.registry/app:1.4 --json')
+    .action(async (refs: string[], opts: { config?: string; platform?: string; fromPods?: string; json?: boolean }) => {
+      const ci = await import('./check-image/index.js');
+      const p = plan(loadProfileFile(opts.config));
+      let pods: string[] = [];
+      if (opts.fromPods !== undefined) {
+        const origin = opts.fromPods === '-' ? 'stdin' : opts.fromPods;
+        let text: string;
+        try {
+          text = readFileSync(opts.fromPods === '-' ? 0 : opts.fromPods, 'utf8');
+        } catch (err) {
+          throw new UsageError(`--from-pods ${origin}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        }
+        try {
+          pods = ci.imagesFromPods(text, origin);
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+      }
+      const input = ci.parseInput({ refs: [...refs, ...pods], ...(opts.platform !== undefined ? { platforms: opts.platform.split(',') } : {}) }, p);
+      if ('problems' in input) throw new ProfileError(input.problems);
+      const outcome = await ci.checkImages(input.refs, input.platforms, p);
+      io.stdout(opts.json ? `${JSON.stringify(ci.toJson(outcome), null, 2)}\n` : ci.formatTable(outcome));
+      if (!ci.allReady(outcome)) throw new NotReadyError('not every image is ready (see above)');
     });
 
   program

@@ -27,6 +27,14 @@ export class ExternalError extends Error {
   }
 }
 
+/** check-image: some images are not ready (exit 1, as any failure outside us), the report already printed. */
+export class NotReadyError extends ExternalError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotReadyError';
+  }
+}
+
 /** A bug in soci-installer itself: the message asks for a report. */
 export class InternalError extends Error {
   readonly exitCode = 1;

@@ -1,0 +1,34 @@
+// Every image a cluster runs, from `kubectl get pods -A -o json`: containers, initContainers and
+// ephemeralContainers of each pod (Kubernetes core/v1 PodSpec), each image once, in first-seen order.
+
+interface PodLike {
+  kind?: string;
+  metadata?: { namespace?: string; name?: string };
+  spec?: Record<string, unknown>;
+  items?: PodLike[];
+}
+
+const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
+
+/** Images of a Pod list (or one Pod); throws a one-line message on input that is not one. */
+export function imagesFromPods(text: string, origin: string): string[] {
+  let doc: PodLike;
+  try {
+    doc = JSON.parse(text) as PodLike;
+  } catch (e) {
+    throw new Error(`--from-pods ${origin}: not JSON (${(e as Error).message}); give the output of kubectl get pods -A -o json`);
+  }
+  if (typeof doc !== 'object' || doc === null || (!Array.isArray(doc.items) && doc.kind !== 'Pod')) {
+    throw new Error(`--from-pods ${origin}: neither a List with items nor a Pod; give the output of kubectl get pods -A -o json`);
+  }
+  const pods = Array.isArray(doc.items) ? doc.items : [doc];
+  const seen = new Set<string>();
+  for (const pod of pods) {
+    for (const list of CONTAINER_LISTS) {
+      const containers = pod?.spec?.[list];
+      if (!Array.isArray(containers)) continue;
+      for (const c of containers as { image?: unknown }[]) if (typeof c?.image === 'string' && c.image !== '') seen.add(c.image);
+    }
+  }
+  return [...seen];
+}

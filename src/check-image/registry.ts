@@ -1,0 +1,302 @@
+// A read-only client of the OCI distribution API: manifests, small JSON blobs (an image config, only for a
+// single-platform image) and referrers. Never a layer blob. Requests across all images share one bound.
+// Auth as registries challenge (distribution spec; docker's token auth): 401 with
+// `WWW-Authenticate: Basic ...` -> credentials as basic auth; `Bearer realm=...,service=...,scope=...` ->
+// a token from the realm (with the credentials as basic auth, or an identity token as a refresh_token).
+import { createHash } from 'node:crypto';
+import { apiHost } from './reference.js';
+import type { Credential, CredentialLookup } from './auth.js';
+
+export type RegistryErrorKind = 'not-found' | 'unauthorized' | 'rate-limited' | 'unreachable' | 'bad-response';
+
+export class RegistryError extends Error {
+  constructor(
+    readonly kind: RegistryErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+/** Counts what one image's check fetched. */
+export interface Meter {
+  requests: number;
+  bytes: number;
+  /** request paths, for tests and the bench: proof that no layer blob was asked for */
+  paths: string[];
+}
+
+export const newMeter = (): Meter => ({ requests: 0, bytes: 0, paths: [] });
+
+export interface Repo {
+  registry: string;
+  repository: string;
+}
+
+export interface Manifest {
+  digest: string;
+  mediaType: string;
+  json: Record<string, unknown>;
+  bytes: number;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  platform?: { os: string; architecture: string; variant?: string };
+}
+
+export const MEDIA = {
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+} as const;
+
+const ACCEPT_ANY_MANIFEST = [MEDIA.ociIndex, MEDIA.dockerList, MEDIA.ociManifest, MEDIA.dockerManifest].join(', ');
+/** distribution refuses manifests over 4 MiB; nothing larger is a manifest. */
+const MAX_MANIFEST = 4 << 20;
+/** an image config is a few KB; a "config" larger than this is not read */
+const MAX_CONFIG = 1 << 20;
+
+export interface ClientOptions {
+  credentials: (registry: string) => Promise<CredentialLookup>;
+  /** requests in flight at once, over all images (default 8) */
+  concurrency?: number;
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/**
+ * Plain HTTP only for loopback hosts, as containerd does by default (containerd v2.2.4
+ * core/remotes/docker/registry.go MatchLocalhost: "localhost", 127.0.0.0/8, ::1, any port).
+ */
+export function plainHttp(host: string): boolean {
+  if (host === '::1' || /^\[::1\](?::\d+)?$/.test(host)) return true;
+  const h = host.replace(/:\d+$/, '');
+  return h === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  private active = 0;
+  constructor(private readonly max: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.waiting.push(r));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
+
+interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+export function parseChallenge(header: string | null): Challenge | undefined {
+  if (!header) return undefined;
+  const m = /^\s*(\w+)\s*(.*)$/.exec(header);
+  if (!m) return undefined;
+  const params: Record<string, string> = {};
+  for (const p of m[2]!.matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) params[p[1]!.toLowerCase()] = (p[2] ?? p[3] ?? '').replace(/\\(.)/g, '$1');
+  return { scheme: m[1]!.toLowerCase(), params };
+}
+
+function basic(c: { username: string; password: string }): string {
+  return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
+}
+
+function retryAfter(res: Response): string {
+  const v = res.headers.get('retry-after');
+  if (!v) return 'no Retry-After';
+  return /^\d+$/.test(v) ? `Retry-After: ${v} s` : `Retry-After: ${v}`;
+}
+
+function networkReason(e: unknown): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  if (err.name === 'TimeoutError') return 'timed out';
+  return err.cause?.code ?? err.cause?.message ?? err.message;
+}
+
+export class RegistryClient {
+  private readonly limit: Semaphore;
+  private readonly fetchFn: typeof fetch;
+  private readonly timeoutMs: number;
+  /** Authorization per registry+repository (tokens are scoped to a repository) */
+  private readonly auth = new Map<string, Promise<string | undefined>>();
+  private readonly creds = new Map<string, Promise<CredentialLookup>>();
+
+  constructor(private readonly opts: ClientOptions) {
+    this.limit = new Semaphore(opts.concurrency ?? 8);
+    this.fetchFn = opts.fetch ?? fetch;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  private credentialsFor(registry: string): Promise<CredentialLookup> {
+    let p = this.creds.get(registry);
+    if (!p) this.creds.set(registry, (p = this.opts.credentials(registry)));
+    return p;
+  }
+
+  private base(registry: string): string {
+    const host = apiHost(registry);
+    return `${plainHttp(host) ? 'http' : 'https'}://${host}`;
+  }
+
+  /** One HTTP GET under the bound, its body read up to `max` bytes, counted in the meter. */
+  private async get(url: string, headers: Record<string, string>, max: number, meter: Meter, init: RequestInit = {}): Promise<{ res: Response; body: Buffer }> {
+    return this.limit.run(async () => {
+      meter.requests++;
+      meter.paths.push(new URL(url).pathname);
+      let res: Response;
+      try {
+        res = await this.fetchFn(url, { ...init, headers: { ...headers, ...(init.headers as Record<string, string> | undefined) }, redirect: 'follow', signal: AbortSignal.timeout(this.timeoutMs) });
+      } catch (e) {
+        throw new RegistryError('unreachable', `unreachable: ${new URL(url).host}: ${networkReason(e)}`);
+      }
+      const declared = Number(res.headers.get('content-length') ?? '0');
+      if (declared > max) {
+        await res.body?.cancel();
+        throw new RegistryError('bad-response', `${new URL(url).pathname}: ${declared} bytes, more than the ${max} a manifest or config may have`);
+      }
+      const chunks: Buffer[] = [];
+      let n = 0;
+      if (res.body) {
+        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+          n += chunk.length;
+          meter.bytes += chunk.length;
+          if (n > max) throw new RegistryError('bad-response', `${new URL(url).pathname}: more than ${max} bytes`);
+          chunks.push(Buffer.from(chunk));
+        }
+      }
+      return { res, body: Buffer.concat(chunks) };
+    });
+  }
+
+  private async token(challenge: Challenge, repo: Repo, lookup: CredentialLookup, meter: Meter): Promise<string> {
+    const realm = challenge.params.realm;
+    if (!realm) throw new RegistryError('bad-response', `${repo.registry}: a Bearer challenge without a realm`);
+    const scope = challenge.params.scope ?? `repository:${repo.repository}:pull`;
+    const cred: Credential | undefined = lookup.credential;
+    let got: { res: Response; body: Buffer };
+    if (cred && 'identityToken' in cred) {
+      // docker's token flow with a refresh token: POST the OAuth2 form to the realm.
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.identityToken, service: challenge.params.service ?? '', scope, client_id: 'soci-installer' });
+      got = await this.get(realm, { 'content-type': 'application/x-www-form-urlencoded' }, 1 << 20, meter, { method: 'POST', body: form.toString() });
+    } else {
+      const url = new URL(realm);
+      if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
+      url.searchParams.set('scope', scope);
+      got = await this.get(url.toString(), cred ? { authorization: basic(cred) } : {}, 1 << 20, meter);
+    }
+    if (got.res.status === 401 || got.res.status === 403) throw this.unauthorized(repo, lookup, `the token service refused (${got.res.status})`);
+    if (got.res.status === 429) throw new RegistryError('rate-limited', `rate-limited: ${new URL(realm).host} answered 429 (${retryAfter(got.res)})`);
+    if (got.res.status !== 200) throw new RegistryError('bad-response', `token service ${new URL(realm).host} answered ${got.res.status}`);
+    const json = JSON.parse(got.body.toString('utf8')) as { token?: string; access_token?: string };
+    const token = json.token ?? json.access_token;
+    if (!token) throw new RegistryError('bad-response', `token service ${new URL(realm).host} returned no token`);
+    return `Bearer ${token}`;
+  }
+
+  private unauthorized(repo: Repo, lookup: CredentialLookup, what: string): RegistryError {
+    const tried = lookup.failure ? `${lookup.failure}; went on anonymously` : lookup.credential ? `credentials from ${lookup.source}` : lookup.source;
+    return new RegistryError('unauthorized', `unauthorized: ${repo.registry}/${repo.repository}: ${what}; tried ${tried}`);
+  }
+
+  /** GET with the cached authorization, answering one challenge if the registry sends it. */
+  private async authed(repo: Repo, path: string, accept: string, max: number, meter: Meter): Promise<{ res: Response; body: Buffer }> {
+    const key = `${repo.registry}/${repo.repository}`;
+    const url = `${this.base(repo.registry)}${path}`;
+    const cachedPromise = this.auth.get(key);
+    const cached = await cachedPromise?.catch(() => undefined);
+    const first = await this.get(url, { accept, ...(cached ? { authorization: cached } : {}) }, max, meter);
+    if (first.res.status !== 401) return first;
+    const challenge = parseChallenge(first.res.headers.get('www-authenticate'));
+    const lookup = await this.credentialsFor(repo.registry);
+    // One token fetch per repository, shared by concurrent requests: only the first to see the old value replaces it.
+    if (this.auth.get(key) === cachedPromise) {
+      const fresh = (async () => {
+        if (challenge?.scheme === 'bearer') return this.token(challenge, repo, lookup, meter);
+        if (challenge?.scheme === 'basic' && lookup.credential && 'username' in lookup.credential) return basic(lookup.credential);
+        throw this.unauthorized(repo, lookup, 'the registry asks for credentials');
+      })();
+      fresh.catch(() => undefined); // awaited below; a rejection is not unhandled meanwhile
+      this.auth.set(key, fresh);
+    }
+    const authorization = await this.auth.get(key)!;
+    const second = await this.get(url, { accept, ...(authorization ? { authorization } : {}) }, max, meter);
+    if (second.res.status === 401) throw this.unauthorized(repo, lookup, 'the registry refused the credentials');
+    return second;
+  }
+
+  private fail(res: Response, repo: Repo, what: string): never {
+    const name = `${repo.registry}/${repo.repository}`;
+    if (res.status === 404) throw new RegistryError('not-found', `not found: ${name}: ${what}`);
+    if (res.status === 403) throw new RegistryError('unauthorized', `unauthorized: ${name}: ${what}: access denied (403)`);
+    if (res.status === 429) throw new RegistryError('rate-limited', `rate-limited: ${repo.registry} answered 429 (${retryAfter(res)})`);
+    if (res.status >= 500) throw new RegistryError('unreachable', `unreachable: ${repo.registry} answered ${res.status} for ${what}`);
+    throw new RegistryError('bad-response', `${name}: ${what}: HTTP ${res.status}`);
+  }
+
+  /** A manifest or index by tag or digest. A digest reference is checked against the bytes. */
+  async manifest(repo: Repo, reference: string, meter: Meter): Promise<Manifest> {
+    const { res, body } = await this.authed(repo, `/v2/${repo.repository}/manifests/${reference}`, ACCEPT_ANY_MANIFEST, MAX_MANIFEST, meter);
+    if (res.status !== 200) this.fail(res, repo, reference.startsWith('sha256:') ? `manifest ${reference}` : `tag ${reference}`);
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}@${reference}: the registry sent content with digest ${digest}`);
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}: manifest ${reference} is not JSON`);
+    }
+    const mediaType = (typeof json.mediaType === 'string' ? json.mediaType : undefined) ?? res.headers.get('content-type')?.split(';')[0] ?? '';
+    return { digest, mediaType, json, bytes: body.length };
+  }
+
+  /** A small JSON blob (an image config); refused above 1 MiB, so a layer is never read through here. */
+  async configBlob(repo: Repo, desc: Descriptor, meter: Meter): Promise<Record<string, unknown>> {
+    if (desc.size > MAX_CONFIG) throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}: config ${desc.digest} is ${desc.size} bytes; not read`);
+    const { res, body } = await this.authed(repo, `/v2/${repo.repository}/blobs/${desc.digest}`, '*/*', MAX_CONFIG, meter);
+    if (res.status !== 200) this.fail(res, repo, `config ${desc.digest}`);
+    return JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  }
+
+  /**
+   * Manifests that refer to `digest` (their subject), filtered by artifactType. The referrers API
+   * (`GET /v2/<name>/referrers/<digest>`, OCI distribution spec 1.1) first; a 404 there means the registry
+   * does not have the API, and the spec's fallback is the tag `sha256-<hex>` holding an index of referrers
+   * (what soci push writes through oras-go on such registries).
+   */
+  async referrers(repo: Repo, digest: string, artifactType: string, meter: Meter): Promise<{ descriptors: Descriptor[]; via: 'referrers API' | 'tag schema' }> {
+    const api = await this.authed(repo, `/v2/${repo.repository}/referrers/${digest}?artifactType=${encodeURIComponent(artifactType)}`, MEDIA.ociIndex, MAX_MANIFEST, meter);
+    if (api.res.status === 200) return { descriptors: referrersFrom(api.body, artifactType), via: 'referrers API' };
+    if (api.res.status !== 404) this.fail(api.res, repo, `referrers of ${digest}`);
+    const tag = digest.replace(':', '-');
+    const fallback = await this.authed(repo, `/v2/${repo.repository}/manifests/${tag}`, MEDIA.ociIndex, MAX_MANIFEST, meter);
+    if (fallback.res.status === 404) return { descriptors: [], via: 'tag schema' };
+    if (fallback.res.status !== 200) this.fail(fallback.res, repo, `referrers tag ${tag}`);
+    return { descriptors: referrersFrom(fallback.body, artifactType), via: 'tag schema' };
+  }
+}
+
+/** The descriptors of a referrers index with this artifactType (a registry may ignore the filter). */
+export function referrersFrom(body: Buffer | string, artifactType: string): Descriptor[] {
+  let json: { manifests?: Descriptor[] };
+  try {
+    json = JSON.parse(body.toString()) as { manifests?: Descriptor[] };
+  } catch {
+    throw new RegistryError('bad-response', 'a referrers index that is not JSON');
+  }
+  return (json.manifests ?? []).filter((d) => d.artifactType === artifactType);
+}

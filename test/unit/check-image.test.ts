@@ -1,0 +1,90 @@
+// The pure parts of check-image: references as docker reads them, challenges, referrers answers, verdicts.
+import { describe, expect, it } from 'vitest';
+import { imagesFromPods } from '../../src/check-image/pods.js';
+import { parsePlatform, parseReference, platformMatches } from '../../src/check-image/reference.js';
+import { parseChallenge, plainHttp, referrersFrom } from '../../src/check-image/registry.js';
+import { verdict } from '../../src/check-image/report.js';
+import type { PlatformReport } from '../../src/check-image/analyze.js';
+
+describe('check-image references (distribution/reference normalization)', () => {
+  it.each([
+    ['nginx', { registry: 'docker.io', repository: 'library/nginx', tag: 'latest' }],
+    ['nginx:1.27', { registry: 'docker.io', repository: 'library/nginx', tag: '1.27' }],
+    ['bitnami/redis:7', { registry: 'docker.io', repository: 'bitnami/redis', tag: '7' }],
+    ['index.docker.io/library/busybox', { registry: 'docker.io', repository: 'library/busybox', tag: 'latest' }],
+    ['localhost/app', { registry: 'localhost', repository: 'app', tag: 'latest' }],
+    ['127.0.0.1:5000/a/b:v1', { registry: '127.0.0.1:5000', repository: 'a/b', tag: 'v1' }],
+    ['public.ecr.aws/soci-workshop-examples/ffmpeg:latest', { registry: 'public.ecr.aws', repository: 'soci-workshop-examples/ffmpeg', tag: 'latest' }],
+    [`r.example/app:1@sha256:${'a'.repeat(64)}`, { registry: 'r.example', repository: 'app', tag: '1', digest: `sha256:${'a'.repeat(64)}` }],
+    [`r.example/app@sha256:${'b'.repeat(64)}`, { registry: 'r.example', repository: 'app', digest: `sha256:${'b'.repeat(64)}` }],
+  ])('%s', (text, want) => {
+    expect(parseReference(text)).toEqual({ text, ...want });
+  });
+
+  it.each(['', 'UPPER', 'r.example/App', 'r.example/app:', 'r.example/app@sha256:abc', 'r.example/app:-x', 'a//b'])('refuses %j with one line', (text) => {
+    const r = parseReference(text);
+    expect(r).toHaveProperty('problem');
+    expect((r as { problem: string }).problem).not.toContain('\n');
+  });
+
+  it('platforms: os/arch[/variant]; arm64 with or without v8 is the same platform', () => {
+    expect(parsePlatform('linux/arm64/v8')).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
+    expect(parsePlatform('linux')).toHaveProperty('problem');
+    expect(platformMatches({ os: 'linux', architecture: 'arm64', variant: 'v8' }, { os: 'linux', architecture: 'arm64' })).toBe(true);
+    expect(platformMatches({ os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' })).toBe(true);
+    expect(platformMatches({ os: 'linux', architecture: 'arm', variant: 'v7' }, { os: 'linux', architecture: 'arm', variant: 'v6' })).toBe(false);
+  });
+});
+
+describe('check-image registry protocol pieces', () => {
+  it('parses Bearer and Basic challenges (quoted values with commas)', () => {
+    expect(parseChallenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull,push"')).toEqual({
+      scheme: 'bearer',
+      params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/nginx:pull,push' },
+    });
+    expect(parseChallenge('Basic realm="ECR"')).toEqual({ scheme: 'basic', params: { realm: 'ECR' } });
+    expect(parseChallenge(null)).toBeUndefined();
+  });
+
+  it('plain HTTP for loopback hosts only, as containerd MatchLocalhost', () => {
+    for (const h of ['localhost', 'localhost:5000', '127.0.0.1:5000', '127.1.2.3', '[::1]:5000', '::1']) expect(plainHttp(h), h).toBe(true);
+    for (const h of ['registry.example', '10.0.0.1:5000', 'localhost.example']) expect(plainHttp(h), h).toBe(false);
+  });
+
+  // No registry here implements the referrers API (distribution 2.8 answers 404: the tag schema path runs
+  // against it in test/check-image.test.ts). This is the answer's shape from the OCI distribution spec 1.1.
+  it('reads a referrers API answer, keeping only the asked artifactType (registries may ignore the filter)', () => {
+    const body = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:1', size: 1, artifactType: 'application/vnd.amazon.soci.index.v1+json' },
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:2', size: 1, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json' },
+      ],
+    });
+    expect(referrersFrom(body, 'application/vnd.amazon.soci.index.v1+json').map((d) => d.digest)).toEqual(['sha256:1']);
+  });
+});
+
+describe('check-image verdicts per mode', () => {
+  const p = (index: PlatformReport['index']): PlatformReport => ({ platform: 'linux/amd64', index, indexDigests: [], problems: [] });
+  it.each([
+    ['lazy', 'v2', true, 'lazy loading'],
+    ['lazy', 'none', false, 'pulls normally: no SOCI index'],
+    ['lazy', 'v1-only', false, 'pulls normally: only a v1 index, which soci ignores since 0.10'],
+    ['lazy-with-parallel-fallback', 'none', false, 'parallel pull (fallback), not lazy: no SOCI index'],
+    ['lazy-with-parallel-fallback', 'v2', true, 'lazy loading'],
+    ['parallel', 'v2', true, 'parallel pull (parallel: the SOCI index is not used)'],
+    ['fast-image-pull', 'none', true, 'parallel pull (fast-image-pull)'],
+    ['parallel', 'no-platform', false, 'no linux/amd64 image: nodes of this platform cannot run it'],
+  ] as const)('%s, %s -> ready %s', (mode, index, ready, says) => {
+    expect(verdict(p(index), mode)).toEqual({ ready, says });
+  });
+});
+
+describe('check-image --from-pods', () => {
+  it('a single Pod works too; a document that is neither refuses in one line', () => {
+    expect(imagesFromPods(JSON.stringify({ kind: 'Pod', spec: { containers: [{ image: 'a' }, { image: 'b' }, { image: 'a' }] } }), 'stdin')).toEqual(['a', 'b']);
+    expect(() => imagesFromPods('{"kind":"Deployment"}', 'stdin')).toThrow(/^--from-pods stdin: neither a List with items nor a Pod/);
+  });
+});
