@@ -141,3 +141,44 @@ it('packer validate does catch mistakes (an unknown argument), so a pass means s
   expect(res.code).not.toBe(0);
   expect(res.stdout + res.stderr).toMatch(/Unsupported argument/);
 });
+
+describe('D13: sshInterface session_manager', () => {
+  const packerOf = (profile: string) => render(profile).artifacts.filter((a) => a.path.startsWith('packer/'));
+  const strip = (path: string, text: string) => (path.endsWith('.pkr.hcl') ? stripForPacker166(text).text : text);
+  const SSM = 'node: { arch: x86_64 }\nsoci: { source: ami }\nami: { sshInterface: session_manager }\n';
+
+  it('gives the builder a temporary instance profile with only Session Manager\'s actions, and packer 1.6.6 accepts it', async () => {
+    const packer = packerOf(SSM);
+    const sources = ((await parseHcl('sources', packer.find((a) => a.path === 'packer/sources.pkr.hcl')!.content)) as Json).source['amazon-ebs'];
+    for (const arch of ['x86_64', 'arm64']) {
+      const s = sources[arch][0];
+      expect(s.iam_instance_profile).toBe('${var.iam_instance_profile}');
+      const doc = s.dynamic.temporary_iam_instance_profile_policy_document[0];
+      expect(doc.for_each).toBe('${var.ssh_interface == "session_manager" && var.iam_instance_profile == "" ? ["session_manager"] : []}');
+      expect(doc.content[0].Version).toBe('2012-10-17');
+      expect(doc.content[0].Statement).toEqual([
+        {
+          Effect: 'Allow',
+          Action: ['ssm:UpdateInstanceInformation', 'ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel', 'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'],
+          Resource: ['*'],
+        },
+      ]);
+    }
+    const dir = writeDir(packer, strip);
+    // Packer itself decides the block is there: the condition, evaluated with this profile's values.
+    expect(await packerEval(dir, 'var.ssh_interface == "session_manager" && var.iam_instance_profile == "" ? ["session_manager"] : []')).toEqual(['session_manager']);
+    // Without an instance profile, packer 1.6.6 refuses session_manager ("no iam_instance_profile defined").
+    const res = await packerValidate(dir);
+    expect(res.stdout + res.stderr).toBe('');
+    expect(res.code).toBe(0);
+  });
+
+  it('without the block packer refuses it, so the validate above means something', async () => {
+    const dir = writeDir(packerOf(SSM), (path, text) =>
+      strip(path, text).replace(/^ {2}dynamic "temporary_iam_instance_profile_policy_document" \{\n[\s\S]*?\n {2}\}\n/gm, ''),
+    );
+    const res = await packerValidate(dir);
+    expect(res.code).not.toBe(0);
+    expect(res.stdout + res.stderr).toMatch(/no iam_instance_profile defined; session_manager connectivity requires/);
+  });
+});
