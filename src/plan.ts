@@ -183,12 +183,22 @@ function amiPlan(profile: Profile, arches: ReleaseArch[]): AmiPlan {
   };
 }
 
+/**
+ * The architectures the nodes run (release names): node.arch, else both, except that EKS publishes
+ * Neuron AMIs for x86_64 only (amazon-eks-node-al2023-x86_64-neuron-*), so ami.variant neuron serves
+ * x86_64 alone. The profile checks (load.ts) ask this too.
+ */
+export function servedArches(profile: Profile): ReleaseArch[] {
+  if (profile.node?.arch) return [profile.node.arch === 'x86_64' ? 'amd64' : 'arm64'];
+  return profile.ami?.variant === 'neuron' ? ['amd64'] : ['amd64', 'arm64'];
+}
+
 export function plan(profile: Profile): Plan {
   const soci = profile.soci ?? {};
   const kubernetesVersion = profile.node?.kubernetesVersion ?? DEFAULTS.kubernetesVersion;
   const minor = Number(kubernetesVersion.split('.')[1]);
   const containerd = profile.node?.containerd ?? (minor <= 29 ? '1.7' : '2');
-  const arches: ReleaseArch[] = profile.node?.arch ? [profile.node.arch === 'x86_64' ? 'amd64' : 'arm64'] : ['amd64', 'arm64'];
+  const arches = servedArches(profile);
   const mode = soci.mode ?? DEFAULTS.mode;
   const installs = mode !== 'fast-image-pull';
   const source = soci.source ?? DEFAULTS.source;

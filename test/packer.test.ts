@@ -182,3 +182,17 @@ describe('D13: sshInterface session_manager', () => {
     expect(res.stdout + res.stderr).toMatch(/no iam_instance_profile defined; session_manager connectivity requires/);
   });
 });
+
+describe('D14: ami.variant neuron without node.arch', () => {
+  it('bakes and serves x86_64 only (EKS publishes no arm64 Neuron AMI), decided once in the plan', async () => {
+    const r = render('soci: { source: release, sha256: { amd64: ' + 'a'.repeat(64) + ' } }\nami: { variant: neuron }\n');
+    expect(r.plan.arches).toEqual(['amd64']);
+    expect(r.plan.ami!.arches).toEqual(['x86_64']);
+    expect(r.plan.releases.map((x) => x.arch)).toEqual(['amd64']); // no arm64 sha256 asked for
+    const build = ((await parseHcl('build', r.artifacts.find((a) => a.path === 'packer/build.pkr.hcl')!.content)) as Json).build[0];
+    expect(build.sources).toEqual(['source.amazon-ebs.x86_64']);
+    expect(r.artifacts.find((a) => a.path === 'install.sh')!.content).toMatch(/^ARCHES='amd64'$/m);
+    // The other variants still serve both without node.arch.
+    expect(render('soci: { source: ami }\nami: { variant: nvidia }\n').plan.ami!.arches).toEqual(['x86_64', 'arm64']);
+  });
+});
