@@ -107,12 +107,12 @@ export interface Plan {
 
 export type ClusterBlock = NonNullable<Plan['cluster']>;
 
+/**
+ * metadata.name of the eksctl fragment. No cluster block is needed, also with ami.id: for a managed
+ * node group on a custom AMI eksctl writes a NodeConfig with the cluster block itself
+ * (eksctl-io/eksctl pkg/nodebootstrap/al2023.go createMinimalNodeConfig, at 99984adb).
+ */
 function eksctlClusterName(profile: Profile): string {
-  if (profile.ami?.id && !profile.cluster) {
-    throw new ProfileError([
-      'cluster: required with eksctl and ami.id: on a custom AMI EKS merges no NodeConfig, so the user data must carry the cluster block (the four fields, cluster.fromEks or --cluster NAME)',
-    ]);
-  }
   const name = profile.eksctl?.clusterName ?? profile.cluster?.name ?? profile.cluster?.fromEks;
   if (name === undefined) {
     throw new ProfileError(['eksctl.clusterName: missing (needed for metadata.name when cluster.name, cluster.fromEks and --cluster are not given)']);

@@ -247,6 +247,23 @@ describe('D7: user data over the limit', () => {
   });
 });
 
+describe('D22a: eksctl, managed node group on a custom AMI', () => {
+  it('needs no cluster block in the profile: eksctl writes it, and nodeadm-render validates the merged NodeConfig', async () => {
+    const r = render('soci: { source: ami }\nami: { id: ami-0123456789abcdef0 }\neksctl: { region: us-west-2, clusterName: demo }\n');
+    const ng = parseYaml(r.artifacts.find((a) => a.path === 'eksctl/nodegroup.yaml')!.content).managedNodeGroups[0];
+    expect(ng.ami).toBe('ami-0123456789abcdef0');
+    expect(parseYaml(ng.overrideBootstrapCommand).spec.cluster).toBeUndefined();
+    const instance = eksctlUserData(ng);
+    const out = await nodeadmRender(instance, {
+      dropIns: Object.fromEntries(r.artifacts.filter((a) => a.path.startsWith('rootfs/etc/eks/nodeadm.d/')).map((a) => [a.path.split('/').at(-1)!, a.content])),
+    });
+    expect(out.stderr).toMatch(/validation: ok/);
+    expect(out.merged.spec.cluster).toMatchObject(parseYaml(EKSCTL_MINIMAL_NODECONFIG).spec.cluster);
+    const scripts = (await cloudInitParts(instance)).parts.filter((p) => p.contentType === 'text/x-shellscript');
+    expect((await runWrapper(scripts[0]!.payload)).ran).toBe(r.artifacts.find((a) => a.path === 'install.sh')!.content);
+  });
+});
+
 describe('hostile values reach YAML intact', () => {
   it('tag keys and values, names and roles read back exactly from the EC2NodeClass', () => {
     const profile = parseYaml(caseProfile('hostile-values')!);
