@@ -43,3 +43,15 @@ let bytes = 0;
 for (const p of profiles) bytes += lib.render(p).artifacts.reduce((n, a) => n + a.content.length, 0);
 const total = performance.now() - t;
 console.log(`50-profile matrix: ${ms(total)} total, ${ms(total / 50)} per profile, ${(bytes / 1024).toFixed(0)} KiB generated`);
+
+// User data per golden case: what EC2 gets (limit 16384 bytes; EKS, Karpenter and eksctl append a NodeConfig).
+const { existsSync, readdirSync, readFileSync } = await import('node:fs');
+console.log('user-data.mime per golden case (bytes; script part: plain install.sh, or the self-extracting wrapper):');
+for (const name of readdirSync('test/cases').sort()) {
+  const file = `test/cases/${name}/profile.yaml`; // none: the default profile
+  const r = existsSync(file) ? lib.render(readFileSync(file, 'utf8'), name) : lib.render();
+  const mime = r.artifacts.find((a) => a.path === 'user-data.mime').content;
+  const script = r.artifacts.find((a) => a.path === 'install.sh').content;
+  const how = r.plan.ami?.baked ? 'no script (baked AMI)' : mime.includes(script) ? 'plain install.sh' : 'wrapper';
+  console.log(`  ${String(Buffer.byteLength(mime)).padStart(6)}  ${name} (${how}, install.sh ${Buffer.byteLength(script)})`);
+}

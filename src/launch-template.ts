@@ -10,7 +10,7 @@ import type { Ec2Api } from './aws/ec2.js';
 import type { EksApi } from './aws/eks.js';
 import { mergeUserData } from './mime/merge.js';
 import { USER_DATA_LIMIT } from './artifacts/user-data.js';
-import { plan as makePlan, type Plan } from './plan.js';
+import { DEFAULTS, eksAmiParameter, nodeArchOf, plan as makePlan, type Plan } from './plan.js';
 import type { Profile } from './profile/schema.js';
 import { synth } from './synth.js';
 
@@ -63,8 +63,8 @@ export function ssmImageId(plan: Plan): string {
   if (plan.arches.length !== 1) {
     throw new UsageError('--ami-from-ssm: set node.arch in the profile (x86_64 or arm64): the SSM parameter names one architecture');
   }
-  const arch = plan.arches[0] === 'amd64' ? 'x86_64' : 'arm64';
-  return `resolve:ssm:/aws/service/eks/optimized-ami/${plan.kubernetesVersion}/amazon-linux-2023/${arch}/standard/recommended/image_id`;
+  // The profile's variant (nvidia, neuron): GPU and Neuron nodes need the AMI with their drivers.
+  return `resolve:ssm:${eksAmiParameter(plan.kubernetesVersion, nodeArchOf(plan.arches[0]!), plan.ami?.variant ?? DEFAULTS.ami.variant)}`;
 }
 
 /** What imageIdOf returns for ami.tags: resolved with DescribeImages when the command runs. */

@@ -107,12 +107,12 @@ export interface Plan {
 
 export type ClusterBlock = NonNullable<Plan['cluster']>;
 
+/**
+ * metadata.name of the eksctl fragment. No cluster block is needed, also with ami.id: for a managed
+ * node group on a custom AMI eksctl writes a NodeConfig with the cluster block itself
+ * (eksctl-io/eksctl pkg/nodebootstrap/al2023.go createMinimalNodeConfig, at 99984adb).
+ */
 function eksctlClusterName(profile: Profile): string {
-  if (profile.ami?.id && !profile.cluster) {
-    throw new ProfileError([
-      'cluster: required with eksctl and ami.id: on a custom AMI EKS merges no NodeConfig, so the user data must carry the cluster block (the four fields, cluster.fromEks or --cluster NAME)',
-    ]);
-  }
   const name = profile.eksctl?.clusterName ?? profile.cluster?.name ?? profile.cluster?.fromEks;
   if (name === undefined) {
     throw new ProfileError(['eksctl.clusterName: missing (needed for metadata.name when cluster.name, cluster.fromEks and --cluster are not given)']);
@@ -183,12 +183,22 @@ function amiPlan(profile: Profile, arches: ReleaseArch[]): AmiPlan {
   };
 }
 
+/**
+ * The architectures the nodes run (release names): node.arch, else both, except that EKS publishes
+ * Neuron AMIs for x86_64 only (amazon-eks-node-al2023-x86_64-neuron-*), so ami.variant neuron serves
+ * x86_64 alone. The profile checks (load.ts) ask this too.
+ */
+export function servedArches(profile: Profile): ReleaseArch[] {
+  if (profile.node?.arch) return [profile.node.arch === 'x86_64' ? 'amd64' : 'arm64'];
+  return profile.ami?.variant === 'neuron' ? ['amd64'] : ['amd64', 'arm64'];
+}
+
 export function plan(profile: Profile): Plan {
   const soci = profile.soci ?? {};
   const kubernetesVersion = profile.node?.kubernetesVersion ?? DEFAULTS.kubernetesVersion;
   const minor = Number(kubernetesVersion.split('.')[1]);
   const containerd = profile.node?.containerd ?? (minor <= 29 ? '1.7' : '2');
-  const arches: ReleaseArch[] = profile.node?.arch ? [profile.node.arch === 'x86_64' ? 'amd64' : 'arm64'] : ['amd64', 'arm64'];
+  const arches = servedArches(profile);
   const mode = soci.mode ?? DEFAULTS.mode;
   const installs = mode !== 'fast-image-pull';
   const source = soci.source ?? DEFAULTS.source;

@@ -1,7 +1,7 @@
 // synth: Plan -> every artifact in memory (pure). writeArtifacts: the only place that writes them.
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ProfileError, UsageError } from './errors.js';
+import { UsageError } from './errors.js';
 import { daemonSetYaml } from './artifacts/daemonset.js';
 import { installScript } from './artifacts/install-script.js';
 import { nodeFiles } from './artifacts/node-files.js';
@@ -9,7 +9,7 @@ import { packerFiles } from './artifacts/packer.js';
 import { bottlerocketToml } from './artifacts/bottlerocket.js';
 import { eksctlYaml } from './artifacts/eksctl.js';
 import { ec2NodeClassYaml } from './artifacts/karpenter.js';
-import { USER_DATA_LIMIT, USER_DATA_WARN, userDataMime, userDataNodeConfigYaml } from './artifacts/user-data.js';
+import { userDataMime, userDataNodeConfigYaml, userDataSizeWarnings } from './artifacts/user-data.js';
 import type { Plan } from './plan.js';
 
 export interface Artifact {
@@ -38,13 +38,7 @@ const MARKER = '.soci-installer';
 export function synth(plan: Plan): Synthesis {
   const warnings: string[] = [];
   const mime = userDataMime(plan);
-  const size = Buffer.byteLength(mime);
-  if (size > USER_DATA_LIMIT) {
-    throw new ProfileError([`user data is ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT}: remove mirrors or proxy settings, or bake an AMI`]);
-  }
-  if (size > USER_DATA_WARN) {
-    warnings.push(`user data is ${size} bytes: EKS, Karpenter and eksctl append their own NodeConfig, and EC2 refuses more than ${USER_DATA_LIMIT}`);
-  }
+  warnings.push(...userDataSizeWarnings(plan, mime));
   const nodeConfig = userDataNodeConfigYaml(plan);
   const script: Artifact = { path: 'install.sh', content: installScript(plan), mode: 0o755 };
   const rootfs = nodeFiles(plan).map((f) => ({ path: `rootfs${f.path}`, content: f.content, mode: parseInt(f.mode, 8) }));

@@ -182,6 +182,14 @@ describe('launch-template', () => {
       'resolve:ssm:/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/x86_64/standard/recommended/image_id',
     );
     expect(() => launchTemplateDryRun(opts({ amiFromSsm: true, profile: loadProfile(CLUSTER + 'soci: { source: ami }\n') }))).toThrow(/set node.arch/);
+  });
+
+  it('D15: --ami-from-ssm names the profile\'s ami.variant (nvidia, neuron), not always standard', () => {
+    const imageId = (extra: string) =>
+      (launchTemplateDryRun(opts({ amiFromSsm: true, profile: profile(CLUSTER + extra) })).ifTemplateIsNew.CreateLaunchTemplate.LaunchTemplateData as { ImageId: string }).ImageId;
+    expect(imageId('ami: { variant: nvidia }\n')).toBe('resolve:ssm:/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/x86_64/nvidia/recommended/image_id');
+    expect(imageId('ami: { variant: neuron }\n')).toBe('resolve:ssm:/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/x86_64/neuron/recommended/image_id');
+    expect(imageId('ami: { variant: standard }\n')).toBe('resolve:ssm:/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/x86_64/standard/recommended/image_id');
     expect(() => launchTemplateDryRun(opts({ ami: 'ami-1; x', profile: profile(CLUSTER) }))).toThrow(/not an AMI id/);
   });
 

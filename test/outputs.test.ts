@@ -1,20 +1,22 @@
 // The outputs for other tools, checked with the real validators: every EC2NodeClass against
 // Karpenter's CRD schema, every eksctl fragment against eksctl's schema, Bottlerocket TOML read back
-// with js-toml; and the user data Karpenter or eksctl would build around our parts (their NodeConfig
-// appended) read back with Python's email module and cloud-init: our script and wiring survive.
+// with js-toml; and the user data the instance receives after Karpenter, an EKS managed node group or
+// eksctl rebuilt it around our parts (test/support/reserialize.ts), read back with Debian's real
+// cloud-init (our script runs, byte for byte install.sh) and the real nodeadm-render (our NodeConfig is read).
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { load as loadToml } from 'js-toml';
 import { parse as parseYaml } from 'yaml';
 import { shellcheck } from './support/shellcheck.js';
-import { run } from './support/exec.js';
 import { describe, expect, it } from 'vitest';
-import { buildMime, CONTENT_TYPES, parseMime, PATHS, render, type Plan } from '../src/index.js';
+import { PATHS, ProfileError, render, type Plan } from '../src/index.js';
 import { containerdTable } from '../src/artifacts/containerd.js';
-import { packedScript } from '../src/artifacts/eksctl.js';
+import { selfExtractingScript } from '../src/mime/self-extracting.js';
 import { caseProfile } from './golden.js';
-import { cloudInitParts, parseMimeWithPython } from './support/mime.js';
+import { cloudInitParts, nodeadmRender, parseMimeWithPython, runWrapper } from './support/mime.js';
+import { EKS_NODECONFIG, EKSCTL_MINIMAL_NODECONFIG, eksctlUserData, eksManagedNodeGroupUserData, KARPENTER_NODECONFIG, karpenterUserData } from './support/reserialize.js';
 import { validateEC2NodeClass, validateEksctlClusterConfig, validateNodeConfig } from './support/schemas.js';
 
 const CASES = readdirSync(join(import.meta.dirname, 'cases')).sort();
@@ -24,12 +26,6 @@ function rendered(name: string) {
   const file = (path: string) => r.artifacts.find((a) => a.path === path)?.content;
   return { ...r, file };
 }
-
-// What Karpenter appends (its own NodeConfig, last) and what eksctl adds (its NodeConfig): stand-ins
-// with the fields they set, so the test sees the same MIME structure they produce.
-const THEIR_NODECONFIG =
-  'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  cluster:\n    name: demo\n    apiServerEndpoint: https://ABCD.gr7.us-west-2.eks.amazonaws.com\n' +
-  '    certificateAuthority: Q0E=\n    cidr: 10.100.0.0/16\n  kubelet:\n    config:\n      maxPods: 29\n    flags:\n      - --node-labels=karpenter.sh/nodepool=default\n';
 
 /** The wiring our parts carry: in the NodeConfig part (wiring user-data) or inside the script (drop-in). */
 function expectWiring(plan: Plan, script: string, ourNodeConfig: string) {
@@ -75,7 +71,7 @@ describe.each(CASES)('%s', (name) => {
     expect(validateEksctlClusterConfig(doc)).toEqual([]);
     const ng = doc.managedNodeGroups[0];
     expect(ng.amiFamily).toBe('AmazonLinux2023');
-    expect(ng.preBootstrapCommands).toEqual([packedScript(r.plan, script)]);
+    expect(ng.preBootstrapCommands).toEqual([selfExtractingScript(r.plan.generatorVersion, script)]);
     expect(ng.overrideBootstrapCommand).toBe(nodeConfig);
     expect(validateNodeConfig(parseYaml(ng.overrideBootstrapCommand))).toEqual([]);
     expect(ng.ami).toBe(r.plan.nodeAmi && 'id' in r.plan.nodeAmi ? r.plan.nodeAmi.id : undefined);
@@ -108,54 +104,163 @@ describe.each(CASES)('%s', (name) => {
     expect(s.kubernetes?.['cluster-name']).toBe(r.plan.cluster?.name);
   });
 
-  it("the MIME Karpenter builds (our parts, its NodeConfig last, boundary //) parses and keeps our script and wiring", async () => {
-    // Karpenter keeps each part's bytes: a gzipped script part stays gzipped (parseMime unpacked it).
-    const ours = parseMime(mime).map((p) => (p.contentType === CONTENT_TYPES.gzip ? { ...p, body: gzipSync(String(p.body)) } : p));
-    const theirs = buildMime([...ours, { contentType: CONTENT_TYPES.nodeConfig, body: THEIR_NODECONFIG }], '//');
-    const py = await parseMimeWithPython(theirs);
+  it('D7: every part of our user data is plain 7-bit text, with no Content-Transfer-Encoding', async () => {
+    const py = await parseMimeWithPython(mime);
     expect(py.defects).toEqual([]);
-    if (r.plan.ami?.baked) {
-      // A baked AMI's user data is the cluster block only: ours, then Karpenter's.
-      expect(py.parts.map((p) => [p.contentType, p.body])).toEqual([['application/node.eks.aws', nodeConfig], ['application/node.eks.aws', THEIR_NODECONFIG]]);
-      return;
+    for (const part of py.parts) {
+      expect(Object.keys(part.headers).map((h) => h.toLowerCase())).not.toContain('content-transfer-encoding');
+      expect(part.contentType).not.toBe('application/x-gzip');
     }
-    const gz = ours[0]!.contentType === CONTENT_TYPES.gzip;
-    expect(py.parts.map((p) => p.contentType)).toEqual([gz ? 'application/x-gzip' : 'text/x-shellscript', 'application/node.eks.aws', 'application/node.eks.aws']);
-    expect(py.parts[1]!.body).toBe(nodeConfig);
-    expect(py.parts[2]!.body).toBe(THEIR_NODECONFIG);
-    // cloud-init runs our script (gunzipped if need be) and leaves both NodeConfigs to nodeadm.
-    const ci = await cloudInitParts(theirs);
-    const scripts = ci.parts.filter((p) => p.contentType === 'text/x-shellscript');
-    expect(scripts.map((p) => p.payload)).toEqual([script]);
-    expect(scripts[0]!.handled).toBe(true);
-    expectWiring(r.plan, scripts[0]!.payload, py.parts[1]!.body);
+    expect(mime).toMatch(/^[\x01-\x7f]*$/);
   });
 
-  it('the MIME eksctl builds from the fragment (preBootstrapCommands, its NodeConfig, overrideBootstrapCommand) parses with cloud-init', async () => {
+  it("D7: through Karpenter's re-serialization (mime.go) and the real cloud-init, our script runs, byte for byte install.sh, and nodeadm reads our NodeConfig", async () => {
+    const userData = r.plan.karpenter ? parseYaml(r.file('karpenter/ec2nodeclass.yaml')!).spec.userData : mime;
+    expect(userData).toBe(mime);
+    await expectDelivered(karpenterUserData(userData), KARPENTER_NODECONFIG);
+  });
+
+  it('D7: a managed node group (EKS appends its NodeConfig, parts re-serialized as Karpenter does): our script runs and nodeadm reads our NodeConfig', async () => {
+    await expectDelivered(eksManagedNodeGroupUserData(mime), EKS_NODECONFIG);
+  });
+
+  it("D7: eksctl's user data (preBootstrapCommands as shell parts, overrideBootstrapCommand): the wrapper unpacks to install.sh and nodeadm reads our NodeConfig", async () => {
     if (!r.plan.eksctl) return;
     const ng = parseYaml(r.file('eksctl/nodegroup.yaml')!).managedNodeGroups[0];
-    const theirs = buildMime(
-      [
-        ...ng.preBootstrapCommands.map((c: string) => ({ contentType: CONTENT_TYPES.shell, body: c })),
-        { contentType: CONTENT_TYPES.nodeConfig, body: THEIR_NODECONFIG },
-        { contentType: CONTENT_TYPES.nodeConfig, body: ng.overrideBootstrapCommand },
-      ],
-      '//',
-    );
-    const ci = await cloudInitParts(theirs);
+    const instance = eksctlUserData(ng);
+    const ci = await cloudInitParts(instance);
     const scripts = ci.parts.filter((p) => p.contentType === 'text/x-shellscript');
     expect(scripts).toHaveLength(1);
     expect(scripts[0]!.handled).toBe(true);
-    // The wrapper is shellcheck-clean and unpacks to install.sh byte for byte (run it with bash
-    // standing in for bash's last call, which would run the script).
     const wrapper = scripts[0]!.payload;
     expect((await shellcheck(wrapper)).output).toBe('');
-    const unpacked = await run('bash', ['-c', wrapper.replace(/\nbash "\$script"\n$/, '\ncat "$script"\n')]);
+    const unpacked = await runWrapper(wrapper);
     expect(unpacked.code, unpacked.stderr).toBe(0);
-    expect(unpacked.stdout).toBe(script);
-    const py = await parseMimeWithPython(theirs);
-    expect(py.defects).toEqual([]);
-    expectWiring(r.plan, unpacked.stdout, py.parts.at(-1)!.body);
+    expect(unpacked.ran).toBe(script);
+    expect(unpacked.leftovers).toEqual([]);
+    const ours = parseYaml(nodeConfig);
+    // With a custom AMI eksctl writes its minimal NodeConfig before ours; on the EKS AMI, EKS appends its own.
+    await expectNodeadmReads(instance, ours, ng.ami ? [parseYaml(EKSCTL_MINIMAL_NODECONFIG), ours] : [ours, parseYaml(EKS_NODECONFIG)]);
+  });
+
+  /** What the instance receives: cloud-init runs exactly our script, and nodeadm merges our NodeConfig before theirs. */
+  async function expectDelivered(instance: string, theirs: string) {
+    const ci = await cloudInitParts(instance);
+    // cloud-init leaves NodeConfig parts to nodeadm ("Unhandled unknown content-type"); nothing else to say.
+    expect(ci.logs.filter((l) => /WARNING|ERROR/.test(l) && !/Unhandled unknown content-type \(application\/node\.eks\.aws\)/.test(l))).toEqual([]);
+    const scripts = ci.parts.filter((p) => p.contentType === 'text/x-shellscript');
+    if (r.plan.ami?.baked) {
+      expect(scripts).toEqual([]);
+    } else {
+      expect(scripts).toHaveLength(1);
+      expect(scripts[0]!.handled).toBe(true);
+      const payload = scripts[0]!.payload;
+      expect(payload.startsWith('#!/bin/bash\n')).toBe(true);
+      if (payload === script) {
+        expect(Buffer.byteLength(script)).toBeLessThanOrEqual(14336); // sent as it stands only when small
+      } else {
+        expect((await shellcheck(payload)).output).toBe('');
+        const unpacked = await runWrapper(payload);
+        expect(unpacked.code, unpacked.stderr).toBe(0);
+        expect(unpacked.ran).toBe(script);
+        expect(unpacked.leftovers).toEqual([]);
+      }
+      expectWiring(r.plan, script, nodeConfig);
+    }
+    const py = await parseMimeWithPython(instance);
+    expect(py.parts.filter((p) => p.contentType === 'application/node.eks.aws').map((p) => p.body)).toEqual([nodeConfig, theirs]);
+    const ours = parseYaml(nodeConfig);
+    await expectNodeadmReads(instance, ours, [ours, parseYaml(theirs)]);
+  }
+
+  /** The real nodeadm-render over the instance's user data and our drop-ins: our NodeConfig's settings are merged. */
+  async function expectNodeadmReads(instance: string, ours: { spec: Record<string, any> }, inOrder: { spec: Record<string, any> }[]) {
+    const dropIns = Object.fromEntries(r.artifacts.filter((a) => a.path.startsWith('rootfs/etc/eks/nodeadm.d/')).map((a) => [a.path.split('/').at(-1)!, a.content]));
+    const out = await nodeadmRender(instance, { dropIns, containerd: r.plan.containerd });
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stderr).toMatch(/validation: ok/);
+    const merged = out.merged.spec;
+    if (ours.spec.containerd) expect(merged.containerd).toEqual(ours.spec.containerd);
+    if (ours.spec.featureGates) expect(merged.featureGates).toEqual(ours.spec.featureGates);
+    for (const [k, v] of Object.entries(ours.spec.kubelet?.config ?? {})) expect(merged.kubelet.config[k]).toEqual(v);
+    // The cluster block: nodeadm merges the NodeConfigs in order, later fields win.
+    expect(merged.cluster).toMatchObject(Object.assign({}, ...inOrder.map((d) => d.spec.cluster ?? {})));
+    // Every mode ends with containerd using soci: our wiring (user data or drop-in) or nodeadm's FastImagePull.
+    expect(out.config).toMatch(/^snapshotter = ['"]soci['"]$/m);
+  }
+});
+
+describe('D7: the old base64 script part', () => {
+  it("is lost through Karpenter's re-serialization: cloud-init cannot decompress it and runs no script", async () => {
+    const r = rendered('default');
+    const script = r.file('install.sh')!;
+    const nodeConfig = r.file('nodeconfig.yaml')!;
+    // The user data main (3263af5) wrote for this profile: the script gzipped in a base64 part.
+    const b64 = gzipSync(script, { level: 9 }).toString('base64').replace(/.{76}/g, '$&\n').replace(/\n$/, '');
+    const old = [
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="==SOCI-INSTALLER-BOUNDARY=="',
+      '',
+      '--==SOCI-INSTALLER-BOUNDARY==',
+      'Content-Type: application/x-gzip',
+      'MIME-Version: 1.0',
+      'Content-Transfer-Encoding: base64',
+      '',
+      b64,
+      '--==SOCI-INSTALLER-BOUNDARY==',
+      'Content-Type: application/node.eks.aws',
+      'MIME-Version: 1.0',
+      'Content-Transfer-Encoding: 7bit',
+      '',
+      nodeConfig,
+      '--==SOCI-INSTALLER-BOUNDARY==--',
+      '',
+    ].join('\n');
+    // Sent to EC2 as it stands, cloud-init would have run it ...
+    const direct = await cloudInitParts(old);
+    expect(direct.parts.filter((p) => p.contentType === 'text/x-shellscript').map((p) => p.payload)).toEqual([script]);
+    // ... but Karpenter writes the part back without its Content-Transfer-Encoding.
+    const instance = karpenterUserData(old);
+    expect(instance).toContain(`Content-Type: application/x-gzip\n\n${b64.split('\n')[0]}`);
+    // cloud-init's user-data processing stops there (ERROR_ON_USER_DATA_FAILURE, on by default): no script runs.
+    await expect(cloudInitParts(instance)).rejects.toThrow(/Failed decompressing payload from application\/x-gzip .*Not a gzipped file/);
+  });
+});
+
+describe('D7: user data over the limit', () => {
+  it("is refused with one line naming user-data.mime, the fields that make it big, and the fix (bake an AMI)", () => {
+    // 300 mirrors with hosts gzip cannot shrink (sha256 hex): the script outgrows EC2's limit even gzipped.
+    const host = (i: number) => `${createHash('sha256').update(String(i)).digest('hex').slice(0, 40)}.example.com`;
+    const mirrors = Array.from({ length: 300 }, (_, i) => ({ registry: `r${i}.example.com`, endpoints: [{ host: host(i) }] }));
+    const profile = `soci: { source: ami, mirrors: ${JSON.stringify(mirrors)} }\n`;
+    let err: unknown;
+    try {
+      render(profile);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ProfileError);
+    const lines = (err as ProfileError).problems;
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^user-data\.mime: \d+ bytes, over EC2's limit of 16384 .*soci\.mirrors \(\d+ bytes\).*Fix: bake the AMI with out\/packer\/ .*ami\.baked: true/);
+    expect(lines[0]).not.toMatch(/remove mirrors/);
+  });
+});
+
+describe('D22a: eksctl, managed node group on a custom AMI', () => {
+  it('needs no cluster block in the profile: eksctl writes it, and nodeadm-render validates the merged NodeConfig', async () => {
+    const r = render('soci: { source: ami }\nami: { id: ami-0123456789abcdef0 }\neksctl: { region: us-west-2, clusterName: demo }\n');
+    const ng = parseYaml(r.artifacts.find((a) => a.path === 'eksctl/nodegroup.yaml')!.content).managedNodeGroups[0];
+    expect(ng.ami).toBe('ami-0123456789abcdef0');
+    expect(parseYaml(ng.overrideBootstrapCommand).spec.cluster).toBeUndefined();
+    const instance = eksctlUserData(ng);
+    const out = await nodeadmRender(instance, {
+      dropIns: Object.fromEntries(r.artifacts.filter((a) => a.path.startsWith('rootfs/etc/eks/nodeadm.d/')).map((a) => [a.path.split('/').at(-1)!, a.content])),
+    });
+    expect(out.stderr).toMatch(/validation: ok/);
+    expect(out.merged.spec.cluster).toMatchObject(parseYaml(EKSCTL_MINIMAL_NODECONFIG).spec.cluster);
+    const scripts = (await cloudInitParts(instance)).parts.filter((p) => p.contentType === 'text/x-shellscript');
+    expect((await runWrapper(scripts[0]!.payload)).ran).toBe(r.artifacts.find((a) => a.path === 'install.sh')!.content);
   });
 });
 

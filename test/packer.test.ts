@@ -141,3 +141,58 @@ it('packer validate does catch mistakes (an unknown argument), so a pass means s
   expect(res.code).not.toBe(0);
   expect(res.stdout + res.stderr).toMatch(/Unsupported argument/);
 });
+
+describe('D13: sshInterface session_manager', () => {
+  const packerOf = (profile: string) => render(profile).artifacts.filter((a) => a.path.startsWith('packer/'));
+  const strip = (path: string, text: string) => (path.endsWith('.pkr.hcl') ? stripForPacker166(text).text : text);
+  const SSM = 'node: { arch: x86_64 }\nsoci: { source: ami }\nami: { sshInterface: session_manager }\n';
+
+  it('gives the builder a temporary instance profile with only Session Manager\'s actions, and packer 1.6.6 accepts it', async () => {
+    const packer = packerOf(SSM);
+    const sources = ((await parseHcl('sources', packer.find((a) => a.path === 'packer/sources.pkr.hcl')!.content)) as Json).source['amazon-ebs'];
+    for (const arch of ['x86_64', 'arm64']) {
+      const s = sources[arch][0];
+      expect(s.iam_instance_profile).toBe('${var.iam_instance_profile}');
+      const doc = s.dynamic.temporary_iam_instance_profile_policy_document[0];
+      expect(doc.for_each).toBe('${var.ssh_interface == "session_manager" && var.iam_instance_profile == "" ? ["session_manager"] : []}');
+      expect(doc.content[0].Version).toBe('2012-10-17');
+      expect(doc.content[0].Statement).toEqual([
+        {
+          Effect: 'Allow',
+          Action: ['ssm:UpdateInstanceInformation', 'ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel', 'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'],
+          Resource: ['*'],
+        },
+      ]);
+    }
+    const dir = writeDir(packer, strip);
+    // Packer itself decides the block is there: the condition, evaluated with this profile's values.
+    expect(await packerEval(dir, 'var.ssh_interface == "session_manager" && var.iam_instance_profile == "" ? ["session_manager"] : []')).toEqual(['session_manager']);
+    // Without an instance profile, packer 1.6.6 refuses session_manager ("no iam_instance_profile defined").
+    const res = await packerValidate(dir);
+    expect(res.stdout + res.stderr).toBe('');
+    expect(res.code).toBe(0);
+  });
+
+  it('without the block packer refuses it, so the validate above means something', async () => {
+    const dir = writeDir(packerOf(SSM), (path, text) =>
+      strip(path, text).replace(/^ {2}dynamic "temporary_iam_instance_profile_policy_document" \{\n[\s\S]*?\n {2}\}\n/gm, ''),
+    );
+    const res = await packerValidate(dir);
+    expect(res.code).not.toBe(0);
+    expect(res.stdout + res.stderr).toMatch(/no iam_instance_profile defined; session_manager connectivity requires/);
+  });
+});
+
+describe('D14: ami.variant neuron without node.arch', () => {
+  it('bakes and serves x86_64 only (EKS publishes no arm64 Neuron AMI), decided once in the plan', async () => {
+    const r = render('soci: { source: release, sha256: { amd64: ' + 'a'.repeat(64) + ' } }\nami: { variant: neuron }\n');
+    expect(r.plan.arches).toEqual(['amd64']);
+    expect(r.plan.ami!.arches).toEqual(['x86_64']);
+    expect(r.plan.releases.map((x) => x.arch)).toEqual(['amd64']); // no arm64 sha256 asked for
+    const build = ((await parseHcl('build', r.artifacts.find((a) => a.path === 'packer/build.pkr.hcl')!.content)) as Json).build[0];
+    expect(build.sources).toEqual(['source.amazon-ebs.x86_64']);
+    expect(r.artifacts.find((a) => a.path === 'install.sh')!.content).toMatch(/^ARCHES='amd64'$/m);
+    // The other variants still serve both without node.arch.
+    expect(render('soci: { source: ami }\nami: { variant: nvidia }\n').plan.ami!.arches).toEqual(['x86_64', 'arm64']);
+  });
+});

@@ -1,31 +1,9 @@
 // eksctl/nodegroup.yaml: a ClusterConfig fragment (eksctl.io/v1alpha5) with one managed node group on
 // AmazonLinux2023: our install script as preBootstrapCommands (eksctl turns each into a shell part)
 // and our NodeConfig as overrideBootstrapCommand (appended last), or the baked AMI by id.
-import { gzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
+import { selfExtractingScript } from '../mime/self-extracting.js';
 import type { Plan } from '../plan.js';
-
-/**
- * eksctl sends preBootstrapCommands uncompressed beside its own parts, so install.sh (about 15 KB)
- * travels gzipped and base64-encoded in a small wrapper that unpacks and runs it: the same script,
- * byte for byte, as out/install.sh.
- */
-export function packedScript(plan: Plan, script: string): string {
-  const b64 = gzipSync(script, { level: 9 }).toString('base64').replace(/.{76}/g, '$&\n').replace(/\n$/, '');
-  return [
-    '#!/bin/bash',
-    `# soci-installer ${plan.generatorVersion}: install.sh, gzipped and base64-encoded to fit EC2's user data limit.`,
-    '# Unpacked, it is the same file as out/install.sh: base64 -d | gunzip to read it.',
-    'set -euo pipefail',
-    'script=$(mktemp)',
-    'trap \'rm -f "$script"\' EXIT',
-    "base64 -d <<'SOCI_INSTALLER_EOF' | gunzip >\"$script\"",
-    b64,
-    'SOCI_INSTALLER_EOF',
-    'bash "$script"',
-    '',
-  ].join('\n');
-}
 
 export interface EksctlClusterConfig {
   apiVersion: 'eksctl.io/v1alpha5';
@@ -56,7 +34,9 @@ export function eksctlConfig(plan: Plan, script: string, nodeConfigYaml: string)
         ...(plan.nodeAmi && 'id' in plan.nodeAmi ? { ami: plan.nodeAmi.id } : {}),
         ...(e.instanceType ? { instanceType: e.instanceType } : {}),
         labels: { 'soci-installer/mode': plan.mode },
-        preBootstrapCommands: [packedScript(plan, script)],
+        // eksctl writes each command as a plain shell part ("#!/bin/bash\n" + command) beside its own
+        // parts, uncompressed: install.sh travels in the self-extracting wrapper.
+        preBootstrapCommands: [selfExtractingScript(plan.generatorVersion, script)],
         overrideBootstrapCommand: nodeConfigYaml,
       },
     ],

@@ -1,7 +1,8 @@
 // user-data.mime: the install script as a cloud-init shell part, then the NodeConfig part
-// (last, because nodeadm merges NodeConfigs in order and later wins).
-import { gzipSync } from 'node:zlib';
+// (last, because nodeadm merges NodeConfigs in order and later wins). Both plain 7-bit text
+// (mime/archive.ts says why); a script too big for that travels in the self-extracting wrapper.
 import { CONTENT_TYPES, buildMime } from '../mime/archive.js';
+import { selfExtractingScript } from '../mime/self-extracting.js';
 import type { Plan } from '../plan.js';
 import { installScript } from './install-script.js';
 import { nodeConfigYaml, userDataNodeConfig, type NodeConfig } from './nodeconfig.js';
@@ -38,7 +39,40 @@ export function userDataMime(plan: Plan): string {
   const nodeConfig = { contentType: CONTENT_TYPES.nodeConfig, body: userDataNodeConfigYaml(plan) };
   const plain = buildMime([{ contentType: CONTENT_TYPES.shell, body: script }, nodeConfig]);
   if (Buffer.byteLength(plain) <= USER_DATA_WARN) return plain;
-  // Too big to leave room for what EKS, Karpenter and eksctl append: send the script gzipped
-  // (install.sh beside it is the same script, readable). mtime 0 keeps the bytes stable.
-  return buildMime([{ contentType: CONTENT_TYPES.gzip, body: gzipSync(script, { level: 9 }) }, nodeConfig]);
+  // Too big to leave room for what EKS, Karpenter and eksctl append: the script travels gzipped in a
+  // plain-text wrapper (install.sh beside it is the same script, readable).
+  return buildMime([{ contentType: CONTENT_TYPES.shell, body: selfExtractingScript(plan.generatorVersion, script) }, nodeConfig]);
+}
+
+/** The profile fields whose values make user data grow, largest first, as "field (N bytes)". */
+function sizeDrivers(plan: Plan): string[] {
+  const json = (v: unknown) => (v === undefined ? 0 : Buffer.byteLength(JSON.stringify(v)));
+  const fields: [string, number][] = [
+    ['cluster.certificateAuthority', plan.cluster ? Buffer.byteLength(plan.cluster.certificateAuthority) : 0],
+    ['soci.mirrors', plan.mirrors.length ? json(plan.mirrors) : 0],
+    ['soci.proxy', json(plan.proxy)],
+    ['soci.ecrCredentialHelper', plan.ecrHelperDownloads.length ? json(plan.ecrHelperDownloads) : 0],
+  ];
+  return fields
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([f, n]) => `${f} (${n} bytes)`);
+}
+
+/**
+ * Checks the size of user-data.mime: throws when EC2 would refuse it, naming what makes it big and
+ * the fix; returns a warning when it leaves too little room for what EKS, Karpenter and eksctl append.
+ */
+export function userDataSizeWarnings(plan: Plan, mime: string): string[] {
+  const size = Buffer.byteLength(mime);
+  if (size <= USER_DATA_WARN) return [];
+  const drivers = sizeDrivers(plan);
+  const what = drivers.length ? `; the profile fields that add the most: ${drivers.join(', ')}` : '';
+  const fix = plan.ami?.baked
+    ? 'it is the cluster block only: check cluster.certificateAuthority, or omit cluster: where EKS supplies it (managed node groups on the EKS AMI)'
+    : 'bake the AMI with out/packer/ and give the nodes the user data of ami.baked: true (the cluster block only), or convert running nodes with out/daemonset.yaml';
+  if (size > USER_DATA_LIMIT) {
+    throw new ProfileError([`user-data.mime: ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT} (install.sh travels gzipped already)${what}. Fix: ${fix}`]);
+  }
+  return [`user-data.mime: ${size} bytes: EKS, Karpenter and eksctl append their own NodeConfig, and EC2 refuses more than ${USER_DATA_LIMIT}${what}. If a launch fails: ${fix}`];
 }

@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { ProfileError } from '../errors.js';
 import { PROFILE_SCHEMA, type Profile } from './schema.js';
+import { servedArches } from '../plan.js';
 
 let compiled: ReturnType<Ajv['compile']> | undefined;
 function validator() {
@@ -142,8 +143,7 @@ function amiProblems(p: Profile): string[] {
     const unknown = [...ami.amiName.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]!).filter((t) => !AMI_NAME_PLACEHOLDERS.includes(t));
     if (unknown.length) out.push(`ami.amiName: ${JSON.stringify(ami.amiName)} uses unknown placeholder(s) ${unknown.map((t) => `{${t}}`).join(', ')}; allowed: ${AMI_NAME_PLACEHOLDERS.map((t) => `{${t}}`).join(' ')}`);
     if (!ami.amiName.includes('{timestamp}')) out.push(`ami.amiName: ${JSON.stringify(ami.amiName)} lacks {timestamp}: AMI names are unique per region, so a second build would fail`);
-    const arches = p.node?.arch ? 1 : 2;
-    if (arches > 1 && !ami.amiName.includes('{arch}')) out.push(`ami.amiName: ${JSON.stringify(ami.amiName)} lacks {arch}: both architectures are built at once and their names would collide`);
+    if (servedArches(p).length > 1 && !ami.amiName.includes('{arch}')) out.push(`ami.amiName: ${JSON.stringify(ami.amiName)} lacks {arch}: both architectures are built at once and their names would collide`);
   }
   return out;
 }
@@ -198,7 +198,7 @@ function semanticProblems(p: Profile): string[] {
     if (BAD_SOCI_VERSIONS.includes(version)) {
       out.push(`soci.version: ${version} fails to start without a config file upstream; use ${version.replace(/\.0$/, '.1')} or later`);
     }
-    const arches = p.node?.arch ? [p.node.arch === 'x86_64' ? 'amd64' : 'arm64'] : ['amd64', 'arm64'];
+    const arches = servedArches(p);
     const missing = arches.filter((a) => !soci.sha256?.[a as 'amd64' | 'arm64']);
     if (missing.length) {
       out.push(
@@ -215,7 +215,7 @@ function semanticProblems(p: Profile): string[] {
     out.push(`soci.ecrCredentialHelper: only used with soci.auth "ecr-credential-helper" (auth is "${String(soci.auth)}")`);
   }
   if (soci.ecrCredentialHelper) {
-    const arches = p.node?.arch ? [p.node.arch === 'x86_64' ? 'amd64' : 'arm64'] : ['amd64', 'arm64'];
+    const arches = servedArches(p);
     for (const a of arches as ('amd64' | 'arm64')[]) {
       if (!soci.ecrCredentialHelper.url[a]) out.push(`soci.ecrCredentialHelper.url.${a}: missing (nodes of that architecture would have no helper)`);
       if (!soci.ecrCredentialHelper.sha256[a]) out.push(`soci.ecrCredentialHelper.sha256.${a}: missing (nothing is downloaded unverified)`);

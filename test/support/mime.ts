@@ -20,9 +20,21 @@
  *                        handledTypes: string[];   // types cloud-init's default handlers take
  *                        logs: string[];           // "LEVEL logger: message", INFO and above
  *                        unhandled: string[] }     // the logs saying "Unhandled ... content-type"
+ *   runWrapper(wrapper): Promise<{ code: number; stderr: string; ran: string | undefined; leftovers: string[] }>
+ *     runs a self-extracting wrapper (src/mime/self-extracting.ts) unchanged with /bin/bash in a temp dir,
+ *     with a `bash` first on PATH that records the script the wrapper hands it instead of running it:
+ *     ran is that script, byte for byte; leftovers are the files the wrapper left in its TMPDIR.
+ *   nodeadmRender(userData, opts?): Promise<{ code; stderr; config; merged }>
+ *     the real nodeadm-render (nodeadm's own user-data provider, merge and containerd config) over user
+ *     data as the instance receives it, plus the drop-in files given ({ path under nodeadm.d: content });
+ *     config is the containerd config.toml nodeadm would write, merged the merged NodeConfig (JSON).
+ *     opts: { dropIns?: Record<string, string>; containerd?: '2' | '1.7'; cpus?: number; memoryGib?: number }
  */
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, requireExecutable, run, SETUP_HINT } from './exec.js';
+import { upstreamBin } from './upstream.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPTS = join(REPO_ROOT, 'test', 'support', 'python');
@@ -89,4 +101,56 @@ export async function parseMimeWithPython(text: string): Promise<PythonMime> {
 
 export async function cloudInitParts(text: string): Promise<CloudInitParts> {
   return (await runPythonJson('cloud_init_parts.py', text, "cloud-init's UserDataProcessor")) as CloudInitParts;
+}
+
+export async function runWrapper(wrapper: string): Promise<{ code: number; stderr: string; ran: string | undefined; leftovers: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'soci-wrapper-'));
+  try {
+    mkdirSync(join(dir, 'bin'));
+    mkdirSync(join(dir, 'tmp'));
+    writeFileSync(join(dir, 'wrapper.sh'), wrapper);
+    // The wrapper's last command, `bash "$script"`, finds this first: it keeps the script, runs nothing.
+    writeFileSync(join(dir, 'bin', 'bash'), `#!/bin/sh\ncp "$1" '${dir}/ran'\n`);
+    chmodSync(join(dir, 'bin', 'bash'), 0o755);
+    const r = await run('/bin/bash', [join(dir, 'wrapper.sh')], {
+      cwd: dir,
+      env: { PATH: `${dir}/bin:/usr/bin:/bin`, TMPDIR: join(dir, 'tmp') },
+      timeoutMs: 30_000,
+    });
+    let ran: string | undefined;
+    try {
+      ran = readFileSync(join(dir, 'ran'), 'utf8');
+    } catch {
+      ran = undefined;
+    }
+    return { code: r.code, stderr: r.stderr, ran, leftovers: readdirSync(join(dir, 'tmp')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// The AMI's own containerd-version.txt lines (test/fixtures/ami/containerd-version/).
+const containerdLine = (v: '2' | '1.7') =>
+  readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'ami', 'containerd-version', v === '2' ? '2.2.4.txt' : '1.7.27.txt'), 'utf8').trim();
+
+export async function nodeadmRender(
+  userData: string,
+  opts: { dropIns?: Record<string, string>; containerd?: '2' | '1.7'; cpus?: number; memoryGib?: number } = {},
+): Promise<{ code: number; stderr: string; config: string; merged: any }> {
+  const bin = upstreamBin('nodeadm-render');
+  const dir = mkdtempSync(join(tmpdir(), 'soci-nodeadm-'));
+  try {
+    writeFileSync(join(dir, 'user-data'), userData);
+    mkdirSync(join(dir, 'nodeadm.d'));
+    for (const [name, content] of Object.entries(opts.dropIns ?? {})) writeFileSync(join(dir, 'nodeadm.d', name), content);
+    const args = ['-c', `userdata:${dir}/user-data`, '-c', `file://${dir}/nodeadm.d/`, '--containerd-version', containerdLine(opts.containerd ?? '2'), '--dump-nodeconfig'];
+    if (opts.cpus !== undefined) args.push('--cpus', String(opts.cpus));
+    if (opts.memoryGib !== undefined) args.push('--memory-gib', String(opts.memoryGib));
+    const r = await run(bin, args, { timeoutMs: 30_000 });
+    // --dump-nodeconfig prints the merged NodeConfig on stderr, between these two lines.
+    const m = /---- merged NodeConfig ----\n([\s\S]*?)\n---- end ----/.exec(r.stderr);
+    return { code: r.code, stderr: r.stderr, config: r.stdout, merged: m ? JSON.parse(m[1]!) : undefined };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -12,26 +12,39 @@ describe('mergeUserData', () => {
     expect(mergeUserData(Buffer.from(''), mimeOf())).toEqual({ mime: mimeOf(), kept: 0, replaced: 0, keptClusterBlock: false });
   });
 
-  it('recognises our parts, also gzipped ones, and no one else\'s', () => {
+  it('recognises our parts, also wrapped ones, and no one else\'s', () => {
     for (const p of parseMime(mimeOf(caseProfile('hostile-values')))) expect(isOurPart(p)).toBe(true);
     expect(isOurPart({ contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\n# mentions soci-installer somewhere\n' })).toBe(false);
     expect(isOurPart({ contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho x\n# soci-installer 0.1.0: late marker\n' })).toBe(false);
   });
 
-  it('replaces an earlier gzipped rendering and keeps a user gzip part and a non-ASCII part', () => {
-    const big = mimeOf(caseProfile('hostile-values')); // the script part is gzipped
-    const userGz = { contentType: CONTENT_TYPES.gzip, body: gzipSync('#!/bin/bash\necho zipped\n') };
-    const userText = { contentType: 'text/cloud-config; charset="utf-8"', body: Buffer.from('#cloud-config\n# héllo\n', 'utf8') };
-    const before = buildMime([userGz, ...parseMime(big).map((p) => (p.contentType === CONTENT_TYPES.gzip ? { ...p, body: gzipSync(String(p.body)) } : p)), userText]);
+  // The user data an earlier version (main at 3263af5) wrote: the script gzipped in a base64 part.
+  const oldGzipRendering = (mime: string) =>
+    parseMime(mime)
+      .map((p, i) =>
+        i === 0
+          ? `--B\nContent-Type: application/x-gzip\nContent-Transfer-Encoding: base64\n\n${gzipSync(p.body).toString('base64')}\n`
+          : `--B\nContent-Type: ${p.contentType}\nContent-Transfer-Encoding: 7bit\n\n${p.body}\n`,
+      )
+      .join('');
+
+  it('D7: replaces an earlier gzipped (base64) rendering, keeps the user\'s plain parts, and writes only plain parts', () => {
+    const userText = { contentType: 'text/cloud-config; charset="us-ascii"', body: '#cloud-config\nruncmd: [echo hi]\n' };
+    const before = `MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n\n${oldGzipRendering(mimeOf(caseProfile('hostile-values')))}--B\nContent-Type: ${userText.contentType}\n\n${userText.body}\n--B--\n`;
     const r = mergeUserData(Buffer.from(before), mimeOf());
-    expect(r).toMatchObject({ kept: 2, replaced: 2 });
-    expect(parseMime(r.mime).map((p) => String(p.body))).toEqual([
-      '#!/bin/bash\necho zipped\n',
-      '#cloud-config\n# héllo\n',
-      ...parseMime(mimeOf()).map((p) => String(p.body)),
-    ]);
+    expect(r).toMatchObject({ kept: 1, replaced: 2 });
+    expect(parseMime(r.mime)).toEqual([userText, ...parseMime(mimeOf())]);
+    expect(r.mime).not.toMatch(/Content-Transfer-Encoding/i);
     // A second merge over the result changes nothing.
     expect(mergeUserData(Buffer.from(r.mime), mimeOf()).mime).toBe(r.mime);
+  });
+
+  it('D7: refuses a user part that could only travel base64-encoded (gzip, non-ASCII), naming it', () => {
+    const userGz = `--B\nContent-Type: application/x-gzip\nContent-Transfer-Encoding: base64\n\n${gzipSync('#!/bin/bash\necho zipped\n').toString('base64')}\n`;
+    const nonAscii = `--B\nContent-Type: text/cloud-config; charset="utf-8"\nContent-Transfer-Encoding: base64\n\n${Buffer.from('#cloud-config\n# h\u00e9llo\n').toString('base64')}\n`;
+    const doc = (part: string) => Buffer.from(`MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n\n${part}--B--\n`);
+    expect(() => mergeUserData(doc(userGz), mimeOf())).toThrow(/part 1 \(application\/x-gzip\) is gzip-compressed.*plain ASCII text/);
+    expect(() => mergeUserData(doc(nonAscii), mimeOf())).toThrow(/part 1 \(text\/cloud-config; charset="utf-8"\) holds non-ASCII characters/);
   });
 
   it('wraps a plain NodeConfig, reads gzipped user data, and refuses what it cannot read', () => {

@@ -43,6 +43,22 @@ source "amazon-ebs" "x86_64" {
   ami_description   = "EKS AL2023 ${var.kubernetes_version} ${var.variant} with soci-snapshotter (${var.soci_mode}), baked by soci-installer ${var.generator_version}"
   ssh_username      = "ec2-user"
   ssh_interface     = var.ssh_interface
+  # session_manager reaches the builder through its SSM agent, which needs an instance profile: without
+  # one Packer refuses to start (packer-plugin-amazon builder/common/run_config.go). A temporary one
+  # with only Session Manager's actions (those of AWS's AWSCloud9SSMInstanceProfile policy), unless
+  # iam_instance_profile names yours.
+  iam_instance_profile = var.iam_instance_profile
+  dynamic "temporary_iam_instance_profile_policy_document" {
+    for_each = var.ssh_interface == "session_manager" && var.iam_instance_profile == "" ? ["session_manager"] : []
+    content {
+      Version = "2012-10-17"
+      Statement {
+        Effect   = "Allow"
+        Action   = ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+        Resource = ["*"]
+      }
+    }
+  }
   subnet_id         = var.subnet_id
   vpc_id            = var.vpc_id
   security_group_id = var.security_group_id
@@ -85,6 +101,22 @@ source "amazon-ebs" "arm64" {
   ami_description   = "EKS AL2023 ${var.kubernetes_version} ${var.variant} with soci-snapshotter (${var.soci_mode}), baked by soci-installer ${var.generator_version}"
   ssh_username      = "ec2-user"
   ssh_interface     = var.ssh_interface
+  # session_manager reaches the builder through its SSM agent, which needs an instance profile: without
+  # one Packer refuses to start (packer-plugin-amazon builder/common/run_config.go). A temporary one
+  # with only Session Manager's actions (those of AWS's AWSCloud9SSMInstanceProfile policy), unless
+  # iam_instance_profile names yours.
+  iam_instance_profile = var.iam_instance_profile
+  dynamic "temporary_iam_instance_profile_policy_document" {
+    for_each = var.ssh_interface == "session_manager" && var.iam_instance_profile == "" ? ["session_manager"] : []
+    content {
+      Version = "2012-10-17"
+      Statement {
+        Effect   = "Allow"
+        Action   = ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+        Resource = ["*"]
+      }
+    }
+  }
   subnet_id         = var.subnet_id
   vpc_id            = var.vpc_id
   security_group_id = var.security_group_id

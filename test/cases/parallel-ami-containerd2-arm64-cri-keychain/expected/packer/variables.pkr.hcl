@@ -71,6 +71,12 @@ variable "ssh_interface" {
   description = "How Packer reaches the builder (public_ip, private_ip, ..., session_manager); empty: Packer's default."
 }
 
+variable "iam_instance_profile" {
+  type        = string
+  default     = ""
+  description = "An instance profile for the builder; empty: none, or with ssh_interface session_manager a temporary one Packer creates (needs iam:CreateRole, iam:PutRolePolicy, iam:CreateInstanceProfile, iam:AddRoleToInstanceProfile, iam:PassRole and their deletes)."
+}
+
 variable "soci_version" {
   type        = string
   description = "soci-snapshotter release the profile pins (tag only)."
