@@ -4,6 +4,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ProfileError, UsageError } from './errors.js';
 import { bottlerocketRefusal } from './artifacts/bottlerocket.js';
+import { daemonSetRefusal } from './artifacts/daemonset.js';
 import { bakedUserDataMime } from './artifacts/user-data.js';
 import type { Plan } from './plan.js';
 import { defaultProfileText, plan, renderProfile } from './index.js';
@@ -152,7 +153,7 @@ Examples:
       printOutput(
         opts,
         opts.uninstall ? 'daemonset-uninstall.yaml' : 'daemonset.yaml',
-        () => 'soci.mode fast-image-pull installs nothing: nodeadm applies its gate at boot, so there is nothing for a DaemonSet to do',
+        (plan) => daemonSetRefusal(plan) ?? 'no DaemonSet output',
         io,
       ),
     );

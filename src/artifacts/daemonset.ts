@@ -60,6 +60,24 @@ function initCommand(script: 'install.sh --live' | 'uninstall.sh', hash: string)
   ].join('\n');
 }
 
+/**
+ * Why this profile has no DaemonSet, or undefined. render skips the two files with this note; the
+ * daemonset command fails with it (exit 2).
+ */
+export function daemonSetRefusal(plan: Plan): string | undefined {
+  if (!plan.installs) return 'soci.mode: "fast-image-pull" installs nothing: nodeadm applies its gate at boot, so there is nothing for a DaemonSet to do';
+  // A running node's user data is what it was launched with: it has no wiring, and nothing a pod
+  // writes changes it. Writing the drop-in instead would not help: user-data wiring exists for AMIs
+  // before v20251023, whose nodeadm reads no drop-in at boot and refuses a directory --config-source.
+  if (plan.wiring === 'user-data') {
+    return (
+      'soci.wiring: "user-data" cannot be applied by a DaemonSet: a running node keeps the user data it was launched with, which has no wiring; ' +
+      'allowed for the DaemonSet: drop-in (EKS AMIs v20251023 or later); on older AMIs launch new nodes with the user data instead'
+    );
+  }
+  return undefined;
+}
+
 export interface DaemonSetOptions {
   uninstall?: boolean;
 }
