@@ -12,7 +12,7 @@ const cli = (args: string[], cwd: string) => run(process.execPath, [BIN, ...args
 
 beforeAll(async () => {
   // The CLI tests run the compiled CLI: build it so they never test stale output.
-  const res = await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT]);
+  const res = await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT], { timeoutMs: 110_000 });
   expect(res.stdout + res.stderr).toBe('');
 }, 120_000);
 

@@ -49,7 +49,7 @@ describe.each([
     expect(init.command[2]).toMatch(/systemd-run --unit=soci-installer-[0-9a-f]{12} --wait .*\/install\.sh --live/);
     const [main] = pod.containers;
     expect(main.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
-    expect(main.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'test -f /state/installed']);
+    expect(main.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'test -f /state/installed || test -f /status/not-eks-al2023']);
     for (const c of [...pod.initContainers, ...pod.containers]) {
       expect(c.image).not.toMatch(/:latest$/);
       expect(c.resources.requests).toBeDefined();
@@ -82,7 +82,7 @@ describe('profile settings reach the manifest', () => {
     const ds = docs(undefined, 'daemonset-uninstall.yaml')[3]!;
     expect(ds.metadata.name).toBe('soci-installer');
     expect(ds.spec.template.spec.initContainers[0].command[2]).toMatch(/\/uninstall\.sh/);
-    expect(ds.spec.template.spec.containers[0].readinessProbe.exec.command[2]).toBe('test -f /run-host/uninstalled');
+    expect(ds.spec.template.spec.containers[0].readinessProbe.exec.command[2]).toBe('test -f /run-host/uninstalled || test -f /status/not-eks-al2023');
   });
   it('refuses :latest and unpinned images', () => {
     expect(() => render('soci: { source: ami }\ndaemonset: { image: debian:latest }\n')).toThrow(/daemonset\.image: "debian:latest" is not valid/);

@@ -37,12 +37,28 @@ export function bundleFiles(plan: Plan): { path: string; content: string; mode: 
 // ConfigMap keys allow only [-._a-zA-Z0-9]; items[].path puts each file back at its path.
 const keyOf = (path: string) => path.replace(/[^-._a-zA-Z0-9]/g, '_').replace(/^\.+/, '_');
 
+// What install.sh needs of the host before it can run at all, read through /proc/1/root so nothing
+// on the host is executed: nodeadm where the EKS AL2023 AMI has it (its units' ExecStart,
+// amazon-eks-ami templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-config.service), the
+// containerd version file, systemd, bash. Bottlerocket and other distributions lack some of them.
+const NEEDS = ['/usr/bin/nodeadm', PATHS.containerdVersionFile, '/run/systemd/system', '/bin/bash'];
+const STATUS_MOUNT = '/status';
+const NOT_APPLICABLE = `${STATUS_MOUNT}/not-eks-al2023`;
+
 /** The init container's script: run install.sh (or uninstall.sh) on the host as a transient unit. */
 function initCommand(script: 'install.sh --live' | 'uninstall.sh', hash: string): string {
   const unit = `soci-installer-${hash}`;
   const hostBundle = `${PATHS.stateDir}/bundle/${hash}`;
   return [
     'set -eu',
+    '# Not an EKS AL2023 node: say why, change nothing, and let the pod idle Ready (no crash loop).',
+    'missing=""',
+    `for f in ${NEEDS.join(' ')}; do [ -e "/proc/1/root$f" ] || [ -L "/proc/1/root$f" ] || missing="$missing $f"; done`,
+    'if [ -n "$missing" ]; then',
+    `  os=$(sed -n 's/^PRETTY_NAME=//p' /proc/1/root/etc/os-release 2>/dev/null | tr -d '"' || true)`,
+    `  echo "soci-installer: not an EKS AL2023 node (\${os:-unknown OS}; missing:$missing): nothing done, the pod stays idle; keep the DaemonSet off such nodes (README: the DaemonSet)" | tee /dev/termination-log ${NOT_APPLICABLE}`,
+    '  exit 0',
+    'fi',
     `mkdir -p ${STATE_MOUNT}/bundle/${hash}`,
     `cp -RL ${BUNDLE_MOUNT}/. ${STATE_MOUNT}/bundle/${hash}/`,
     `host() { nsenter --target 1 --mount --uts --ipc --net --pid -- "$@"; }`,
@@ -92,7 +108,8 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
   const labels = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/managed-by': 'soci-installer' };
   const ns = ds.namespace;
   const uninstall = opts.uninstall === true;
-  // Ready only when the node is done: the marker install.sh writes last, or uninstall's.
+  // Ready only when the node is done: the marker install.sh writes last, or uninstall's; or when the
+  // init container found a node that is not EKS AL2023 (nothing to do there).
   const readyFile = uninstall ? '/run-host/uninstalled' : `${STATE_MOUNT}/installed`;
 
   const namespace = {
@@ -152,6 +169,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
               volumeMounts: [
                 { name: 'bundle', mountPath: BUNDLE_MOUNT, readOnly: true },
                 { name: 'state', mountPath: STATE_MOUNT },
+                { name: 'status', mountPath: STATUS_MOUNT },
               ],
             },
           ],
@@ -160,7 +178,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
               name: 'done',
               image: ds.pauseImage,
               command: ['/bin/sh', '-c', 'exec sleep 2147483647'],
-              readinessProbe: { exec: { command: ['/bin/sh', '-c', `test -f ${readyFile}`] }, periodSeconds: 10 },
+              readinessProbe: { exec: { command: ['/bin/sh', '-c', `test -f ${readyFile} || test -f ${NOT_APPLICABLE}`] }, periodSeconds: 10 },
               securityContext: {
                 runAsUser: 65534,
                 runAsGroup: 65534,
@@ -170,7 +188,10 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
                 capabilities: { drop: ['ALL'] },
               },
               resources: { requests: { cpu: '1m', memory: '8Mi' }, limits: { memory: '16Mi' } },
-              volumeMounts: [uninstall ? { name: 'run', mountPath: '/run-host', readOnly: true } : { name: 'state', mountPath: STATE_MOUNT, readOnly: true }],
+              volumeMounts: [
+                uninstall ? { name: 'run', mountPath: '/run-host', readOnly: true } : { name: 'state', mountPath: STATE_MOUNT, readOnly: true },
+                { name: 'status', mountPath: STATUS_MOUNT, readOnly: true },
+              ],
             },
           ],
           volumes: [
@@ -183,6 +204,8 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
               },
             },
             { name: 'state', hostPath: { path: PATHS.stateDir, type: 'DirectoryOrCreate' } },
+            // The pod's own note that this node is not EKS AL2023: nothing about it is kept on the host.
+            { name: 'status', emptyDir: { sizeLimit: '1Mi' } },
             ...(uninstall ? [{ name: 'run', hostPath: { path: '/run/soci-installer', type: 'DirectoryOrCreate' } }] : []),
           ],
         },
