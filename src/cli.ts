@@ -158,6 +158,30 @@ Examples:
       ),
     );
 
+  program
+    .command('rollout')
+    .description(`the DaemonSet's first rollout: label the nodes it selects with soci-installer.io/install=true, a batch at a time, each batch Ready before the next`)
+    .addOption(profileOption())
+    .option('--api <url>', 'Kubernetes API base URL (kubectl proxy)', 'http://127.0.0.1:8001')
+    .option('--batch <n>', 'nodes converted at once', '1')
+    .option('--timeout <seconds>', 'how long one batch may take to become Ready', '900')
+    .addOption(new Option('--interval <seconds>', 'poll interval').default('5').hideHelp())
+    .addHelpText('after', '\nExample:\n  soci-installer daemonset -c soci.yaml | kubectl apply -f -\n  kubectl proxy &\n  soci-installer rollout -c soci.yaml --batch 2')
+    .action(async (opts: { config?: string; api: string; batch: string; timeout: string; interval: string }) => {
+      const p = plan(loadProfileFile(opts.config));
+      const refusal = daemonSetRefusal(p);
+      if (refusal) throw new ProfileError([refusal]);
+      const { rollout } = await import('./rollout.js');
+      const { converted, skipped } = await rollout(p, {
+        api: opts.api,
+        batch: Number(opts.batch),
+        timeoutSec: Number(opts.timeout),
+        intervalSec: Number(opts.interval),
+        log: (line) => io.stdout(`${line}\n`),
+      });
+      io.stdout(`done: ${converted.length} node(s) converted${skipped.length ? `, ${skipped.length} not EKS AL2023 left unlabelled` : ''}\n`);
+    });
+
   profileCommand('karpenter')
     .description(`print ${OUTPUT_PATHS.karpenter}: a Karpenter EC2NodeClass whose userData carries our parts`)
     .addHelpText('after', '\nExample:\n  soci-installer karpenter -c soci.yaml | kubectl apply -f -\n(changing an EC2NodeClass makes Karpenter replace its nodes: drift)')

@@ -74,7 +74,7 @@ describe('profile settings reach the manifest', () => {
     const ds = docs(CUSTOM, 'daemonset.yaml')[3]!;
     expect(ds.metadata.namespace).toBe('node-tuning');
     expect(ds.spec.updateStrategy.rollingUpdate.maxUnavailable).toBe('10%');
-    expect(ds.spec.template.spec.nodeSelector).toEqual({ 'soci-installer.io/enabled': 'true' });
+    expect(ds.spec.template.spec.nodeSelector).toEqual({ 'soci-installer.io/enabled': 'true', 'soci-installer.io/install': 'true' });
     expect(ds.spec.template.spec.initContainers[0].image).toBe('123456789012.dkr.ecr.us-west-2.amazonaws.com/tools/debian:12.7-slim');
     expect(ds.spec.template.spec.containers[0].image).toMatch(/@sha256:a{64}$/);
   });

@@ -11,7 +11,14 @@ import { installScript } from './install-script.js';
 import { INCOMPLETE_IMAGES, NODEADM_CONFIG_PHASE, nodeFiles, PAUSE_IMPORT_UNIT } from './node-files.js';
 
 type Obj = Record<string, unknown>;
-const NAME = 'soci-installer';
+export const NAME = 'soci-installer';
+/**
+ * The opt-in node label. A DaemonSet starts a pod on every selected node at once when it is created
+ * (maxUnavailable paces only updates), so the pods select only nodes that carry this label, and
+ * `soci-installer rollout` labels nodes a batch at a time, waiting for each batch to be Ready.
+ */
+export const INSTALL_LABEL = 'soci-installer.io/install';
+export const POD_LABEL = 'app.kubernetes.io/name';
 const BUNDLE_MOUNT = '/bundle';
 const STATE_MOUNT = '/state';
 
@@ -143,7 +150,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
     kind: 'DaemonSet',
     metadata: { name: NAME, namespace: ns, labels },
     spec: {
-      selector: { matchLabels: { 'app.kubernetes.io/name': NAME } },
+      selector: { matchLabels: { [POD_LABEL]: NAME } },
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: ds.maxUnavailable } },
       template: {
         metadata: {
@@ -155,7 +162,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
           automountServiceAccountToken: false,
           hostPID: true,
           priorityClassName: 'system-node-critical',
-          nodeSelector: ds.nodeSelector,
+          nodeSelector: { ...ds.nodeSelector, [INSTALL_LABEL]: 'true' },
           tolerations: [{ operator: 'Exists' }],
           terminationGracePeriodSeconds: 5,
           initContainers: [
