@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { render } from '../src/index.js';
-import { startKubeApi, type KubeApi, type StandinNode } from './standins/kube-api.js';
+import { startKubeApi, type KubeApi, type StandinNode } from './support/kube-api-standin.js';
 import { REPO_ROOT, run } from './support/exec.js';
 
 const BIN = join(REPO_ROOT, 'dist', 'bin.js');
