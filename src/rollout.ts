@@ -86,44 +86,53 @@ export async function rollout(plan: Plan, opts: RolloutOptions): Promise<{ conve
   }
   const nodes = (await api<{ items: Node[] }>(opts.api, 'GET', `/api/v1/nodes?labelSelector=${selector(plan.daemonset.nodeSelector)}`)).items;
   const skipped: string[] = [];
+  const labelled: string[] = [];
   const todo: string[] = [];
   for (const n of nodes.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
     const os = n.status?.nodeInfo?.osImage ?? '';
-    if (n.metadata.labels?.[INSTALL_LABEL] === 'true') continue;
-    if (!AL2023.test(os)) {
+    if (n.metadata.labels?.[INSTALL_LABEL] === 'true') labelled.push(n.metadata.name);
+    else if (!AL2023.test(os)) {
       skipped.push(n.metadata.name);
       opts.log(`${n.metadata.name}: not labelled: ${os || 'unknown OS'} is not EKS AL2023`);
     } else todo.push(n.metadata.name);
   }
-  opts.log(`${todo.length} node(s) to convert, ${opts.batch} at a time`);
   const converted: string[] = [];
+  /** Wait until every named node's pod is Ready; stop at a failed one or after --timeout. */
+  const waitReady = async (names: string[], left: number) => {
+    const end = Date.now() + opts.timeoutSec * 1000;
+    const waiting = new Set(names);
+    for (;;) {
+      for (const name of [...waiting]) {
+        const pods = (await api<{ items: Pod[] }>(opts.api, 'GET', `/api/v1/namespaces/${ns}/pods?labelSelector=${selector({ [POD_LABEL]: NAME })}&fieldSelector=${encodeURIComponent(`spec.nodeName=${name}`)}`)).items;
+        const state = podState(pods);
+        if (state && 'failed' in state) {
+          throw new ExternalError(`${name}: the install failed: ${state.failed}; stopped, ${left} node(s) left unlabelled (fix, then run rollout again)`);
+        }
+        if (state?.ready) {
+          waiting.delete(name);
+          if (todo.includes(name)) {
+            converted.push(name);
+            opts.log(`${name}: ready (${converted.length}/${todo.length})${state.note ? `: ${state.note}` : ''}`);
+          }
+        }
+      }
+      if (!waiting.size) return;
+      if (Date.now() > end) {
+        throw new ExternalError(`${[...waiting].join(', ')}: not Ready after ${opts.timeoutSec}s; stopped, ${left} node(s) left unlabelled (kubectl -n ${ns} describe pod)`);
+      }
+      await sleep(opts.intervalSec * 1000);
+    }
+  };
+  // Nodes labelled before (an earlier run, or by hand) must be Ready first: a failed one stops us here.
+  await waitReady(labelled, todo.length);
+  opts.log(`${todo.length} node(s) to convert, ${opts.batch} at a time`);
   for (let i = 0; i < todo.length; i += opts.batch) {
     const batch = todo.slice(i, i + opts.batch);
     for (const name of batch) {
       await api(opts.api, 'PATCH', `/api/v1/nodes/${encodeURIComponent(name)}`, { metadata: { labels: { [INSTALL_LABEL]: 'true' } } });
       opts.log(`${name}: labelled ${INSTALL_LABEL}=true`);
     }
-    const end = Date.now() + opts.timeoutSec * 1000;
-    const waiting = new Set(batch);
-    while (waiting.size) {
-      for (const name of [...waiting]) {
-        const pods = (await api<{ items: Pod[] }>(opts.api, 'GET', `/api/v1/namespaces/${ns}/pods?labelSelector=${selector({ [POD_LABEL]: NAME })}&fieldSelector=${encodeURIComponent(`spec.nodeName=${name}`)}`)).items;
-        const state = podState(pods);
-        if (state && 'failed' in state) {
-          throw new ExternalError(`${name}: the install failed: ${state.failed}; stopped, ${todo.length - i - batch.length} node(s) left unlabelled (fix, then run rollout again)`);
-        }
-        if (state?.ready) {
-          waiting.delete(name);
-          converted.push(name);
-          opts.log(`${name}: ready (${converted.length}/${todo.length})${state.note ? `: ${state.note}` : ''}`);
-        }
-      }
-      if (!waiting.size) break;
-      if (Date.now() > end) {
-        throw new ExternalError(`${[...waiting].join(', ')}: not Ready after ${opts.timeoutSec}s; stopped (kubectl -n ${ns} describe pod; the rest stay unlabelled)`);
-      }
-      await sleep(opts.intervalSec * 1000);
-    }
+    await waitReady(batch, todo.length - i - batch.length);
   }
   return { converted, skipped };
 }

@@ -112,6 +112,11 @@ describe('D23: the first rollout of the DaemonSet', () => {
       expect(res.stderr).toBe('soci-installer: n3: the install failed: soci-snapshotter did not become ready within 60s; stopped, 2 node(s) left unlabelled (fix, then run rollout again)\n');
       expect(api.installs().map((r) => r.node).sort()).toEqual(['n1', 'n2', 'n3']);
       expect(mostAtOnce(api.installs())).toBe(1);
+      // Run again without fixing it: the labelled node that failed stops it before any other node.
+      const again = await rolloutCli(api, '--timeout', '20');
+      expect(again.code).toBe(1);
+      expect(again.stderr).toBe(res.stderr);
+      expect(api.installs().map((r) => r.node).sort()).toEqual(['n1', 'n2', 'n3']);
     } finally {
       await api.close();
     }
