@@ -113,3 +113,15 @@ describe('uninstall.sh', () => {
     expect(res.code).toBe(0);
   });
 });
+
+describe('the init container command', () => {
+  it('is shellcheck-clean (install and uninstall)', async () => {
+    const { shellcheck } = await import('./support/shellcheck.js');
+    for (const file of ['daemonset.yaml', 'daemonset-uninstall.yaml']) {
+      const ds = docs(undefined, file)[3]!;
+      const res = await shellcheck(`#!/bin/bash\n${ds.spec.template.spec.initContainers[0].command[2]}\n`);
+      expect(res.output, file).toBe('');
+      expect(res.code).toBe(0);
+    }
+  });
+});
