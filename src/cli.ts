@@ -4,6 +4,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { NotReadyError, ProfileError, UsageError } from './errors.js';
 import { bottlerocketRefusal } from './artifacts/bottlerocket.js';
+import { daemonSetRefusal } from './artifacts/daemonset.js';
 import { bakedUserDataMime } from './artifacts/user-data.js';
 import type { Plan } from './plan.js';
 import { defaultProfileText, plan, renderProfile } from './index.js';
@@ -155,10 +156,34 @@ Examples:
       printOutput(
         opts,
         opts.uninstall ? 'daemonset-uninstall.yaml' : 'daemonset.yaml',
-        () => 'soci.mode fast-image-pull installs nothing: nodeadm applies its gate at boot, so there is nothing for a DaemonSet to do',
+        (plan) => daemonSetRefusal(plan) ?? 'no DaemonSet output',
         io,
       ),
     );
+
+  program
+    .command('rollout')
+    .description(`the DaemonSet's first rollout: label the nodes it selects with soci-installer.io/install=true, a batch at a time, each batch Ready before the next`)
+    .addOption(profileOption())
+    .option('--api <url>', 'Kubernetes API base URL (kubectl proxy)', 'http://127.0.0.1:8001')
+    .option('--batch <n>', 'nodes converted at once', '1')
+    .option('--timeout <seconds>', 'how long one batch may take to become Ready', '900')
+    .addOption(new Option('--interval <seconds>', 'poll interval').default('5').hideHelp())
+    .addHelpText('after', '\nExample:\n  soci-installer daemonset -c soci.yaml | kubectl apply -f -\n  kubectl proxy &\n  soci-installer rollout -c soci.yaml --batch 2')
+    .action(async (opts: { config?: string; api: string; batch: string; timeout: string; interval: string }) => {
+      const p = plan(loadProfileFile(opts.config));
+      const refusal = daemonSetRefusal(p);
+      if (refusal) throw new ProfileError([refusal]);
+      const { rollout } = await import('./rollout.js');
+      const { converted, skipped } = await rollout(p, {
+        api: opts.api,
+        batch: Number(opts.batch),
+        timeoutSec: Number(opts.timeout),
+        intervalSec: Number(opts.interval),
+        log: (line) => io.stdout(`${line}\n`),
+      });
+      io.stdout(`done: ${converted.length} node(s) converted${skipped.length ? `, ${skipped.length} not EKS AL2023 left unlabelled` : ''}\n`);
+    });
 
   profileCommand('karpenter')
     .description(`print ${OUTPUT_PATHS.karpenter}: a Karpenter EC2NodeClass whose userData carries our parts`)

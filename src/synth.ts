@@ -1,8 +1,8 @@
 // synth: Plan -> every artifact in memory (pure). writeArtifacts: the only place that writes them.
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { UsageError } from './errors.js';
-import { daemonSetYaml } from './artifacts/daemonset.js';
+import { ProfileError, UsageError } from './errors.js';
+import { daemonSetRefusal, daemonSetYaml } from './artifacts/daemonset.js';
 import { installScript } from './artifacts/install-script.js';
 import { nodeFiles } from './artifacts/node-files.js';
 import { packerFiles } from './artifacts/packer.js';
@@ -47,14 +47,17 @@ export function synth(plan: Plan): Synthesis {
     { path: 'nodeconfig.yaml', content: nodeConfig, mode: 0o644 },
     script,
     ...rootfs,
-    // fast-image-pull acts at boot through nodeadm: nothing for a DaemonSet to install.
-    ...(plan.installs
-      ? [
-          { path: 'daemonset.yaml', content: daemonSetYaml(plan), mode: 0o644 },
-          { path: 'daemonset-uninstall.yaml', content: daemonSetYaml(plan, { uninstall: true }), mode: 0o644 },
-        ]
-      : []),
   ];
+  const skipped: Synthesis['skipped'] = [];
+  const noDaemonSet = daemonSetRefusal(plan);
+  if (noDaemonSet) {
+    skipped.push({ path: 'daemonset.yaml and daemonset-uninstall.yaml', reason: noDaemonSet });
+  } else {
+    artifacts.push(
+      { path: 'daemonset.yaml', content: daemonSetYaml(plan), mode: 0o644 },
+      { path: 'daemonset-uninstall.yaml', content: daemonSetYaml(plan, { uninstall: true }), mode: 0o644 },
+    );
+  }
   if (plan.ami) {
     // packer/ is self-contained: the HCL, the profile's values, and under files/ the same
     // install.sh and rootfs/ as above, which the build uploads and runs with --bake.
@@ -63,7 +66,6 @@ export function synth(plan: Plan): Synthesis {
       ...[script, ...rootfs].map((a) => ({ ...a, path: `packer/files/${a.path}` })),
     );
   }
-  const skipped: Synthesis['skipped'] = [];
   const karpenter = ec2NodeClassYaml(plan, mime);
   if (karpenter) artifacts.push({ path: OUTPUT_PATHS.karpenter, content: karpenter, mode: 0o644 });
   else skipped.push({ path: OUTPUT_PATHS.karpenter, reason: 'the profile has no karpenter: section' });

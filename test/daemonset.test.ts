@@ -49,7 +49,7 @@ describe.each([
     expect(init.command[2]).toMatch(/systemd-run --unit=soci-installer-[0-9a-f]{12} --wait .*\/install\.sh --live/);
     const [main] = pod.containers;
     expect(main.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
-    expect(main.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'test -f /state/installed']);
+    expect(main.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'test -f /state/installed || test -f /status/not-eks-al2023']);
     for (const c of [...pod.initContainers, ...pod.containers]) {
       expect(c.image).not.toMatch(/:latest$/);
       expect(c.resources.requests).toBeDefined();
@@ -74,7 +74,7 @@ describe('profile settings reach the manifest', () => {
     const ds = docs(CUSTOM, 'daemonset.yaml')[3]!;
     expect(ds.metadata.namespace).toBe('node-tuning');
     expect(ds.spec.updateStrategy.rollingUpdate.maxUnavailable).toBe('10%');
-    expect(ds.spec.template.spec.nodeSelector).toEqual({ 'soci-installer.io/enabled': 'true' });
+    expect(ds.spec.template.spec.nodeSelector).toEqual({ 'soci-installer.io/enabled': 'true', 'soci-installer.io/install': 'true' });
     expect(ds.spec.template.spec.initContainers[0].image).toBe('123456789012.dkr.ecr.us-west-2.amazonaws.com/tools/debian:12.7-slim');
     expect(ds.spec.template.spec.containers[0].image).toMatch(/@sha256:a{64}$/);
   });
@@ -82,7 +82,7 @@ describe('profile settings reach the manifest', () => {
     const ds = docs(undefined, 'daemonset-uninstall.yaml')[3]!;
     expect(ds.metadata.name).toBe('soci-installer');
     expect(ds.spec.template.spec.initContainers[0].command[2]).toMatch(/\/uninstall\.sh/);
-    expect(ds.spec.template.spec.containers[0].readinessProbe.exec.command[2]).toBe('test -f /run-host/uninstalled');
+    expect(ds.spec.template.spec.containers[0].readinessProbe.exec.command[2]).toBe('test -f /run-host/uninstalled || test -f /status/not-eks-al2023');
   });
   it('refuses :latest and unpinned images', () => {
     expect(() => render('soci: { source: ami }\ndaemonset: { image: debian:latest }\n')).toThrow(/daemonset\.image: "debian:latest" is not valid/);
@@ -111,5 +111,17 @@ describe('uninstall.sh', () => {
     const res = await shellcheck(cm.data['uninstall.sh']);
     expect(res.output).toBe('');
     expect(res.code).toBe(0);
+  });
+});
+
+describe('the init container command', () => {
+  it('is shellcheck-clean (install and uninstall)', async () => {
+    const { shellcheck } = await import('./support/shellcheck.js');
+    for (const file of ['daemonset.yaml', 'daemonset-uninstall.yaml']) {
+      const ds = docs(undefined, file)[3]!;
+      const res = await shellcheck(`#!/bin/bash\n${ds.spec.template.spec.initContainers[0].command[2]}\n`);
+      expect(res.output, file).toBe('');
+      expect(res.code).toBe(0);
+    }
   });
 });

@@ -11,7 +11,14 @@ import { installScript } from './install-script.js';
 import { INCOMPLETE_IMAGES, NODEADM_CONFIG_PHASE, nodeFiles, PAUSE_IMPORT_UNIT } from './node-files.js';
 
 type Obj = Record<string, unknown>;
-const NAME = 'soci-installer';
+export const NAME = 'soci-installer';
+/**
+ * The opt-in node label. A DaemonSet starts a pod on every selected node at once when it is created
+ * (maxUnavailable paces only updates), so the pods select only nodes that carry this label, and
+ * `soci-installer rollout` labels nodes a batch at a time, waiting for each batch to be Ready.
+ */
+export const INSTALL_LABEL = 'soci-installer.io/install';
+export const POD_LABEL = 'app.kubernetes.io/name';
 const BUNDLE_MOUNT = '/bundle';
 const STATE_MOUNT = '/state';
 
@@ -37,12 +44,28 @@ export function bundleFiles(plan: Plan): { path: string; content: string; mode: 
 // ConfigMap keys allow only [-._a-zA-Z0-9]; items[].path puts each file back at its path.
 const keyOf = (path: string) => path.replace(/[^-._a-zA-Z0-9]/g, '_').replace(/^\.+/, '_');
 
+// What install.sh needs of the host before it can run at all, read through /proc/1/root so nothing
+// on the host is executed: nodeadm where the EKS AL2023 AMI has it (its units' ExecStart,
+// amazon-eks-ami templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-config.service), the
+// containerd version file, systemd, bash. Bottlerocket and other distributions lack some of them.
+const NEEDS = ['/usr/bin/nodeadm', PATHS.containerdVersionFile, '/run/systemd/system', '/bin/bash'];
+const STATUS_MOUNT = '/status';
+const NOT_APPLICABLE = `${STATUS_MOUNT}/not-eks-al2023`;
+
 /** The init container's script: run install.sh (or uninstall.sh) on the host as a transient unit. */
 function initCommand(script: 'install.sh --live' | 'uninstall.sh', hash: string): string {
   const unit = `soci-installer-${hash}`;
   const hostBundle = `${PATHS.stateDir}/bundle/${hash}`;
   return [
     'set -eu',
+    '# Not an EKS AL2023 node: say why, change nothing, and let the pod idle Ready (no crash loop).',
+    'missing=""',
+    `for f in ${NEEDS.join(' ')}; do [ -e "/proc/1/root$f" ] || [ -L "/proc/1/root$f" ] || missing="$missing $f"; done`,
+    'if [ -n "$missing" ]; then',
+    `  os=$(sed -n 's/^PRETTY_NAME=//p' /proc/1/root/etc/os-release 2>/dev/null | tr -d '"' || true)`,
+    `  echo "soci-installer: not an EKS AL2023 node (\${os:-unknown OS}; missing:$missing): nothing done, the pod stays idle; keep the DaemonSet off such nodes (README: the DaemonSet)" | tee /dev/termination-log ${NOT_APPLICABLE}`,
+    '  exit 0',
+    'fi',
     `mkdir -p ${STATE_MOUNT}/bundle/${hash}`,
     `cp -RL ${BUNDLE_MOUNT}/. ${STATE_MOUNT}/bundle/${hash}/`,
     `host() { nsenter --target 1 --mount --uts --ipc --net --pid -- "$@"; }`,
@@ -60,6 +83,24 @@ function initCommand(script: 'install.sh --live' | 'uninstall.sh', hash: string)
   ].join('\n');
 }
 
+/**
+ * Why this profile has no DaemonSet, or undefined. render skips the two files with this note; the
+ * daemonset command fails with it (exit 2).
+ */
+export function daemonSetRefusal(plan: Plan): string | undefined {
+  if (!plan.installs) return 'soci.mode: "fast-image-pull" installs nothing: nodeadm applies its gate at boot, so there is nothing for a DaemonSet to do';
+  // A running node's user data is what it was launched with: it has no wiring, and nothing a pod
+  // writes changes it. Writing the drop-in instead would not help: user-data wiring exists for AMIs
+  // before v20251023, whose nodeadm reads no drop-in at boot and refuses a directory --config-source.
+  if (plan.wiring === 'user-data') {
+    return (
+      'soci.wiring: "user-data" cannot be applied by a DaemonSet: a running node keeps the user data it was launched with, which has no wiring; ' +
+      'allowed for the DaemonSet: drop-in (EKS AMIs v20251023 or later); on older AMIs launch new nodes with the user data instead'
+    );
+  }
+  return undefined;
+}
+
 export interface DaemonSetOptions {
   uninstall?: boolean;
 }
@@ -74,7 +115,8 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
   const labels = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/managed-by': 'soci-installer' };
   const ns = ds.namespace;
   const uninstall = opts.uninstall === true;
-  // Ready only when the node is done: the marker install.sh writes last, or uninstall's.
+  // Ready only when the node is done: the marker install.sh writes last, or uninstall's; or when the
+  // init container found a node that is not EKS AL2023 (nothing to do there).
   const readyFile = uninstall ? '/run-host/uninstalled' : `${STATE_MOUNT}/installed`;
 
   const namespace = {
@@ -108,7 +150,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
     kind: 'DaemonSet',
     metadata: { name: NAME, namespace: ns, labels },
     spec: {
-      selector: { matchLabels: { 'app.kubernetes.io/name': NAME } },
+      selector: { matchLabels: { [POD_LABEL]: NAME } },
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: ds.maxUnavailable } },
       template: {
         metadata: {
@@ -120,7 +162,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
           automountServiceAccountToken: false,
           hostPID: true,
           priorityClassName: 'system-node-critical',
-          nodeSelector: ds.nodeSelector,
+          nodeSelector: { ...ds.nodeSelector, [INSTALL_LABEL]: 'true' },
           tolerations: [{ operator: 'Exists' }],
           terminationGracePeriodSeconds: 5,
           initContainers: [
@@ -134,6 +176,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
               volumeMounts: [
                 { name: 'bundle', mountPath: BUNDLE_MOUNT, readOnly: true },
                 { name: 'state', mountPath: STATE_MOUNT },
+                { name: 'status', mountPath: STATUS_MOUNT },
               ],
             },
           ],
@@ -142,7 +185,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
               name: 'done',
               image: ds.pauseImage,
               command: ['/bin/sh', '-c', 'exec sleep 2147483647'],
-              readinessProbe: { exec: { command: ['/bin/sh', '-c', `test -f ${readyFile}`] }, periodSeconds: 10 },
+              readinessProbe: { exec: { command: ['/bin/sh', '-c', `test -f ${readyFile} || test -f ${NOT_APPLICABLE}`] }, periodSeconds: 10 },
               securityContext: {
                 runAsUser: 65534,
                 runAsGroup: 65534,
@@ -152,7 +195,10 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
                 capabilities: { drop: ['ALL'] },
               },
               resources: { requests: { cpu: '1m', memory: '8Mi' }, limits: { memory: '16Mi' } },
-              volumeMounts: [uninstall ? { name: 'run', mountPath: '/run-host', readOnly: true } : { name: 'state', mountPath: STATE_MOUNT, readOnly: true }],
+              volumeMounts: [
+                uninstall ? { name: 'run', mountPath: '/run-host', readOnly: true } : { name: 'state', mountPath: STATE_MOUNT, readOnly: true },
+                { name: 'status', mountPath: STATUS_MOUNT, readOnly: true },
+              ],
             },
           ],
           volumes: [
@@ -165,6 +211,8 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
               },
             },
             { name: 'state', hostPath: { path: PATHS.stateDir, type: 'DirectoryOrCreate' } },
+            // The pod's own note that this node is not EKS AL2023: nothing about it is kept on the host.
+            { name: 'status', emptyDir: { sizeLimit: '1Mi' } },
             ...(uninstall ? [{ name: 'run', hostPath: { path: '/run/soci-installer', type: 'DirectoryOrCreate' } }] : []),
           ],
         },

@@ -31,6 +31,8 @@ export function mounts(): MountInfo[] {
 
 /** Mount points at or below dir, deepest first. */
 export function mountsUnder(dir: string): string[] {
+  // mountinfo names mount points by their real path, and .cache may be a symlink (a git worktree's).
+  if (fs.existsSync(dir)) dir = fs.realpathSync(dir);
   return mounts()
     .map((m) => m.mountPoint)
     .filter((p) => p === dir || p.startsWith(dir + '/'))

@@ -66,6 +66,7 @@ SOCI_CHANGED=0
 STARTED=0
 SOCKET_WAS_ACTIVE=0
 CONTAINERD_RESTARTED=0
+KUBELET_RESTARTED=0
 COMMITTED=0
 REASON="unexpected error"
 
@@ -143,6 +144,8 @@ rollback() {
   reload
   # The one restart a failed live conversion may cost: containerd back on its old config.
   if [ "$CONTAINERD_RESTARTED" = 1 ]; then systemctl restart containerd.service; fi
+  # and kubelet, if live mode restarted it, back on its old image service endpoint.
+  if [ "$KUBELET_RESTARTED" = 1 ]; then systemctl restart kubelet.service; fi
   mkdir -p "$STATE" && echo "$REASON" >"$STATE/last-failure"
   log err "soci-snapshotter NOT installed; containerd stays on its default snapshotter (overlayfs)"
 }
@@ -364,8 +367,15 @@ reload
 enable_unit soci-installer-pause-import.service
 MARKER="soci-installer 0.1.0: mode $MODE, binary $([ "$USE_RELEASE" = 1 ] && echo "$REL_BIN (release $SOCI_VERSION)" || echo "$AMI_BIN (AMI)")"
 if [ "$LIVE" = 1 ] && { [ ${#CHANGED[@]} -gt 0 ] || [ "$(cat "$STATE/installed" 2>/dev/null)" != "$MARKER" ]; }; then
-  # 5. Live: containerd takes the wiring now. nodeadm writes its config, as at boot.
+  # 5. Live: containerd takes the wiring now. nodeadm writes its config, as at boot: containerd's,
+  # and kubelet's (config.json, the user part in config.json.d/40-nodeadm.conf, its flags in
+  # /etc/eks/kubelet/environment) [amazon-eks-ami 81fec2e8 nodeadm/internal/kubelet/config.go, environment.go].
   save /etc/containerd/config.toml
+  for path in /etc/kubernetes/kubelet/config.json /etc/kubernetes/kubelet/config.json.d/40-nodeadm.conf /etc/eks/kubelet/environment; do
+    save "$path"
+  done
+  kubelet_endpoint() { grep -rhoE '"imageServiceEndpoint": *"[^"]*"' /etc/kubernetes/kubelet/ 2>/dev/null || true; }
+  endpoint_before=$(kubelet_endpoint)
   nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/ ||
     fail "nodeadm could not regenerate containerd's config"
   grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "nodeadm's containerd config does not name soci"
@@ -385,6 +395,14 @@ if [ "$LIVE" = 1 ] && { [ ${#CHANGED[@]} -gt 0 ] || [ "$(cat "$STATE/installed" 
   ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }' | while read -r ref; do
     ctr --namespace k8s.io images rm "$ref" >/dev/null && log info "forgot $ref (its layers were discarded; kubelet pulls it again through soci)"
   done
+  # kubelet reads imageServiceEndpoint only when it starts: without a restart the CRI keychain never
+  # sees a pull's credentials, and parallel pulls of private images fail until the next reboot.
+  # Running pods keep running. Only when nodeadm changed the endpoint, so a second run restarts nothing.
+  if [ "$(kubelet_endpoint)" != "$endpoint_before" ] && systemctl is-active --quiet kubelet.service; then
+    KUBELET_RESTARTED=1
+    systemctl restart kubelet.service || fail "kubelet did not restart with soci's image service endpoint (journalctl -u kubelet)"
+    log info "restarted kubelet: its image service is now soci ($(kubelet_endpoint))"
+  fi
 fi
 put "$STATE/installed" 0644 <<<"$MARKER"
 rm -f "$STATE/last-failure"

@@ -1,0 +1,74 @@
+// Issue 10's DaemonSet defects on the booted test node (test/harness/): D8 (kubelet takes soci's image
+// service endpoint in live mode) and D8b (a node that is not EKS AL2023). The pod's init command is the
+// manifest's own (test/support/daemonset-pod.ts). kubelet is a stand-in (test/standins/lib/kubelet.mjs):
+// each start checks that the imageServiceEndpoint in its config answers and writes what it runs with
+// to /run/kubelet-standin/status.json, so a restart is what applies a new endpoint.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureHarness, withNode, type FakeNode } from './harness/index.js';
+import { podOf, ready, runInit } from './support/daemonset-pod.js';
+
+const SOCI_ENDPOINT = 'unix:///run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock';
+
+const FINGERPRINT_DIRS = '/etc /usr/local /root';
+async function fingerprint(node: FakeNode): Promise<string> {
+  return node.run(
+    `{ find ${FINGERPRINT_DIRS} -xdev -type f ! -path '/etc/machine-id' ! -path '/etc/soci-standin/*' -exec sha256sum {} + ; find ${FINGERPRINT_DIRS} -xdev -type l -printf '%p -> %l\\n'; } | sort`,
+  );
+}
+const invocation = async (node: FakeNode, unit: string) => (await node.unit(unit, 'InvocationID')).InvocationID;
+
+beforeAll(async () => {
+  await ensureHarness();
+}, 900_000);
+
+describe('D8: live mode with auth cri-keychain', { timeout: 600_000 }, () => {
+  const profile = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: cri-keychain }\n';
+
+  it('D8: live mode restarts kubelet once so it takes soci as its image service; a second run restarts nothing', async () => {
+    await withNode({ containerd: '2', name: 'd8-keychain' }, async (node) => {
+      const kubeletBefore = await invocation(node, 'kubelet.service');
+      expect(JSON.parse(await node.readFile('/run/kubelet-standin/status.json'))).toMatchObject({ ok: true, imageServiceEndpoint: null });
+
+      const pod = podOf(profile);
+      const first = await runInit(node, pod);
+      expect(first.code, first.stdout + first.stderr).toBe(0);
+      // Nothing touched between the script and these: kubelet was restarted by the script, once, and
+      // its start found soci's endpoint in its config and answering.
+      expect(await invocation(node, 'kubelet.service')).not.toBe(kubeletBefore);
+      expect(JSON.parse(await node.readFile('/run/kubelet-standin/status.json'))).toMatchObject({ ok: true, imageServiceEndpoint: SOCI_ENDPOINT, snapshotter: 'soci' });
+      expect(await ready(node, pod)).toBe(true);
+      expect(first.stdout + first.stderr).toMatch(/restarted kubelet: its image service is now soci/);
+
+      const kubeletAfter = await invocation(node, 'kubelet.service');
+      const second = await runInit(node, pod);
+      expect(second.code, second.stdout + second.stderr).toBe(0);
+      expect(await invocation(node, 'kubelet.service')).toBe(kubeletAfter);
+    });
+  });
+});
+
+describe('D8b: a node that is not EKS AL2023', { timeout: 600_000 }, () => {
+  const profile = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n';
+
+  it('D8b: on a node without nodeadm the pod says why, changes nothing and idles Ready', async () => {
+    // A Bottlerocket-like node: no nodeadm, no /etc/eks/containerd-version.txt, its own os-release.
+    const osRelease = 'NAME=Bottlerocket\nID=bottlerocket\nVERSION_ID=1.44.0\nPRETTY_NAME="Bottlerocket OS 1.44.0 (aws-k8s-1.33)"\n';
+    await withNode({ containerd: '2', name: 'd8b-other-os', files: { '/usr/lib/os-release': osRelease } }, async (node) => {
+      await node.run('rm -f /usr/bin/nodeadm /etc/eks/containerd-version.txt');
+      const pristine = await fingerprint(node);
+      const containerd = await invocation(node, 'containerd.service');
+      for (const uninstall of [false, true]) {
+        const pod = podOf(profile, uninstall);
+        const res = await runInit(node, pod);
+        expect(res.code, res.stdout + res.stderr).toBe(0);
+        const why = await node.readFile('/dev/termination-log');
+        expect(why).toMatch(/^soci-installer: not an EKS AL2023 node \(Bottlerocket OS 1\.44\.0 \(aws-k8s-1\.33\); missing: \/usr\/bin\/nodeadm \/etc\/eks\/containerd-version\.txt\): nothing done/);
+        expect(res.stdout).toBe(why);
+        expect(await ready(node, pod)).toBe(true);
+        await node.run('rm -rf /bundle /state /run-host /status /dev/termination-log /var/lib/soci-installer');
+        expect(await fingerprint(node)).toBe(pristine);
+        expect(await invocation(node, 'containerd.service')).toBe(containerd);
+      }
+    });
+  });
+});
