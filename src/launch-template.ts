@@ -235,7 +235,10 @@ export async function launchTemplate(opts: LaunchTemplateOptions, deps: LaunchTe
     }
     const size = Buffer.byteLength(merged.mime);
     if (size > USER_DATA_LIMIT) {
-      throw new UsageError(`${subject}: its user data merged with ours is ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT}; shorten the existing parts`);
+      const ours = Buffer.byteLength(mime);
+      throw new UsageError(
+        `${subject}: its user data merged with ours is ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT}: ours (user-data.mime) is ${ours} bytes, the ${merged.kept} part(s) of version ${defaultVersion} kept beside it about ${size - ours}; shorten those parts, or bake an AMI (out/packer/) and use ami.baked: true, whose user data is the cluster block only`,
+      );
     }
     const out = await call('ec2:CreateLaunchTemplateVersion', subject, () =>
       ec2.createLaunchTemplateVersion({

@@ -6,6 +6,7 @@ process.env.AWS_ACCESS_KEY_ID = 'AKIAFAKEFAKEFAKEFAKE';
 process.env.AWS_SECRET_ACCESS_KEY = 'fake-secret';
 delete process.env.AWS_PROFILE;
 
+import { gzipSync } from 'node:zlib';
 import {
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
@@ -155,6 +156,18 @@ describe('launch-template', () => {
     const r = await launchTemplate(opts(), deps);
     expect(r).toMatchObject({ keptParts: 1, replacedParts: 2 });
     expect(unb64(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)[0]!.args[0].input.LaunchTemplateData!.UserData)).toBe(once);
+  });
+
+  it('D7: merged user data over EC2\'s limit is refused naming both sides and the fix; a gzip part of the user\'s is refused, not sent base64', async () => {
+    existing(1, { UserData: b64('#cloud-config\n' + '# padding\n'.repeat(1500)) });
+    const err = await failure(launchTemplate(opts(), deps));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toMatch(/over EC2's limit of 16384: ours \(user-data\.mime\) is \d+ bytes, the 1 part\(s\) of version 1 kept beside it about \d+; shorten those parts, or bake an AMI/);
+    ec2Mock.reset();
+    const gz = gzipSync('#!/bin/bash\necho zipped\n').toString('base64');
+    existing(1, { UserData: b64(`MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: application/x-gzip\nContent-Transfer-Encoding: base64\n\n${gz}\n--b--\n`) });
+    expect((await failure(launchTemplate(opts(), deps))).message).toMatch(/part 1 \(application\/x-gzip\) is gzip-compressed/);
+    expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(0);
   });
 
   it('refuses user data it cannot merge safely', async () => {

@@ -4,7 +4,7 @@
 // eksctl rebuilt it around our parts (test/support/reserialize.ts), read back with Debian's real
 // cloud-init (our script runs, byte for byte install.sh) and the real nodeadm-render (our NodeConfig is read).
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { load as loadToml } from 'js-toml';
@@ -16,7 +16,7 @@ import { containerdTable } from '../src/artifacts/containerd.js';
 import { selfExtractingScript } from '../src/mime/self-extracting.js';
 import { caseProfile } from './golden.js';
 import { cloudInitParts, nodeadmRender, parseMimeWithPython, runWrapper } from './support/mime.js';
-import { EKS_NODECONFIG, EKSCTL_MINIMAL_NODECONFIG, eksctlUserData, eksManagedNodeGroupUserData, KARPENTER_NODECONFIG, karpenterUserData } from './support/reserialize.js';
+import { EKS_NODECONFIG, EKSCTL_MINIMAL_NODECONFIG, eksctlUserData, eksManagedNodeGroupUserData, goMultipartRead, KARPENTER_NODECONFIG, karpenterSerialize, karpenterUserData } from './support/reserialize.js';
 import { validateEC2NodeClass, validateEksctlClusterConfig, validateNodeConfig } from './support/schemas.js';
 
 const CASES = readdirSync(join(import.meta.dirname, 'cases')).sort();
@@ -188,6 +188,19 @@ describe.each(CASES)('%s', (name) => {
     // Every mode ends with containerd using soci: our wiring (user data or drop-in) or nodeadm's FastImagePull.
     expect(out.config).toMatch(/^snapshotter = ['"]soci['"]$/m);
   }
+});
+
+describe("D7: the Karpenter stand-in (test/support/reserialize.ts)", () => {
+  const fixture = (f: string) => readFileSync(join(import.meta.dirname, 'fixtures', 'karpenter', f), 'utf8');
+  it("reads and writes Karpenter's own test data as its suite_test.go expects of mime.go", () => {
+    const parts = [
+      { contentType: 'application/node.eks.aws', content: fixture('nodeconfig.txt') },
+      { contentType: 'text/x-shellscript; charset="us-ascii"', content: fixture('shell.txt') },
+    ];
+    expect(goMultipartRead(fixture('mime_valid.txt'))).toEqual(parts);
+    expect(karpenterSerialize(parts)).toBe(fixture('mime_valid.txt'));
+    expect(() => goMultipartRead(fixture('mime_bad_header.txt'))).toThrow();
+  });
 });
 
 describe('D7: the old base64 script part', () => {

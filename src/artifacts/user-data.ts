@@ -72,7 +72,8 @@ export function userDataSizeWarnings(plan: Plan, mime: string): string[] {
     ? 'it is the cluster block only: check cluster.certificateAuthority, or omit cluster: where EKS supplies it (managed node groups on the EKS AMI)'
     : 'bake the AMI with out/packer/ and give the nodes the user data of ami.baked: true (the cluster block only), or convert running nodes with out/daemonset.yaml';
   if (size > USER_DATA_LIMIT) {
-    throw new ProfileError([`user-data.mime: ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT} (install.sh travels gzipped already)${what}. Fix: ${fix}`]);
+    const already = plan.ami?.baked ? '' : ' (install.sh travels gzipped already)';
+    throw new ProfileError([`user-data.mime: ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT}${already}${what}. Fix: ${fix}`]);
   }
   return [`user-data.mime: ${size} bytes: EKS, Karpenter and eksctl append their own NodeConfig, and EC2 refuses more than ${USER_DATA_LIMIT}${what}. If a launch fails: ${fix}`];
 }

@@ -7,6 +7,7 @@
  *   goMultipartRead(text): { contentType: string; content: string }[]
  *       the parts as Go's net/mail + mime/multipart read them: Content-Type header value (first one),
  *       raw body bytes; no base64 decoding (Go decodes only quoted-printable, which we never send).
+ *   karpenterSerialize(entries): string   mime.go's Archive.Serialize, base64-decoded
  *   karpenterUserData(userData, karpenterNodeConfig = KARPENTER_NODECONFIG): string
  *       aws/karpenter-provider-aws at 1d927085 (2026-08-21):
  *       pkg/providers/amifamily/bootstrap/nodeadm.go (Nodeadm.Script, parseUserData) and
@@ -28,6 +29,7 @@
  *       appends its NodeConfig (eksManagedNodeGroupUserData).
  *   KARPENTER_NODECONFIG, EKS_NODECONFIG: string   the NodeConfigs they append (shape of nodeadm.go's
  *       getNodeConfigYAML: sigs.k8s.io/yaml output, keys sorted)
+ * test/outputs.test.ts checks the Karpenter part against Karpenter's own test data (test/fixtures/karpenter/).
  */
 
 export interface GoPart {
@@ -127,14 +129,18 @@ function goMultipartWrite(entries: { headers: [string, string][]; content: strin
   return `${out}${nl}--${boundary}--${nl}`;
 }
 
+/** mime.go Archive.Serialize, base64-decoded: boundary "//", only Content-Type per part, CRs removed. */
+export function karpenterSerialize(entries: GoPart[]): string {
+  const head = 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="//"\n\n';
+  return head + goMultipartWrite(entries.map((e) => ({ headers: [['Content-Type', e.contentType]], content: e.content })), '//', '\n');
+}
+
 export function karpenterUserData(userData: string, karpenterNodeConfig = KARPENTER_NODECONFIG): string {
   const trimmed = userData.trim();
   if (!trimmed.startsWith('MIME-Version:') && !trimmed.startsWith('Content-Type:')) {
     throw new Error('not modelled: Karpenter wraps non-MIME userData as one part (we always send MIME)');
   }
-  const entries = [...goMultipartRead(userData), { contentType: 'application/node.eks.aws', content: karpenterNodeConfig }];
-  const head = 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="//"\n\n';
-  return head + goMultipartWrite(entries.map((e) => ({ headers: [['Content-Type', e.contentType]], content: e.content })), '//', '\n');
+  return karpenterSerialize([...goMultipartRead(userData), { contentType: 'application/node.eks.aws', content: karpenterNodeConfig }]);
 }
 
 export function eksManagedNodeGroupUserData(userData: string, eksNodeConfig = EKS_NODECONFIG): string {
