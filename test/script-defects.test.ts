@@ -3,7 +3,7 @@
 // containerd 2.2.4, Debian's docker-registry and skopeo. Booted-node ones: test/node-defects.test.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +40,7 @@ const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 describe('D20: root\'s Docker config', () => {
   const profile = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: lazy, source: ami }\n';
   it('D20: an existing /root/.docker/config.json that merely mentions ecr-login is kept, and the install stops', async () => {
-    const root = scratch();
+    const root = scratch({ ecrHelper: true }); // (so an install that needs docker-credential-ecr-login gets this far)
     const theirs = '{\n  "credsStore": "ecr-login",\n  "auths": { "registry.example.com": { "auth": "dXNlcjpwYXNz" } }\n}\n';
     mkdirSync(root.path('/root/.docker'), { recursive: true });
     writeFileSync(root.path('/root/.docker/config.json'), theirs, { mode: 0o600 });
@@ -52,7 +52,7 @@ describe('D20: root\'s Docker config', () => {
   });
 
   it('D20: an identical file is accepted as it is', async () => {
-    const root = scratch();
+    const root = scratch({ ecrHelper: true });
     const ours = file(profile, 'rootfs/root/.docker/config.json');
     mkdirSync(root.path('/root/.docker'), { recursive: true });
     writeFileSync(root.path('/root/.docker/config.json'), ours, { mode: 0o600 });
@@ -92,6 +92,9 @@ describe('D22: messages and probes', () => {
       mkdirSync(join(sys, `memory${i}`));
       writeFileSync(join(sys, `memory${i}`, 'online'), i < 64 ? '1\n' : '0\n');
     }
+    // awk, as the AMI has it (the host's /usr/bin/awk points into /etc/alternatives, which the root lacks)
+    mkdirSync(root.path('/etc/alternatives'), { recursive: true });
+    symlinkSync(realpathSync('/usr/bin/awk'), root.path('/etc/alternatives/awk'));
     const memTotalMib = Math.floor(Number(/^MemTotal:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) / 1024);
     expect(memTotalMib).not.toBe(8192);
     const res = await root.run(script, []);
