@@ -1,7 +1,7 @@
 // Node-script defects of issue 10 that need no booted node: the generated scripts run for real in a
 // scratch root (chroot, test/support/scratch-root.ts) or a private mount namespace, against the real
 // containerd 2.2.4, Debian's docker-registry and skopeo. Booted-node ones: test/node-defects.test.ts.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -36,6 +36,53 @@ const file = (profile: string, path: string) => {
   return a.content;
 };
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+async function waitFor(check: () => Promise<boolean>, what: string, ms = 20_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+/** A one-layer OCI image layout at `layout` (tag v1), built in `work`; returns the layer. */
+function writeOciImage(layout: string, work: string): Buffer {
+  mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
+  writeFileSync(join(work, 'hello.txt'), 'pulled through the mirror\n');
+  const tar = spawnSync('tar', ['-cf', '-', '-C', work, 'hello.txt']);
+  if (tar.status !== 0) throw new Error(`tar failed: ${tar.stderr.toString()}`);
+  const layer = tar.stdout;
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] } }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${sha(config)}`, size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${sha(layer)}`, size: layer.length }],
+    }),
+  );
+  for (const b of [layer, config, manifest]) writeFileSync(join(layout, 'blobs', 'sha256', sha(b)), b);
+  writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  writeFileSync(
+    join(layout, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha(manifest)}`, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }),
+  );
+  return layer;
+}
 
 describe('D20: root\'s Docker config', () => {
   const profile = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: lazy, source: ami }\n';
@@ -213,6 +260,55 @@ jq -n --arg r "$registry" '{apiVersion: "credentialprovider.kubelet.k8s.io/v1", 
     expect(readFileSync(root.path('/tmp/provider-requests'), 'utf8').trim().split('\n')).toHaveLength(1);
   });
 
+  it("D24: docker's own credential-helper client (in skopeo, as in soci's docker config keychain) takes the bridge's answers: credentials for a provider-matched registry, anonymous otherwise", { timeout: 180_000 }, async () => {
+    const registryBin = requireOnPath('docker-registry');
+    requireOnPath('skopeo');
+    const dir = tempDir('soci-auth-');
+    const port = await freePort();
+    const registry = `127.0.0.1:${port}`;
+    // bcrypt of "s3cret" (cost 4), as htpasswd -B writes it
+    writeFileSync(join(dir, 'htpasswd'), 'soci:$2b$04$4RRP3gl/Y3ao1Egnu67Qr.pl7yGkEF0MtLnaQL4MRUrH6cgjFEzxW\n');
+    writeFileSync(
+      join(dir, 'registry.yml'),
+      `version: 0.1\nlog: { level: warn }\nstorage: { filesystem: { rootdirectory: ${join(dir, 'store')} } }\nhttp: { addr: "${registry}" }\n` +
+        `auth: { htpasswd: { realm: soci-test, path: ${join(dir, 'htpasswd')} } }\n`,
+    );
+    const reg = spawn(registryBin, ['serve', join(dir, 'registry.yml')], { stdio: 'ignore' });
+    children.push(reg);
+    try {
+      await waitFor(async () => (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${registry}/v2/`])).stdout === '401', 'docker-registry');
+      const image = join(dir, 'oci');
+      writeOciImage(image, dir);
+      const push = await run('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', 'soci:s3cret', `oci:${image}:v1`, `docker://${registry}/app:v1`], { timeoutMs: 60_000 });
+      expect(push.code, push.stderr).toBe(0);
+
+      const root = scratch();
+      const install = await root.run(file(profile, 'install.sh'), ['--strict']);
+      expect(install.code, install.stderr).toBe(0);
+      // STAND-IN provider (kubelet's types, as above) that answers this registry with the registry's user.
+      writeFileSync(root.path('/etc/eks/image-credential-provider/ecr-credential-provider'), PROVIDER.replace('username: "AWS", password: "token-for-\\($r)"', 'username: "soci", password: "s3cret"'), { mode: 0o755 });
+      // skopeo (containers/image) runs docker-credential-<name> for credHelpers entries only, through the
+      // same docker-credential-helpers client as docker's config library; the bridge is the same program.
+      writeFileSync(root.path('/root/.docker/config.json'), JSON.stringify({ credHelpers: { [registry]: 'soci-ecr' } }));
+      const inspect = () => root.run(`PATH=/usr/local/bin:$PATH skopeo --insecure-policy inspect --tls-verify=false docker://${registry}/app:v1`, []);
+
+      // the provider's config matches the registry: the bridge answers with its credentials
+      writeFileSync(root.path('/etc/eks/image-credential-provider/config.json'), PROVIDER_CONFIG.replace('"public.ecr.aws"', `"public.ecr.aws", "127.0.0.1:*"`));
+      const authed = await inspect();
+      expect(authed.code, authed.stderr).toBe(0);
+      expect(JSON.parse(authed.stdout).Name).toBe(`${registry}/app`);
+
+      // not matched: "credentials not found", so the client goes on anonymously (and the registry refuses it)
+      writeFileSync(root.path('/etc/eks/image-credential-provider/config.json'), PROVIDER_CONFIG);
+      const anonymous = await inspect();
+      expect(anonymous.code).not.toBe(0);
+      expect(anonymous.stderr).toMatch(/authentication required|unauthorized/i);
+      expect(anonymous.stderr).not.toMatch(/credential helper|getting credentials|soci-ecr/i);
+    } finally {
+      reg.kill('SIGTERM');
+    }
+  });
+
   it('D24: a node without the ECR provider is refused before anything is written', async () => {
     const root = scratch();
     rmSync(root.path('/etc/eks/image-credential-provider'), { recursive: true });
@@ -224,28 +320,6 @@ jq -n --arg r "$registry" '{apiVersion: "credentialprovider.kubelet.k8s.io/v1", 
 });
 
 describe('D10: containerd gets soci\'s mirrors', () => {
-  async function freePort(): Promise<number> {
-    return new Promise((res) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => {
-        const port = (s.address() as { port: number }).port;
-        s.close(() => res(port));
-      });
-    });
-  }
-  async function waitFor(check: () => Promise<boolean>, what: string, ms = 20_000) {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      if (await check()) return;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
-  const children: ChildProcess[] = [];
-  afterAll(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  });
-
   it('D10: the real containerd 2.2.4 pulls a mirrored registry through our hosts.toml (ctr --hosts-dir), from the mirror only', { timeout: 120_000 }, async () => {
     const registryBin = requireOnPath('docker-registry');
     const skopeo = requireOnPath('skopeo');
@@ -275,25 +349,7 @@ describe('D10: containerd gets soci\'s mirrors', () => {
 
     // A one-layer OCI image, pushed to the mirror with skopeo.
     const layout = join(dir, 'oci');
-    mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
-    writeFileSync(join(dir, 'hello.txt'), 'pulled through the mirror\n');
-    expect((await run('tar', ['-cf', join(dir, 'layer.tar'), '-C', dir, 'hello.txt'])).code).toBe(0);
-    const layer = readFileSync(join(dir, 'layer.tar'));
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] } }));
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${sha(config)}`, size: config.length },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${sha(layer)}`, size: layer.length }],
-      }),
-    );
-    for (const b of [layer, config, manifest]) writeFileSync(join(layout, 'blobs', 'sha256', sha(b)), b);
-    writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-    writeFileSync(
-      join(layout, 'index.json'),
-      JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha(manifest)}`, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }),
-    );
+    writeOciImage(layout, dir);
     const push = await run(skopeo, ['copy', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${mirror}/app:v1`], { timeoutMs: 60_000 });
     expect(push.code, push.stderr).toBe(0);
     registryLog = '';
