@@ -248,7 +248,8 @@ SOCI_INSTALLER_EOF
 put '/usr/local/bin/docker-credential-soci-ecr' 0755 <<'SOCI_INSTALLER_EOF'
 #!/bin/bash
 # docker-credential-soci-ecr, installed by soci-installer: root's Docker config names it
-# ("credsStore": "soci-ecr"), so soci-snapshotter asks it for registry credentials.
+# ("credsStore": "soci-ecr"), so soci-snapshotter asks it for registry credentials (soci v0.15.0
+# service/keychain/dockerconfig/dockerconfig.go: docker's config GetAuthConfig(host)).
 # It speaks docker's credential-helper protocol (docker/docker-credential-helpers: `get` reads a
 # server URL on stdin, prints {"ServerURL","Username","Secret"}) and answers ECR registries with the
 # EKS AMI's own kubelet credential provider, so ECR tokens rotate and nothing is downloaded at boot.
