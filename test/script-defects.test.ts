@@ -332,8 +332,16 @@ describe('D10: containerd gets soci\'s mirrors', () => {
     const hostsToml = file(profile, `rootfs${PATHS.containerdHostsDir}/${upstream}/hosts.toml`);
     mkdirSync(join(dir, 'certs.d', upstream), { recursive: true });
     writeFileSync(join(dir, 'certs.d', upstream, 'hosts.toml'), hostsToml);
-    // ... and the install writes it where nodeadm's config_path looks (/etc/containerd/certs.d).
+    // ... and the install writes it where the real nodeadm points CRI's config_path, for this user data.
     expect(file(profile, 'install.sh')).toContain(`put_own '/etc/containerd/certs.d/${upstream}/hosts.toml'`);
+    writeFileSync(join(dir, 'user-data'), file(profile, 'user-data.mime'));
+    mkdirSync(join(dir, 'nodeadm.d'));
+    const rendered = await run(upstreamBin('nodeadm-render'), [
+      '-c', `userdata:${join(dir, 'user-data')}`, '-c', `file://${join(dir, 'nodeadm.d')}/`,
+      '--containerd-version', 'containerd github.com/containerd/containerd/v2 2.2.4 0123abcd',
+    ]);
+    expect(rendered.code, rendered.stderr).toBe(0);
+    expect(rendered.stdout).toMatch(/^config_path = "\/etc\/containerd\/certs\.d:/m);
 
     // A real registry (Debian's docker-registry, distribution 2.8) as the mirror, on loopback.
     writeFileSync(
