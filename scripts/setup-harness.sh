@@ -130,8 +130,9 @@ safe_rm() {
   rm -rf --one-file-system "$dir"
 }
 
-# A directory is in use while an overlay mount names it (a node of a running test).
-in_use() { grep -qF "$1" /proc/self/mountinfo; }
+# A directory is in use while an overlay mount names it (a node of a running test). By its name only:
+# worktrees share .cache through a symlink, so a mount may name it through another path.
+in_use() { grep -qF "/${1##*/}" /proc/self/mountinfo; }
 
 prune_old() { # prune_old PREFIX KEEP
   local d

@@ -56,6 +56,11 @@ export const PATHS = {
   nodeadmDropIn: '/etc/eks/nodeadm.d/50-soci-installer.yaml',
   stateDir: '/var/lib/soci-installer',
   ecrHelperBinary: '/usr/local/bin/docker-credential-ecr-login',
+  /** Our docker credential helper that asks the AMI's kubelet ECR credential provider. */
+  ecrBridge: '/usr/local/bin/docker-credential-soci-ecr',
+  ecrCredentialProvider: '/etc/eks/image-credential-provider/ecr-credential-provider',
+  nodeadmDropInDir: '/etc/eks/nodeadm.d',
+  containerdHostsDir: '/etc/containerd/certs.d',
 } as const;
 
 export interface ReleaseArchive {

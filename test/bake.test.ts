@@ -67,10 +67,11 @@ describe.each(Object.entries(PROFILES))('install.sh --bake: %s', (_title, { prof
 
     // The EKS cleanup.
     expect(readFileSync(root.path('/etc/machine-id'), 'utf8')).toBe('');
-    for (const gone of ['/var/lib/cloud/data', '/var/lib/cloud/instance', '/var/lib/cloud/instances', '/var/lib/cloud/sem', '/etc/ssh/ssh_host_ed25519_key', '/etc/ssh/ssh_host_ed25519_key.pub', '/root/.ssh/authorized_keys', '/home/ec2-user/.ssh/authorized_keys', '/var/log/cloud-init.log', '/var/log/cloud-init-output.log', '/var/log/messages', '/var/log/secure', '/var/log/wtmp', '/var/log/audit/audit.log']) {
+    for (const gone of ['/var/lib/cloud/data', '/var/lib/cloud/instance', '/var/lib/cloud/instances', '/var/lib/cloud/sem', '/etc/ssh/ssh_host_ed25519_key', '/etc/ssh/ssh_host_ed25519_key.pub', '/root/.ssh/authorized_keys', '/home/ec2-user/.ssh/authorized_keys', '/var/log/cloud-init.log', '/var/log/cloud-init-output.log', '/var/log/messages', '/var/log/secure', '/var/log/wtmp']) {
       expect(existsSync(root.path(gone)), gone).toBe(false);
     }
     expect(readdirSync(root.path('/var/log/journal'))).toEqual([]);
+    expect(readFileSync(root.path('/var/log/audit/audit.log'), 'utf8')).toBe(''); // emptied, as EKS cleanup.sh does
     // ... and nothing beyond it.
     for (const kept of ['/etc/ssh/sshd_config', '/var/lib/cloud/scripts/per-boot/keep.sh', '/var/log/dnf.log']) expect(existsSync(root.path(kept)), kept).toBe(true);
     expect(readFileSync(root.path(`${PATHS.stateDir}/installed`), 'utf8')).toMatch(/\/usr\/bin\/soci-snapshotter-grpc \(AMI\)/);

@@ -29,6 +29,7 @@ export function uninstallScript(plan: Plan): string {
     pauseUnit: PAUSE_IMPORT_UNIT,
     nodeadmConfigPhase: NODEADM_CONFIG_PHASE,
     incompleteImages: INCOMPLETE_IMAGES,
+    namespace: plan.daemonset.namespace,
   });
 }
 

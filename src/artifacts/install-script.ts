@@ -12,7 +12,14 @@ const DELIMITER = 'SOCI_INSTALLER_EOF';
 function heredoc(f: NodeFile) {
   if (f.content.split('\n').includes(DELIMITER)) throw new InternalError(`${f.path} contains the heredoc delimiter`);
   if (!f.content.endsWith('\n')) throw new InternalError(`${f.path} must end with a newline`);
-  return { pathQ: shellQuote(f.path), mode: f.mode, delimiter: DELIMITER, content: f.content, onlyWithRelease: f.onlyWithRelease === true };
+  return {
+    pathQ: shellQuote(f.path),
+    mode: f.mode,
+    delimiter: DELIMITER,
+    content: f.content,
+    onlyWithRelease: f.onlyWithRelease === true,
+    putFn: f.own ? 'put_own' : 'put',
+  };
 }
 
 function sourceText(plan: Plan): string {
@@ -31,7 +38,7 @@ export function installScript(plan: Plan): string {
     const v = shellQuote(plan.proxy.noProxy.join(','));
     proxyExports.push(`NO_PROXY=${v}`, `no_proxy=${v}`);
   }
-  const ecr = plan.auth === 'ecr-credential-helper';
+  const ecr = plan.auth === 'ecr-credential-helper-package';
   return renderTemplate('install.sh.mustache', {
     version: plan.generatorVersion,
     mode: plan.mode,
@@ -53,7 +60,14 @@ export function installScript(plan: Plan): string {
     archesQ: shellQuote(plan.arches.join(' ')),
     containerdVersionFile: PATHS.containerdVersionFile,
     containerdVersionFileQ: shellQuote(PATHS.containerdVersionFile),
-    dockerConfig: ecr,
+    dropInWiringQ: plan.wiring === 'drop-in' ? '1' : '0',
+    dropInDir: PATHS.nodeadmDropInDir,
+    ecrBridge: plan.auth === 'ecr-credential-helper' ? { providerQ: shellQuote(PATHS.ecrCredentialProvider), provider: PATHS.ecrCredentialProvider } : false,
+    // With the wiring in user data, nodeadm has already pointed containerd at soci.
+    rollbackText:
+      plan.wiring === 'drop-in'
+        ? 'containerd stays on its default snapshotter (overlayfs)'
+        : "the NodeConfig in this node's user data still points containerd at soci: containerd runs no pods until soci runs (journalctl -u soci-snapshotter); replace the node",
     hasReleases: plan.releases.length > 0,
     releases: plan.releases.map((r) => ({ arch: r.arch, urlQ: shellQuote(r.url), sha256: r.sha256 })),
     ecrHelper: ecr

@@ -1,6 +1,8 @@
 // Every file that lands on the node, in the order the install script writes them. This one list
 // feeds rootfs/, the install script, and (later) the Packer and DaemonSet paths.
+import { dump } from 'js-toml';
 import { PATHS, type Plan } from '../plan.js';
+import { loadTemplate } from '../render/template.js';
 import { sociConfigToml } from './soci-config.js';
 import { nodeConfigYaml, wiringNodeConfig } from './nodeconfig.js';
 import { containerdDropIn, pauseImportUnit, proxyDropIn, releaseBinaryDropIn, sociServiceUnit, sociSocketUnit } from './systemd.js';
@@ -19,6 +21,8 @@ export interface NodeFile {
   onlyWithRelease?: boolean;
   /** Unit files the script enables after writing. */
   enable?: boolean;
+  /** A path the node's owner may use too: written only where absent or identical (or ours before). */
+  own?: boolean;
 }
 
 export const PAUSE_IMPORT_UNIT = 'soci-installer-pause-import.service';
@@ -44,10 +48,23 @@ export function nodeFiles(plan: Plan): NodeFile[] {
       },
     );
   }
-  const proxy = proxyDropIn(plan);
+  const proxy = proxyDropIn(plan, 'soci-snapshotter');
   if (proxy) files.push({ path: '/etc/systemd/system/soci-snapshotter.service.d/30-soci-installer-proxy.conf', content: proxy, mode: '0644', phase: 'stage' });
   if (plan.auth === 'ecr-credential-helper') {
-    files.push({ path: '/root/.docker/config.json', content: '{\n  "credsStore": "ecr-login"\n}\n', mode: '0600', phase: 'stage' });
+    files.push({ path: PATHS.ecrBridge, content: loadTemplate('node/docker-credential-soci-ecr'), mode: '0755', phase: 'stage' });
+  }
+  if (plan.auth === 'ecr-credential-helper' || plan.auth === 'ecr-credential-helper-package') {
+    // docker-credential-<credsStore> answers every registry: ours says "not found" for non-ECR ones.
+    const store = plan.auth === 'ecr-credential-helper' ? 'soci-ecr' : 'ecr-login';
+    files.push({ path: '/root/.docker/config.json', content: `{\n  "credsStore": "${store}"\n}\n`, mode: '0600', phase: 'stage', own: true });
+  }
+  // containerd resolves manifests and CRI pulls itself: it needs the same mirrors and proxy as soci.
+  for (const m of plan.mirrors) {
+    files.push({ path: `${PATHS.containerdHostsDir}/${m.registry}/hosts.toml`, content: hostsToml(plan, m), mode: '0644', phase: 'wire', own: true });
+  }
+  const containerdProxy = proxyDropIn(plan, 'containerd');
+  if (containerdProxy) {
+    files.push({ path: '/etc/systemd/system/containerd.service.d/30-soci-installer-proxy.conf', content: containerdProxy, mode: '0644', phase: 'wire' });
   }
   files.push(
     { path: '/etc/systemd/system/containerd.service.d/20-soci-installer.conf', content: containerdDropIn(plan), mode: '0644', phase: 'wire' },
@@ -55,6 +72,19 @@ export function nodeFiles(plan: Plan): NodeFile[] {
   );
   if (plan.wiring === 'drop-in') files.push(wiringDropIn(plan));
   return files;
+}
+
+/**
+ * containerd's hosts.toml for one registry (format: containerd docs/hosts.md at v2.2.4): soci's
+ * mirrors in order, trusted to pull and resolve as soci trusts them; no `server`, so the registry
+ * itself stays the fallback, as in soci. `insecure` is plain HTTP in soci (config/resolver.go).
+ */
+function hostsToml(plan: Plan, m: Plan['mirrors'][number]): string {
+  const host = Object.fromEntries(m.endpoints.map((e) => [`${e.insecure ? 'http' : 'https'}://${e.host}`, { capabilities: ['pull', 'resolve'] }]));
+  return (
+    `# Written by soci-installer ${plan.generatorVersion}: containerd's mirrors for ${m.registry}, the same as soci's [resolver].\n` +
+    dump({ host })
+  );
 }
 
 /** The containerd (and kubelet) wiring as a nodeadm drop-in: written by every boot-mode run with

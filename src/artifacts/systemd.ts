@@ -21,7 +21,7 @@ export function releaseBinaryDropIn(plan: Plan): string {
   });
 }
 
-export function proxyDropIn(plan: Plan): string | undefined {
+export function proxyDropIn(plan: Plan, service: 'soci-snapshotter' | 'containerd'): string | undefined {
   if (!plan.proxy) return undefined;
   const env: string[] = [];
   // Both spellings: Go reads either, other tools read one or the other.
@@ -31,7 +31,7 @@ export function proxyDropIn(plan: Plan): string | undefined {
   add('HTTP_PROXY', plan.proxy.http);
   add('HTTPS_PROXY', plan.proxy.https);
   if (plan.proxy.noProxy.length) add('NO_PROXY', plan.proxy.noProxy.join(','));
-  return renderTemplate('systemd/proxy.conf.mustache', { version: plan.generatorVersion, environment: env });
+  return renderTemplate('systemd/proxy.conf.mustache', { version: plan.generatorVersion, service, environment: env });
 }
 
 export function containerdDropIn(plan: Plan): string {

@@ -211,8 +211,8 @@ function semanticProblems(p: Profile): string[] {
       if (key in soci) out.push(`soci.${key}: has no effect with soci.source "ami" (nothing is downloaded); remove it or use source auto or release`);
     }
   }
-  if (soci.ecrCredentialHelper && (soci.auth ?? 'ecr-credential-helper') !== 'ecr-credential-helper') {
-    out.push(`soci.ecrCredentialHelper: only used with soci.auth "ecr-credential-helper" (auth is "${String(soci.auth)}")`);
+  if (soci.ecrCredentialHelper && soci.auth !== 'ecr-credential-helper-package') {
+    out.push(`soci.ecrCredentialHelper: only used with soci.auth "ecr-credential-helper-package" (auth is "${String(soci.auth ?? 'ecr-credential-helper')}")`);
   }
   if (soci.ecrCredentialHelper) {
     const arches = servedArches(p);

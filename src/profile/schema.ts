@@ -4,7 +4,7 @@
 
 export const MODES = ['lazy', 'parallel', 'lazy-with-parallel-fallback', 'fast-image-pull'] as const;
 export const SOURCES = ['auto', 'ami', 'release'] as const;
-export const AUTHS = ['ecr-credential-helper', 'cri-keychain', 'none'] as const;
+export const AUTHS = ['ecr-credential-helper', 'ecr-credential-helper-package', 'cri-keychain', 'none'] as const;
 export const NODE_ARCHES = ['x86_64', 'arm64'] as const;
 export const CONTAINERD_LINES = ['1.7', '2'] as const;
 export const WIRINGS = ['drop-in', 'user-data'] as const;
@@ -258,7 +258,7 @@ export const PROFILE_SCHEMA = {
           sha256: perArch(str(SHA256, '64 lowercase hex digits'), 'sha256 of each binary'),
         },
         ['url', 'sha256'],
-        'A pinned docker-credential-ecr-login binary. Omit to install the AL2023 package amazon-ecr-credential-helper when the node lacks the helper.',
+        'With auth ecr-credential-helper-package: a pinned docker-credential-ecr-login binary. Omit to install the AL2023 package amazon-ecr-credential-helper when the node lacks the helper.',
       ),
     }),
     daemonset: obj(

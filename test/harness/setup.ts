@@ -1,12 +1,15 @@
 // Runs scripts/setup-harness.sh (idempotent, fast when everything is cached) once per process and
 // returns the paths it prints.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { log } from './log.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const HARNESS_CACHE = path.join(REPO, '.cache/harness');
+// the real path: in a git worktree .cache may be a symlink, and /proc/self/mountinfo names real paths
+fs.mkdirSync(path.join(REPO, '.cache'), { recursive: true });
+export const HARNESS_CACHE = path.join(fs.realpathSync(path.join(REPO, '.cache')), 'harness');
 export const RUN_DIR = path.join(HARNESS_CACHE, 'run');
 
 export interface HarnessPaths {

@@ -7,6 +7,10 @@
  *     opts.containerdVersion: written to /etc/eks/containerd-version.txt (e.g. "2.1.4", "1.7.27")
  *     opts.amiSociVersion: the AMI's /usr/bin/soci-snapshotter-grpc reports this (STAND-IN script)
  *     opts.ecrHelper: put a STAND-IN /usr/bin/docker-credential-ecr-login (as the AL2023 package would)
+ *     opts.nodeadmRunUnit: /etc/systemd/system/nodeadm-run.service (default: the AMI's own, from
+ *       test/fixtures/ami/systemd/, which reads the /etc/eks/nodeadm.d/ drop-ins)
+ *     Every root has a STAND-IN kubelet ECR credential provider at
+ *       /etc/eks/image-credential-provider/ecr-credential-provider (the AMI ships the real one).
  *     Builds in a temp dir S:
  *       S/root        the chroot: bin, sbin, lib, lib64 -> usr/...; etc (passwd, group, machine-id,
  *                     SSH host keys, the AMI's soci units as STAND-INs, /etc/eks), var (cloud-init state,
@@ -27,13 +31,17 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { requireOnPath, run, type RunResult } from './exec.js';
 
 export interface ScratchRootOptions {
   containerdVersion: string;
   amiSociVersion: string;
   ecrHelper: boolean;
+  nodeadmRunUnit?: string;
 }
+
+const AMI_NODEADM_RUN = fileURLToPath(new URL('../fixtures/ami/systemd/nodeadm-run.service', import.meta.url));
 
 export interface ScratchRoot {
   dir: string;
@@ -94,6 +102,12 @@ export function makeScratchRoot(opts: ScratchRootOptions): ScratchRoot {
   write(join(root, 'etc/eks/containerd-version.txt'), `${opts.containerdVersion}\n`);
   write(join(root, 'etc/systemd/system/soci-snapshotter.service'), AMI_SOCI_SERVICE);
   write(join(root, 'etc/systemd/system/soci-snapshotter.socket'), AMI_SOCI_SOCKET);
+  write(join(root, 'etc/systemd/system/nodeadm-run.service'), opts.nodeadmRunUnit ?? readFileSync(AMI_NODEADM_RUN, 'utf8'));
+  write(
+    join(root, 'etc/eks/image-credential-provider/ecr-credential-provider'),
+    '#!/bin/sh\n# STAND-IN for the AMI\'s kubelet ECR credential provider (never called by the install)\nexit 1\n',
+    0o755,
+  );
   write(join(root, 'var/lib/cloud/instances/i-0123456789abcdef0/boot-finished'), 'done\n');
   symlinkSync('/var/lib/cloud/instances/i-0123456789abcdef0', join(root, 'var/lib/cloud/instance'));
   write(join(root, 'var/lib/cloud/data/instance-id'), 'i-0123456789abcdef0\n');

@@ -34,7 +34,7 @@ describe('profile loading', () => {
       'p.yaml: node.kubernetesVersion: "1.3" is not valid; expected a Kubernetes minor version in quotes, e.g. "1.33"',
       'p.yaml: node.arch: "sparc" is not allowed; allowed: x86_64 | arm64',
       'p.yaml: soci.mode: "fast" is not allowed; allowed: lazy | parallel | lazy-with-parallel-fallback | fast-image-pull',
-      'p.yaml: soci.auth: "basic" is not allowed; allowed: ecr-credential-helper | cri-keychain | none',
+      'p.yaml: soci.auth: "basic" is not allowed; allowed: ecr-credential-helper | ecr-credential-helper-package | cri-keychain | none',
       'p.yaml: soci.parallel.chunkSize: "16MiB" is not valid; expected a size with unit b, kb, mb or gb, e.g. 16mb',
     ]);
   });

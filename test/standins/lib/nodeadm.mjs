@@ -2,7 +2,8 @@
 //
 //   nodeadm-standin init --skip run      config phase (nodeadm-config.service): NodeConfigs from the user
 //                                        data only (drop-ins are not read in this phase)
-//   nodeadm-standin init --skip config   run phase (nodeadm-run.service): user data plus
+//   nodeadm-standin init --skip config   run phase (nodeadm-run.service): user data plus, when a
+//                                        --config-source names it (AMIs from v20251023),
 //                                        /etc/eks/nodeadm.d/*.yaml|yml|json (sorted, later wins), config
 //                                        again, then starts containerd, then kubelet
 //
@@ -207,12 +208,14 @@ function main() {
     process.stderr.write('usage: nodeadm-standin init --skip run|config [--config-source imds://user-data|file:///etc/eks/nodeadm.d/]...\n');
     process.exit(2);
   }
+  // Older AMIs ran `nodeadm init --skip config` with no sources: user data only, drop-ins ignored.
+  const withDropIns = sources.some((s) => s.replace(/\/+$/, '') === `file://${DROP_IN_DIR}`);
+  const configs = withDropIns ? [...userDataConfigs(), ...dropInConfigs()] : userDataConfigs();
   if (skip === 'run') {
-    const withDropIns = sources.some((s) => s.replace(/\/+$/, '') === `file://${DROP_IN_DIR}`);
-    configure(withDropIns ? [...userDataConfigs(), ...dropInConfigs()] : userDataConfigs(), 'config');
+    configure(configs, 'config');
     return;
   }
-  configure([...userDataConfigs(), ...dropInConfigs()], 'run');
+  configure(configs, 'run');
   systemctl('daemon-reload');
   if (systemctl('start', 'containerd.service') !== 0) throw new NodeadmError('containerd.service did not start');
   amiPauseCache();

@@ -10,7 +10,16 @@ log() {
   logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
 }
 cpus=$(nproc)
-mem_kib=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+# Online memory, as nodeadm counts it for the gate (amazon-eks-ami nodeadm/internal/system/resources.go
+# GetOnlineMemory at 81fec2e8): online memory blocks times block_size_bytes (hex). Not MemTotal.
+mem_kib=0
+if block=$(cat /sys/devices/system/memory/block_size_bytes 2>/dev/null); then
+  online=0
+  for f in /sys/devices/system/memory/memory[0-9]*/online; do
+    [ "$(cat "$f" 2>/dev/null)" != 1 ] || online=$((online + 1))
+  done
+  mem_kib=$((16#$block * online / 1024))
+fi
 if [ ! -x /usr/bin/soci-snapshotter-grpc ]; then
   log warning "this AMI has no soci-snapshotter (EKS AL2023 v20250813 or later has it): FastImagePull does nothing"
 elif [ "$cpus" -lt 4 ] || [ "$mem_kib" -lt 7340032 ]; then

@@ -29,6 +29,7 @@ AMI_BIN='/usr/bin/soci-snapshotter-grpc'
 REL_BIN='/usr/local/bin/soci-snapshotter-grpc'
 SOCKET='/run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock'
 STATE='/var/lib/soci-installer'
+DROP_IN_WIRING=1
 START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
 
 STRICT=0
@@ -63,6 +64,8 @@ CHANGED=()
 ENABLED=()
 UNITS_CHANGED=0
 SOCI_CHANGED=0
+PHASE=stage
+WIRING_CHANGED=0
 STARTED=0
 SOCKET_WAS_ACTIVE=0
 CONTAINERD_RESTARTED=0
@@ -84,6 +87,7 @@ save() {
   fi
 }
 mark() {
+  [ "$PHASE" = stage ] || WIRING_CHANGED=1
   case "$1" in
     /etc/systemd/* | /usr/local/lib/systemd/*) UNITS_CHANGED=1 ;;
   esac
@@ -91,12 +95,16 @@ mark() {
     /etc/soci-snapshotter-grpc/* | /etc/systemd/system/soci-snapshotter.* | "$REL_BIN" | /root/.docker/*) SOCI_CHANGED=1 ;;
   esac
 }
+# Text files that differ only in comment lines (e.g. a newer generator's stamp): no setting changed.
+only_comments_differ() {
+  [ "$3" != 0755 ] && [ -f "$2" ] && [ "$(grep -v '^#' "$1" | sha256sum)" = "$(grep -v '^#' "$2" | sha256sum)" ]
+}
 # install_file SRC PATH MODE: put SRC at PATH atomically, unless it is already there.
 install_file() {
   local src=$1 path=$2 mode=$3
   if same "$src" "$path" && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then return 0; fi
   save "$path"
-  mark "$path"
+  only_comments_differ "$src" "$path" "$mode" || mark "$path"
   mkdir -p "$(dirname "$path")"
   cp "$src" "$path.soci-installer.tmp"
   chmod "$mode" "$path.soci-installer.tmp"
@@ -107,6 +115,15 @@ install_file() {
 put() {
   cat >"$WORK/new"
   install_file "$WORK/new" "$1" "$2"
+}
+# put_own PATH MODE <content: as put, for a file the node's owner may have written: only over a
+# file this installer created, never over different content of someone else.
+put_own() {
+  cat >"$WORK/own"
+  if [ -e "$1" ] && ! same "$WORK/own" "$1" && [ ! -e "$STATE/original$1.absent" ]; then
+    fail "$1 exists with other content; soci-installer writes it only where it is absent or identical: merge these lines into it yourself, or remove it: $(tr -s '[:space:]' ' ' <"$WORK/own")"
+  fi
+  install_file "$WORK/own" "$1" "$2"
 }
 # unput PATH: remove a file this installer may have written before.
 unput() {
@@ -177,9 +194,23 @@ case "$have" in
   *) line="unknown ($have)" ;;
 esac
 [ "$line" = "$CONTAINERD_LINE" ] || fail "containerd $have runs here, but this profile was generated for containerd $CONTAINERD_LINE (node.containerd); its config keys would break nodeadm"
-if [ -e /root/.docker/config.json ] && ! grep -q ecr-login /root/.docker/config.json; then
-  fail "/root/.docker/config.json exists with other settings; add \"credsStore\": \"ecr-login\" to it yourself, or remove it"
+# nodeadm-run reads drop-ins only where its unit names them (AMIs from v20251023; the unit before,
+# amazon-eks-ami 6c054415 templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-run.service,
+# ran `nodeadm init --skip config` with no sources). The bake and live mode always rely on it.
+nodeadm_run_unit() {
+  if booted; then
+    systemctl cat nodeadm-run.service 2>/dev/null || true
+  else
+    cat /etc/systemd/system/nodeadm-run.service /etc/systemd/system/nodeadm-run.service.d/*.conf \
+      /usr/lib/systemd/system/nodeadm-run.service 2>/dev/null || true
+  fi
+}
+if { [ "$DROP_IN_WIRING" = 1 ] || [ "$BAKE" = 1 ] || [ "$LIVE" = 1 ]; } &&
+  ! [[ "$(nodeadm_run_unit)" =~ (^|$'\n')ExecStart=[^$'\n']*file:///etc/eks/nodeadm\.d ]]; then
+  fail "this node's nodeadm-run.service does not read /etc/eks/nodeadm.d (EKS AMIs before v20251023): the wiring drop-in would be ignored; use soci.wiring: user-data on this AMI"
 fi
+[ -x '/etc/eks/image-credential-provider/ecr-credential-provider' ] || fail "/etc/eks/image-credential-provider/ecr-credential-provider is missing: the ECR credential bridge needs kubelet's ECR credential provider (EKS AL2023 AMI); use soci.auth: ecr-credential-helper-package"
+command -v jq >/dev/null || fail "jq is missing: the ECR credential bridge needs it (the EKS AL2023 AMI ships it)"
 
 # 2. The binary
 supported() { [ -n "$1" ] && ver_ge "$1" "$MIN_VERSION" && case " $BAD_VERSIONS " in *" $1 "*) false ;; *) true ;; esac; }
@@ -218,10 +249,6 @@ if [ "$USE_RELEASE" = 1 ]; then
     put "$STATE/release.sha256" 0644 <<<"$SHA"
   fi
   supported "$(version_of "$REL_BIN")" || fail "$REL_BIN does not report a version that supports mode $MODE"
-fi
-if ! command -v docker-credential-ecr-login >/dev/null; then
-  log info "installing the AL2023 package amazon-ecr-credential-helper"
-  dnf install -y -q amazon-ecr-credential-helper || fail "cannot install amazon-ecr-credential-helper (no package repository?); bake it into the AMI or pin soci.ecrCredentialHelper"
 fi
 
 # 3. soci's own files, then start and check it
@@ -293,9 +320,79 @@ SOCI_INSTALLER_EOF
 else
   unput '/etc/systemd/system/soci-snapshotter.service.d/20-soci-installer-release.conf'
 fi
-put '/root/.docker/config.json' 0600 <<'SOCI_INSTALLER_EOF'
+put '/usr/local/bin/docker-credential-soci-ecr' 0755 <<'SOCI_INSTALLER_EOF'
+#!/bin/bash
+# docker-credential-soci-ecr, installed by soci-installer: root's Docker config names it
+# ("credsStore": "soci-ecr"), so soci-snapshotter asks it for registry credentials (soci v0.15.0
+# service/keychain/dockerconfig/dockerconfig.go: docker's config GetAuthConfig(host)).
+# It speaks docker's credential-helper protocol (docker/docker-credential-helpers: `get` reads a
+# server URL on stdin, prints {"ServerURL","Username","Secret"}) and answers ECR registries with the
+# EKS AMI's own kubelet credential provider, so ECR tokens rotate and nothing is downloaded at boot.
+# The provider speaks kubelet's protocol (k8s.io/kubelet/pkg/apis/credentialprovider/v1/types.go:
+# a CredentialProviderRequest {apiVersion, kind, image} on stdin, a CredentialProviderResponse with an
+# auth map of {username, password} on stdout). Registries the provider is not configured for get
+# docker's "credentials not found" answer, so soci pulls them anonymously.
+set -euo pipefail -f # -f: the patterns below are words, not file globs
+PROVIDER=/etc/eks/image-credential-provider/ecr-credential-provider
+# Written by nodeadm with the ECR hosts as matchImages
+# (amazon-eks-ami nodeadm/internal/kubelet/image-credential-provider.go).
+PROVIDER_CONFIG=/etc/eks/image-credential-provider/config.json
+# The ECR patterns nodeadm writes, for a node whose provider config is not there yet.
+DEFAULT_MATCH='*.dkr.ecr.*.amazonaws.com *.dkr-ecr.*.on.aws *.dkr.ecr.*.amazonaws.com.cn *.dkr-ecr.*.on.amazonwebservices.com.cn *.dkr.ecr-fips.*.amazonaws.com *.dkr-ecr-fips.*.on.aws *.dkr.ecr.*.c2s.ic.gov *.dkr.ecr.*.sc2s.sgov.gov *.dkr.ecr.*.cloud.adc-e.uk *.dkr.ecr.*.csp.hci.ic.gov *.dkr.ecr.*.amazonaws.eu public.ecr.aws'
+
+not_found() {
+  # The exact text docker's client recognises (docker-credential-helpers credentials/error.go).
+  echo "credentials not found in native keychain"
+  exit 1
+}
+
+# kubelet's matchImages rule for a host: as many dot-separated parts, each a glob ("*" is one part).
+matches() {
+  local -a parts pattern
+  local i
+  IFS=. read -ra parts <<<"$1"
+  IFS=. read -ra pattern <<<"$2"
+  [ "${#parts[@]}" = "${#pattern[@]}" ] || return 1
+  for i in "${!pattern[@]}"; do
+    # shellcheck disable=SC2053 # the right side is a glob on purpose
+    [[ ${parts[$i]} == ${pattern[$i]} ]] || return 1
+  done
+}
+
+case "${1:-}" in
+  get) ;;
+  store | erase) exit 0 ;; # nothing is stored: tokens come from the provider each time
+  list) echo '{}' && exit 0 ;;
+  *) echo "usage: $0 get|store|erase|list" >&2 && exit 2 ;;
+esac
+
+read -r url || true
+host=${url#*://}
+host=${host%%/*}
+[ -n "$host" ] || not_found
+
+patterns=$(jq -r '.providers[]? | select(.name == "ecr-credential-provider") | .matchImages[]?' "$PROVIDER_CONFIG" 2>/dev/null || true)
+[ -n "$patterns" ] || patterns=$DEFAULT_MATCH
+ecr=0
+for p in $patterns; do
+  if matches "$host" "$p"; then ecr=1 && break; fi
+done
+[ "$ecr" = 1 ] || not_found
+
+request=$(jq -cn --arg image "$host" '{apiVersion: "credentialprovider.kubelet.k8s.io/v1", kind: "CredentialProviderRequest", image: $image}')
+response=$("$PROVIDER" <<<"$request") || {
+  echo "ecr-credential-provider failed for $host" >&2
+  exit 1
+}
+# The auth map is keyed by image patterns; the provider answers with the registry itself.
+jq -ce --arg url "$url" --arg host "$host" '
+  .auth // {} | (.[$host] // (to_entries | first | .value // empty))
+  | select(.username != null and .password != null)
+  | {ServerURL: $url, Username: .username, Secret: .password}' <<<"$response" || not_found
+SOCI_INSTALLER_EOF
+put_own '/root/.docker/config.json' 0600 <<'SOCI_INSTALLER_EOF'
 {
-  "credsStore": "ecr-login"
+  "credsStore": "soci-ecr"
 }
 SOCI_INSTALLER_EOF
 reload
@@ -325,6 +422,7 @@ else
 fi
 
 # 4. Wire containerd to soci: soci is verified
+PHASE=wire
 put '/etc/systemd/system/containerd.service.d/20-soci-installer.conf' 0644 <<'SOCI_INSTALLER_EOF'
 # Written by soci-installer 0.1.0 once soci-snapshotter was running (or, in an AMI bake, installed):
 # containerd's snapshotter is soci, so soci must be up first.
@@ -378,7 +476,8 @@ SOCI_INSTALLER_EOF
 reload
 enable_unit soci-installer-pause-import.service
 MARKER="soci-installer 0.1.0: mode $MODE, binary $([ "$USE_RELEASE" = 1 ] && echo "$REL_BIN (release $SOCI_VERSION)" || echo "$AMI_BIN (AMI)")"
-if [ "$LIVE" = 1 ] && { [ ${#CHANGED[@]} -gt 0 ] || [ "$(cat "$STATE/installed" 2>/dev/null)" != "$MARKER" ]; }; then
+# Only a changed wiring file, or a containerd config without soci, is worth a containerd restart.
+if [ "$LIVE" = 1 ] && { [ "$WIRING_CHANGED" = 1 ] || ! grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml 2>/dev/null; }; then
   # 5. Live: containerd takes the wiring now. nodeadm writes its config, as at boot: containerd's,
   # and kubelet's (config.json, the user part in config.json.d/40-nodeadm.conf, its flags in
   # /etc/eks/kubelet/environment) [amazon-eks-ami 81fec2e8 nodeadm/internal/kubelet/config.go, environment.go].
@@ -420,21 +519,37 @@ put "$STATE/installed" 0644 <<<"$MARKER"
 rm -f "$STATE/last-failure"
 COMMITTED=1
 if [ "$BAKE" = 1 ]; then
-  # The EKS cleanup: what a derived AMI must not carry, or systemd and cloud-init treat every
-  # instance of it as this builder. Messages go to stderr only: logging would write new logs.
+  # The EKS cleanup (a superset of amazon-eks-ami templates/al2023/provisioners/cleanup.sh at
+  # 81fec2e8): what a derived AMI must not carry, or systemd and cloud-init treat every instance of
+  # it as this builder. Messages go to stderr only: logging would write new logs.
   if [ -s /etc/machine-id ]; then
     : >/etc/machine-id
     echo "soci-installer: bake: emptied /etc/machine-id" >&2
   fi
-  for path in /var/lib/cloud/data /var/lib/cloud/instance /var/lib/cloud/instances /var/lib/cloud/sem \
+  if command -v dnf >/dev/null; then dnf clean all >/dev/null 2>&1 || true; fi
+  for path in /var/cache/dnf /etc/hostname /etc/resolv.conf \
+    /var/lib/cloud/data /var/lib/cloud/instance /var/lib/cloud/instances /var/lib/cloud/sem \
     /etc/ssh/ssh_host_* /root/.ssh/authorized_keys /home/ec2-user/.ssh/authorized_keys \
+    /var/lib/dhclient/* /var/lib/dhcp/dhclient.* /var/lib/yum/history /var/lib/dnf/history* \
     /var/log/cloud-init.log /var/log/cloud-init-output.log /var/log/messages /var/log/secure \
-    /var/log/wtmp /var/log/btmp /var/log/lastlog /var/log/audit/audit.log /var/log/journal/*; do
+    /var/log/wtmp /var/log/btmp /var/log/lastlog /var/log/audit/audit.log.* /var/log/journal/*; do
     if [ -e "$path" ] || [ -L "$path" ]; then
       rm -rf "$path"
       echo "soci-installer: bake: removed $path" >&2
     fi
   done
+  # A running auditd keeps writing to the log it holds open: stop it first, start it again after
+  # (AL2023's auditd.service refuses `systemctl stop`; `service` goes through its legacy action).
+  auditd_was_active=0
+  if booted && systemctl is-active --quiet auditd.service; then
+    auditd_was_active=1
+    service auditd stop >/dev/null 2>&1 || systemctl stop auditd.service
+  fi
+  if [ -s /var/log/audit/audit.log ]; then
+    truncate -s 0 /var/log/audit/audit.log
+    echo "soci-installer: bake: emptied /var/log/audit/audit.log" >&2
+  fi
+  if [ "$auditd_was_active" = 1 ]; then service auditd start >/dev/null 2>&1 || systemctl start auditd.service; fi
   echo "soci-installer: done: image baked with soci-snapshotter in $MODE mode; wiring in /etc/eks/nodeadm.d/50-soci-installer.yaml" >&2
   exit 0
 fi

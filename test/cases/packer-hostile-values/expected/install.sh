@@ -29,6 +29,7 @@ AMI_BIN='/usr/bin/soci-snapshotter-grpc'
 REL_BIN='/usr/local/bin/soci-snapshotter-grpc'
 SOCKET='/run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock'
 STATE='/var/lib/soci-installer'
+DROP_IN_WIRING=1
 START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
 
 STRICT=0
@@ -63,6 +64,8 @@ CHANGED=()
 ENABLED=()
 UNITS_CHANGED=0
 SOCI_CHANGED=0
+PHASE=stage
+WIRING_CHANGED=0
 STARTED=0
 SOCKET_WAS_ACTIVE=0
 CONTAINERD_RESTARTED=0
@@ -84,6 +87,7 @@ save() {
   fi
 }
 mark() {
+  [ "$PHASE" = stage ] || WIRING_CHANGED=1
   case "$1" in
     /etc/systemd/* | /usr/local/lib/systemd/*) UNITS_CHANGED=1 ;;
   esac
@@ -91,12 +95,16 @@ mark() {
     /etc/soci-snapshotter-grpc/* | /etc/systemd/system/soci-snapshotter.* | "$REL_BIN" | /root/.docker/*) SOCI_CHANGED=1 ;;
   esac
 }
+# Text files that differ only in comment lines (e.g. a newer generator's stamp): no setting changed.
+only_comments_differ() {
+  [ "$3" != 0755 ] && [ -f "$2" ] && [ "$(grep -v '^#' "$1" | sha256sum)" = "$(grep -v '^#' "$2" | sha256sum)" ]
+}
 # install_file SRC PATH MODE: put SRC at PATH atomically, unless it is already there.
 install_file() {
   local src=$1 path=$2 mode=$3
   if same "$src" "$path" && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then return 0; fi
   save "$path"
-  mark "$path"
+  only_comments_differ "$src" "$path" "$mode" || mark "$path"
   mkdir -p "$(dirname "$path")"
   cp "$src" "$path.soci-installer.tmp"
   chmod "$mode" "$path.soci-installer.tmp"
@@ -107,6 +115,15 @@ install_file() {
 put() {
   cat >"$WORK/new"
   install_file "$WORK/new" "$1" "$2"
+}
+# put_own PATH MODE <content: as put, for a file the node's owner may have written: only over a
+# file this installer created, never over different content of someone else.
+put_own() {
+  cat >"$WORK/own"
+  if [ -e "$1" ] && ! same "$WORK/own" "$1" && [ ! -e "$STATE/original$1.absent" ]; then
+    fail "$1 exists with other content; soci-installer writes it only where it is absent or identical: merge these lines into it yourself, or remove it: $(tr -s '[:space:]' ' ' <"$WORK/own")"
+  fi
+  install_file "$WORK/own" "$1" "$2"
 }
 # unput PATH: remove a file this installer may have written before.
 unput() {
@@ -177,6 +194,21 @@ case "$have" in
   *) line="unknown ($have)" ;;
 esac
 [ "$line" = "$CONTAINERD_LINE" ] || fail "containerd $have runs here, but this profile was generated for containerd $CONTAINERD_LINE (node.containerd); its config keys would break nodeadm"
+# nodeadm-run reads drop-ins only where its unit names them (AMIs from v20251023; the unit before,
+# amazon-eks-ami 6c054415 templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-run.service,
+# ran `nodeadm init --skip config` with no sources). The bake and live mode always rely on it.
+nodeadm_run_unit() {
+  if booted; then
+    systemctl cat nodeadm-run.service 2>/dev/null || true
+  else
+    cat /etc/systemd/system/nodeadm-run.service /etc/systemd/system/nodeadm-run.service.d/*.conf \
+      /usr/lib/systemd/system/nodeadm-run.service 2>/dev/null || true
+  fi
+}
+if { [ "$DROP_IN_WIRING" = 1 ] || [ "$BAKE" = 1 ] || [ "$LIVE" = 1 ]; } &&
+  ! [[ "$(nodeadm_run_unit)" =~ (^|$'\n')ExecStart=[^$'\n']*file:///etc/eks/nodeadm\.d ]]; then
+  fail "this node's nodeadm-run.service does not read /etc/eks/nodeadm.d (EKS AMIs before v20251023): the wiring drop-in would be ignored; use soci.wiring: user-data on this AMI"
+fi
 
 # 2. The binary
 supported() { [ -n "$1" ] && ver_ge "$1" "$MIN_VERSION" && case " $BAD_VERSIONS " in *" $1 "*) false ;; *) true ;; esac; }
@@ -241,6 +273,7 @@ else
 fi
 
 # 4. Wire containerd to soci: soci is verified
+PHASE=wire
 put '/etc/systemd/system/containerd.service.d/20-soci-installer.conf' 0644 <<'SOCI_INSTALLER_EOF'
 # Written by soci-installer 0.1.0 once soci-snapshotter was running (or, in an AMI bake, installed):
 # containerd's snapshotter is soci, so soci must be up first.
@@ -294,7 +327,8 @@ SOCI_INSTALLER_EOF
 reload
 enable_unit soci-installer-pause-import.service
 MARKER="soci-installer 0.1.0: mode $MODE, binary $([ "$USE_RELEASE" = 1 ] && echo "$REL_BIN (release $SOCI_VERSION)" || echo "$AMI_BIN (AMI)")"
-if [ "$LIVE" = 1 ] && { [ ${#CHANGED[@]} -gt 0 ] || [ "$(cat "$STATE/installed" 2>/dev/null)" != "$MARKER" ]; }; then
+# Only a changed wiring file, or a containerd config without soci, is worth a containerd restart.
+if [ "$LIVE" = 1 ] && { [ "$WIRING_CHANGED" = 1 ] || ! grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml 2>/dev/null; }; then
   # 5. Live: containerd takes the wiring now. nodeadm writes its config, as at boot: containerd's,
   # and kubelet's (config.json, the user part in config.json.d/40-nodeadm.conf, its flags in
   # /etc/eks/kubelet/environment) [amazon-eks-ami 81fec2e8 nodeadm/internal/kubelet/config.go, environment.go].
@@ -336,21 +370,37 @@ put "$STATE/installed" 0644 <<<"$MARKER"
 rm -f "$STATE/last-failure"
 COMMITTED=1
 if [ "$BAKE" = 1 ]; then
-  # The EKS cleanup: what a derived AMI must not carry, or systemd and cloud-init treat every
-  # instance of it as this builder. Messages go to stderr only: logging would write new logs.
+  # The EKS cleanup (a superset of amazon-eks-ami templates/al2023/provisioners/cleanup.sh at
+  # 81fec2e8): what a derived AMI must not carry, or systemd and cloud-init treat every instance of
+  # it as this builder. Messages go to stderr only: logging would write new logs.
   if [ -s /etc/machine-id ]; then
     : >/etc/machine-id
     echo "soci-installer: bake: emptied /etc/machine-id" >&2
   fi
-  for path in /var/lib/cloud/data /var/lib/cloud/instance /var/lib/cloud/instances /var/lib/cloud/sem \
+  if command -v dnf >/dev/null; then dnf clean all >/dev/null 2>&1 || true; fi
+  for path in /var/cache/dnf /etc/hostname /etc/resolv.conf \
+    /var/lib/cloud/data /var/lib/cloud/instance /var/lib/cloud/instances /var/lib/cloud/sem \
     /etc/ssh/ssh_host_* /root/.ssh/authorized_keys /home/ec2-user/.ssh/authorized_keys \
+    /var/lib/dhclient/* /var/lib/dhcp/dhclient.* /var/lib/yum/history /var/lib/dnf/history* \
     /var/log/cloud-init.log /var/log/cloud-init-output.log /var/log/messages /var/log/secure \
-    /var/log/wtmp /var/log/btmp /var/log/lastlog /var/log/audit/audit.log /var/log/journal/*; do
+    /var/log/wtmp /var/log/btmp /var/log/lastlog /var/log/audit/audit.log.* /var/log/journal/*; do
     if [ -e "$path" ] || [ -L "$path" ]; then
       rm -rf "$path"
       echo "soci-installer: bake: removed $path" >&2
     fi
   done
+  # A running auditd keeps writing to the log it holds open: stop it first, start it again after
+  # (AL2023's auditd.service refuses `systemctl stop`; `service` goes through its legacy action).
+  auditd_was_active=0
+  if booted && systemctl is-active --quiet auditd.service; then
+    auditd_was_active=1
+    service auditd stop >/dev/null 2>&1 || systemctl stop auditd.service
+  fi
+  if [ -s /var/log/audit/audit.log ]; then
+    truncate -s 0 /var/log/audit/audit.log
+    echo "soci-installer: bake: emptied /var/log/audit/audit.log" >&2
+  fi
+  if [ "$auditd_was_active" = 1 ]; then service auditd start >/dev/null 2>&1 || systemctl start auditd.service; fi
   echo "soci-installer: done: image baked with soci-snapshotter in $MODE mode; wiring in /etc/eks/nodeadm.d/50-soci-installer.yaml" >&2
   exit 0
 fi
