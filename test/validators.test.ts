@@ -615,3 +615,37 @@ x = 1
     );
   });
 });
+
+describe('defects, shown with the real components', () => {
+  const CLUSTER = `cluster:
+  name: demo
+  apiServerEndpoint: https://ABCD.gr7.us-west-2.eks.amazonaws.com
+  certificateAuthority: ${Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString('base64')}
+  cidr: 10.100.0.0/16
+`;
+  /** What a node of this profile gets (user data, drop-ins), rendered by nodeadm and dumped by containerd. */
+  async function onNode(profileYaml: string, versionLine: string, extraUserDataPart?: string) {
+    const r = render(profileYaml, 'p');
+    const file = (path: string) => r.artifacts.find((a) => a.path === path)?.content;
+    const dropIns = Object.fromEntries(
+      r.artifacts.filter((a) => a.path.startsWith('rootfs/etc/eks/nodeadm.d/')).map((a) => [basename(a.path), a.content]),
+    );
+    let userData = file('user-data.mime')!;
+    if (extraUserDataPart) userData = appendMimePart(userData, 'application/node.eks.aws', extraUserDataPart);
+    const out = await nodeadmRender({ userData, dropIns, versionLine, kubernetesVersion: r.plan.kubernetesVersion });
+    expect(out.code, out.stderr).toBe(0);
+    const line: ContainerdLine = /containerd\/v2 /.test(versionLine) ? '2' : '1.7';
+    const d = await configDump(line, out.config);
+    expect(d.ok, d.stderr).toBe(true);
+    return { plan: r.plan, file, render: out, dump: d.dump!, dumpStderr: d.stderr };
+  }
+
+  it('D12: node.containerd "1.7" is accepted for Kubernetes 1.30-1.33 (AMIs before v20250807), and nodeadm on such a node takes our wiring', async () => {
+    for (const k8s of ['1.30', '1.33']) {
+      const { plan, dump } = await onNode(`${CLUSTER}node: { kubernetesVersion: "${k8s}", containerd: "1.7" }\nsoci: { source: ami }\n`, VERSION_LINES['1.7'][0]!.text);
+      expect(plan.containerd).toBe('1.7');
+      expect(getPath(criImages('1.7', dump), 'snapshotter')).toBe('soci');
+      expect(getPath(dump, 'proxy_plugins', 'soci', 'address')).toBe(SOCI_SOCK);
+    }
+  });
+});
