@@ -92,7 +92,8 @@ describe.each(CASES)('%s', (name) => {
     expect(ppu.enable).toBe(plan.mode === 'parallel');
     expect(cfg.pull_modes.soci_v2.enable).toBe(plan.mode !== 'parallel');
     expect(ppu.experimental_parallel_pull_as_fallback ?? false).toBe(plan.mode === 'lazy-with-parallel-fallback');
-    expect(cfg.content_store?.type ?? 'soci').toBe(plan.mode === 'lazy-with-parallel-fallback' ? 'containerd' : 'soci');
+    const keepsLayers = plan.parallel?.discardUnpackedLayers === false;
+    expect(cfg.content_store?.type ?? 'soci').toBe(plan.mode === 'lazy-with-parallel-fallback' || keepsLayers ? 'containerd' : 'soci');
     expect(cfg.cri_keychain?.enable_keychain ?? false).toBe(plan.auth === 'cri-keychain');
     if (plan.parallel) expect(ppu.concurrent_download_chunk_size).toBe(plan.parallel.chunkSize);
     if (plan.metricsAddress) expect(cfg.metrics_address).toBe(plan.metricsAddress); // top level, not in a table

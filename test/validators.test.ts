@@ -9,8 +9,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { render, PATHS } from '../src/index.js';
+import { loadProfile, plan as planOf, ProfileError, render, PATHS } from '../src/index.js';
+import { sociConfigToml } from '../src/artifacts/soci-config.js';
 import { caseProfile } from './golden.js';
 import {
   appendMimePart,
@@ -647,5 +649,44 @@ describe('defects, shown with the real components', () => {
       expect(getPath(criImages('1.7', dump), 'snapshotter')).toBe('soci');
       expect(getPath(dump, 'proxy_plugins', 'soci', 'address')).toBe(SOCI_SOCK);
     }
+  });
+
+  // soci v0.15.0 fs/fs.go (NewFilesystem, tag v0.15.0 = 7716bd67): parallel_pull_unpack or
+  // experimental_parallel_pull_as_fallback with the soci content store and discard_unpacked_layers = false is
+  // an error; fs/adaptive_fetch_image_layers.go (checkParallelPullUnpack): a per-image download or unpack
+  // limit above a global one that is bounded (> 0) is an error. Both end the daemon at start-up.
+  it('D5: parallel with discardUnpackedLayers: false gets the containerd content store, and soci starts with it', async () => {
+    for (const mode of ['parallel', 'lazy-with-parallel-fallback']) {
+      const r = render(`node: { arch: x86_64 }\nsoci: { mode: ${mode}, source: ami, parallel: { discardUnpackedLayers: false } }\n`, 'p');
+      const config = r.artifacts.find((a) => a.path === `rootfs${PATHS.sociConfig}`)!.content;
+      const s = await startSoci(config);
+      await s.stop();
+      expect(s.error, mode).toBeUndefined();
+      expect(s.started, mode).toBe(true);
+    }
+  });
+
+  it('D5: a per-image limit above a bounded global one is refused at load, one line per field (soci would not start)', async () => {
+    const text = 'node: { arch: x86_64 }\nsoci: { mode: parallel, source: ami, parallel: { maxConcurrentDownloads: 10, maxConcurrentUnpacks: 4, maxConcurrentUnpacksPerImage: 2 } }\n';
+    let problems: string[] = [];
+    try {
+      loadProfile(text, 'p.yaml');
+    } catch (e) {
+      if (!(e instanceof ProfileError)) throw e;
+      problems = e.problems;
+    }
+    expect(problems).toEqual([
+      expect.stringMatching(/^p\.yaml: soci\.parallel\.maxConcurrentDownloadsPerImage: 20 \(the default\) is above soci\.parallel\.maxConcurrentDownloads \(10\): soci refuses to start/),
+    ]);
+    // What soci itself says about the config we would have written.
+    const both = 'node: { arch: x86_64 }\nsoci: { mode: parallel, source: ami, parallel: { maxConcurrentDownloads: 10, maxConcurrentUnpacks: 4 } }\n';
+    const s = await startSoci(sociConfigToml(planOf(parseYaml(both))));
+    await s.stop();
+    expect(s.started).toBe(false);
+    expect(s.error).toMatch(/global download limit less than per-image download limit/);
+    expect(s.error).toMatch(/global unpack limit less than per-image unpack limit/);
+    expect(() => loadProfile(both, 'p.yaml')).toThrow(/maxConcurrentUnpacksPerImage: 12 \(the default\) is above soci\.parallel\.maxConcurrentUnpacks \(4\)/);
+    // -1 (unbounded) per image, or equal limits, are what soci accepts.
+    expect(() => loadProfile('node: { arch: x86_64 }\nsoci: { mode: parallel, source: ami, parallel: { maxConcurrentDownloads: 20, maxConcurrentUnpacks: 4, maxConcurrentUnpacksPerImage: -1 } }\n')).not.toThrow();
   });
 });

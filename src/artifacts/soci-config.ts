@@ -32,8 +32,10 @@ export function sociConfigTable(plan: Plan): Table {
           : { enable: false },
   };
   const config: Table = { ...top, pull_modes: pullModes };
-  // Parallel pull as a fallback keeps layers in containerd's content store.
-  if (plan.mode === 'lazy-with-parallel-fallback') {
+  // Parallel pull as a fallback keeps layers in containerd's content store. Parallel pull that keeps
+  // unpacked layers needs it too: soci v0.15.0 refuses to start with its own store then (fs/fs.go,
+  // NewFilesystem: "parallel_pull_unpack mode requires containerd content store").
+  if (plan.mode === 'lazy-with-parallel-fallback' || (plan.parallel && !plan.parallel.discardUnpackedLayers)) {
     config.content_store = { type: 'containerd', containerd_address: PATHS.containerdSocket };
   }
   if (plan.auth === 'cri-keychain') {

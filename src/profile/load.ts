@@ -4,6 +4,8 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { ProfileError } from '../errors.js';
 import { PROFILE_SCHEMA, type Profile } from './schema.js';
+import { sociStartupProblems } from './soci-startup.js';
+import { DEFAULTS } from '../plan.js';
 
 let compiled: ReturnType<Ajv['compile']> | undefined;
 function validator() {
@@ -192,6 +194,7 @@ function semanticProblems(p: Profile): string[] {
     return out;
   }
 
+  out.push(...sociStartupProblems(p, DEFAULTS.parallel));
   if (mode === 'lazy' && soci.parallel) {
     out.push('soci.parallel: has no effect with soci.mode "lazy"; remove it or choose parallel or lazy-with-parallel-fallback');
   }

@@ -231,7 +231,11 @@ max_concurrent_downloads_per_image = 20
 concurrent_download_chunk_size = "16mb"
 max_concurrent_unpacks = -1
 max_concurrent_unpacks_per_image = 12
-discard_unpacked_layers = true
+discard_unpacked_layers = false
+
+[content_store]
+type = "containerd"
+containerd_address = "/run/containerd/containerd.sock"
 SOCI_INSTALLER_EOF
 if [ "$USE_RELEASE" = 1 ]; then
   put '/usr/local/lib/systemd/system/soci-snapshotter.service' 0644 <<'SOCI_INSTALLER_EOF'
