@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { load as parseToml } from 'js-toml';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadProfile, plan as planOf, ProfileError, render, PATHS } from '../src/index.js';
@@ -688,5 +689,20 @@ describe('defects, shown with the real components', () => {
     expect(() => loadProfile(both, 'p.yaml')).toThrow(/maxConcurrentUnpacksPerImage: 12 \(the default\) is above soci\.parallel\.maxConcurrentUnpacks \(4\)/);
     // -1 (unbounded) per image, or equal limits, are what soci accepts.
     expect(() => loadProfile('node: { arch: x86_64 }\nsoci: { mode: parallel, source: ami, parallel: { maxConcurrentDownloads: 20, maxConcurrentUnpacks: 4, maxConcurrentUnpacksPerImage: -1 } }\n')).not.toThrow();
+  });
+
+  it("D16: parallel modes use the AMI's /usr/bin/unpigz -d -c as soci's gzip decompressor (as nodeadm does), and soci starts with it", async () => {
+    expect(existsSync('/usr/bin/unpigz'), '/usr/bin/unpigz missing: run scripts/setup-test-tools.sh (Debian package pigz)').toBe(true);
+    for (const mode of ['parallel', 'lazy-with-parallel-fallback', 'lazy']) {
+      const r = render(`node: { arch: x86_64 }\nsoci: { mode: ${mode}, source: ami }\n`, 'p');
+      const config = r.artifacts.find((a) => a.path === `rootfs${PATHS.sociConfig}`)!.content;
+      const gzip = getPath(parseToml(config), 'pull_modes', 'parallel_pull_unpack', 'decompress_streams', 'gzip');
+      expect(gzip, mode).toEqual(mode === 'lazy' ? undefined : { path: '/usr/bin/unpigz', args: ['-d', '-c'] });
+      expect((await sociConfigStrict(config)).code, mode).toBe(0);
+      const s = await startSoci(config);
+      await s.stop();
+      expect(s.error, mode).toBeUndefined();
+      expect(s.started, mode).toBe(true);
+    }
   });
 });

@@ -9,10 +9,21 @@ import { INCOMPLETE_IMAGES, NODEADM_CONFIG_PHASE, nodeFiles, PAUSE_IMPORT_UNIT, 
 
 const DELIMITER = 'SOCI_INSTALLER_EOF';
 
+function checkedText(path: string, text: string): string {
+  if (text.split('\n').includes(DELIMITER)) throw new InternalError(`${path} contains the heredoc delimiter`);
+  if (!text.endsWith('\n')) throw new InternalError(`${path} must end with a newline`);
+  return text;
+}
+
 function heredoc(f: NodeFile) {
-  if (f.content.split('\n').includes(DELIMITER)) throw new InternalError(`${f.path} contains the heredoc delimiter`);
-  if (!f.content.endsWith('\n')) throw new InternalError(`${f.path} must end with a newline`);
-  return { pathQ: shellQuote(f.path), mode: f.mode, delimiter: DELIMITER, content: f.content, onlyWithRelease: f.onlyWithRelease === true };
+  return {
+    pathQ: shellQuote(f.path),
+    mode: f.mode,
+    delimiter: DELIMITER,
+    content: checkedText(f.path, f.content),
+    onlyWithRelease: f.onlyWithRelease === true,
+    needs: f.needs ? { needsQ: shellQuote(f.needs.path), needsPath: f.needs.path, targetPath: f.path, otherwise: checkedText(f.path, f.needs.otherwise) } : false,
+  };
 }
 
 function sourceText(plan: Plan): string {

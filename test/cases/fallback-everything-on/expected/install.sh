@@ -232,7 +232,53 @@ if ! command -v docker-credential-ecr-login >/dev/null; then
 fi
 
 # 3. soci's own files, then start and check it
-put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
+if [ -x '/usr/bin/unpigz' ]; then
+  put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
+# soci-snapshotter-grpc configuration, written by soci-installer 0.1.0 (mode lazy-with-parallel-fallback).
+# Regenerate it from the profile rather than editing it here.
+
+metrics_address = "localhost:8000"
+
+[pull_modes.soci_v1]
+enable = false
+
+[pull_modes.soci_v2]
+enable = true
+
+[pull_modes.parallel_pull_unpack]
+enable = false
+experimental_parallel_pull_as_fallback = true
+max_concurrent_downloads = 40
+max_concurrent_downloads_per_image = 20
+concurrent_download_chunk_size = "16mb"
+max_concurrent_unpacks = 16
+max_concurrent_unpacks_per_image = 12
+discard_unpacked_layers = true
+
+[pull_modes.parallel_pull_unpack.decompress_streams.gzip]
+path = "/usr/bin/unpigz"
+args = ["-d", "-c"]
+
+[content_store]
+type = "containerd"
+containerd_address = "/run/containerd/containerd.sock"
+
+[[resolver.host."docker.io".mirrors]]
+host = "mirror.internal.example.com"
+insecure = false
+
+[[resolver.host."docker.io".mirrors]]
+host = "10.0.0.5:5000"
+insecure = true
+request_timeout_sec = 5
+
+[[resolver.host."public.ecr.aws".mirrors]]
+host = "ecr-mirror.internal.example.com"
+insecure = false
+SOCI_INSTALLER_EOF
+else
+  log info "/usr/bin/unpigz is missing: /etc/soci-snapshotter-grpc/config.toml is written without it"
+  put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
 # soci-snapshotter-grpc configuration, written by soci-installer 0.1.0 (mode lazy-with-parallel-fallback).
 # Regenerate it from the profile rather than editing it here.
 
@@ -271,6 +317,7 @@ request_timeout_sec = 5
 host = "ecr-mirror.internal.example.com"
 insecure = false
 SOCI_INSTALLER_EOF
+fi
 if [ "$USE_RELEASE" = 1 ]; then
   put '/usr/local/lib/systemd/system/soci-snapshotter.service' 0644 <<'SOCI_INSTALLER_EOF'
 # Written by soci-installer 0.1.0. Used only where the AMI has no soci-snapshotter.service of

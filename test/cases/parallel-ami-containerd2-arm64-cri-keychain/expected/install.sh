@@ -198,7 +198,37 @@ if [ "$SOURCE" != release ]; then
 fi
 
 # 3. soci's own files, then start and check it
-put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
+if [ -x '/usr/bin/unpigz' ]; then
+  put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
+# soci-snapshotter-grpc configuration, written by soci-installer 0.1.0 (mode parallel).
+# Regenerate it from the profile rather than editing it here.
+
+[pull_modes.soci_v1]
+enable = false
+
+[pull_modes.soci_v2]
+enable = false
+
+[pull_modes.parallel_pull_unpack]
+enable = true
+max_concurrent_downloads = -1
+max_concurrent_downloads_per_image = 10
+concurrent_download_chunk_size = "8mb"
+max_concurrent_unpacks = -1
+max_concurrent_unpacks_per_image = 12
+discard_unpacked_layers = true
+
+[pull_modes.parallel_pull_unpack.decompress_streams.gzip]
+path = "/usr/bin/unpigz"
+args = ["-d", "-c"]
+
+[cri_keychain]
+enable_keychain = true
+image_service_path = "/run/containerd/containerd.sock"
+SOCI_INSTALLER_EOF
+else
+  log info "/usr/bin/unpigz is missing: /etc/soci-snapshotter-grpc/config.toml is written without it"
+  put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
 # soci-snapshotter-grpc configuration, written by soci-installer 0.1.0 (mode parallel).
 # Regenerate it from the profile rather than editing it here.
 
@@ -221,6 +251,7 @@ discard_unpacked_layers = true
 enable_keychain = true
 image_service_path = "/run/containerd/containerd.sock"
 SOCI_INSTALLER_EOF
+fi
 reload
 enable_unit soci-snapshotter.socket
 if booted && [ "$BAKE" = 0 ]; then
