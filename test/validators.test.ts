@@ -36,6 +36,7 @@ import { shellcheck } from './support/shellcheck.js';
 import { sociConfigStrict, sociConfigUnknownKeys, SOCI_DEFAULTS_FILE, startSoci } from './support/soci.js';
 import { STANDIN_UNITS, systemdVerify } from './support/systemd.js';
 import { upstreamBin } from './support/upstream.js';
+import { makeScratchRoot } from './support/scratch-root.js';
 
 const SOCI_SOCK: string = PATHS.sociSocket;
 const CRI_V1 = 'io.containerd.grpc.v1.cri';
@@ -705,4 +706,63 @@ describe('defects, shown with the real components', () => {
       expect(s.started, mode).toBe(true);
     }
   });
+
+  /** PIDs of processes whose command line names this path (a soci left running by a bake). */
+  const processesUnder = (dir: string): string[] =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir);
+        } catch {
+          return false;
+        }
+      });
+
+  it('D5: install.sh --bake starts the installed soci once on a scratch root and socket, and stops the build unless it becomes ready', async () => {
+    const r = render('node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n', 'p');
+    const script = r.artifacts.find((a) => a.path === 'install.sh')!.content;
+    const good = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.15.0', ecrHelper: false });
+    try {
+      const res = await good.run(script, ['--bake']);
+      expect(res.stderr).toMatch(/bake: soci starts with its config/);
+      expect(res.code, res.stderr).toBe(0);
+      expect(processesUnder(good.dir)).toEqual([]);
+    } finally {
+      good.remove();
+    }
+    // A config soci refuses (what D5's first half prevents at generation), run by the real soci.
+    const refused = script.replace(/^discard_unpacked_layers = true$/gm, 'discard_unpacked_layers = false');
+    expect(refused).not.toBe(script);
+    const bad = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.15.0', ecrHelper: false });
+    try {
+      const res = await bad.run(refused, ['--bake']);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/bake: \/usr\/bin\/soci-snapshotter-grpc does not start with \/etc\/soci-snapshotter-grpc\/config\.toml: .*requires containerd content store/);
+      expect(existsSync(bad.path(PATHS.nodeadmDropIn))).toBe(false);
+      expect(readFileSync(bad.path('/etc/machine-id'), 'utf8')).not.toBe(''); // no cleanup of a failed bake
+      expect(processesUnder(bad.dir)).toEqual([]);
+    } finally {
+      bad.remove();
+    }
+  }, 120_000);
+
+  it('D16: install.sh names /usr/bin/unpigz in soci\'s config only where the node has it', async () => {
+    const r = render('node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n', 'p');
+    const script = r.artifacts.find((a) => a.path === 'install.sh')!.content;
+    const root = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.15.0', ecrHelper: false });
+    try {
+      // An overlay whiteout in the /usr layer hides the host's /usr/bin/unpigz from the script.
+      const hide = await run('mknod', [root.path('/usr/bin/unpigz'), 'c', '0', '0']);
+      expect(hide.code, hide.stderr).toBe(0);
+      const res = await root.run(script, ['--bake']);
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stderr).toMatch(/\/usr\/bin\/unpigz is missing/);
+      const written = readFileSync(root.path(PATHS.sociConfig), 'utf8');
+      expect(getPath(parseToml(written), 'pull_modes', 'parallel_pull_unpack', 'decompress_streams')).toBeUndefined();
+      expect(getPath(parseToml(written), 'pull_modes', 'parallel_pull_unpack', 'enable')).toBe(true);
+    } finally {
+      root.remove();
+    }
+  }, 120_000);
 });

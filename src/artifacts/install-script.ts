@@ -60,6 +60,8 @@ export function installScript(plan: Plan): string {
     amiBinQ: shellQuote(PATHS.amiSociBinary),
     relBinQ: shellQuote(PATHS.releaseSociBinary),
     socketQ: shellQuote(PATHS.sociSocket),
+    sociConfig: PATHS.sociConfig,
+    sociConfigQ: shellQuote(PATHS.sociConfig),
     stateQ: shellQuote(PATHS.stateDir),
     archesQ: shellQuote(plan.arches.join(' ')),
     containerdVersionFile: PATHS.containerdVersionFile,
