@@ -765,4 +765,21 @@ describe('defects, shown with the real components', () => {
       root.remove();
     }
   }, 120_000);
+
+  it("D17: containerd 2's transfer-service keys, which kubelet's pulls never read, say in the drop-in that they are for ctr", async () => {
+    const { dropIns, plan } = nodeInputs('default');
+    expect(plan.containerd).toBe('2');
+    const toml: string = parseYaml(dropIns['50-soci-installer.yaml']!).spec.containerd.config;
+    const lines = toml.split('\n');
+    for (const key of [/^\[\[plugins\."io\.containerd\.transfer\.v1\.local"\.unpack_config\]\]$/, /^enable_remote_snapshot_annotations = /]) {
+      const at = lines.findIndex((l) => key.test(l));
+      expect(at, String(key)).toBeGreaterThan(0);
+      expect(lines[at - 1], String(key)).toMatch(/^# .*\bctr\b/);
+    }
+    // kubelet's pulls go through CRI, which with disable_snapshot_annotations = false labels soci's
+    // snapshots itself: nodeadm's config for this case has that on every containerd 2 line.
+    const r = await nodeadmRender({ userData: nodeInputs('default').userData, dropIns, versionLine: VERSION_LINES['2'][0]!.text, kubernetesVersion: plan.kubernetesVersion });
+    const d = await configDump('2', r.config);
+    expect(getPath(criImages('2', d.dump), 'disable_snapshot_annotations')).toBe(false);
+  });
 });

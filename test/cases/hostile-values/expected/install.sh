@@ -420,6 +420,7 @@ spec:
       snapshotter = "soci"
       disable_snapshot_annotations = false
 
+      # For `ctr image pull` (containerd 2 transfer service) only: kubelet pulls through CRI and ignores it.
       [[plugins."io.containerd.transfer.v1.local".unpack_config]]
       platform = "linux"
       snapshotter = "soci"
@@ -430,6 +431,7 @@ spec:
 
       [proxy_plugins.soci.exports]
       root = "/var/lib/soci-snapshotter-grpc"
+      # For `ctr image pull` (containerd 2 transfer service) only: kubelet pulls through CRI and ignores it.
       enable_remote_snapshot_annotations = "true"
 SOCI_INSTALLER_EOF
 reload
