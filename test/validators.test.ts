@@ -5,7 +5,7 @@
  * v0.15.0 loading and starting with our config.toml.
  * Nothing here skips: a missing tool fails the test with the command that installs it.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -782,4 +782,54 @@ describe('defects, shown with the real components', () => {
     const d = await configDump('2', r.config);
     expect(getPath(criImages('2', d.dump), 'disable_snapshot_annotations')).toBe(false);
   });
+
+  // A user's own NodeConfig part with containerd 1.x (config v2) keys, as many EKS guides show.
+  const USER_V2 = `apiVersion: node.eks.aws/v1alpha1
+kind: NodeConfig
+spec:
+  containerd:
+    config: |
+      [plugins."io.containerd.grpc.v1.cri"]
+      max_concurrent_downloads = 7
+`;
+
+  it("D11: a user's v2-style containerd.config is dropped by nodeadm on containerd 2 once our v3 drop-in is merged (nodeadm-render), so install.sh refuses such a node", async () => {
+    const { plan, userData, dropIns } = nodeInputs('default');
+    const withUser = appendMimePart(userData, 'application/node.eks.aws', USER_V2);
+    const versionLine = VERSION_LINES['2'][0]!.text;
+    const k8s = plan.kubernetesVersion;
+    // Alone, nodeadm renders its v2 template and migrates: the user's key lands in containerd 2's config.
+    const alone = await nodeadmRender({ userData: withUser, versionLine, kubernetesVersion: k8s, migrateWith: '2' });
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(alone.stderr).toMatch(/needs `containerd config migrate`: true/);
+    expect(getPath((await configDump('2', alone.config)).dump, 'plugins', CRI_IMAGES_V3, 'max_concurrent_downloads')).toBe(7);
+    // With our drop-in, the merged text names v3 plugins: no migration, the key is lost.
+    const merged = await nodeadmRender({ userData: withUser, dropIns, versionLine, kubernetesVersion: k8s, migrateWith: '2' });
+    expect(merged.code, merged.stderr).toBe(0);
+    expect(merged.stderr).toMatch(/needs `containerd config migrate`: false/);
+    expect(getPath((await configDump('2', merged.config)).dump, 'plugins', CRI_IMAGES_V3, 'max_concurrent_downloads')).not.toBe(7);
+
+    // On the node: nodeadm-config (before cloud-init) caches the user-data NodeConfig in
+    // /run/eks/nodeadm/config.json; written here from nodeadm's own merge of that user data.
+    const script = render(undefined, 'default').artifacts.find((a) => a.path === 'install.sh')!.content;
+    const root = makeScratchRoot({ containerdVersion: '2.2.4', amiSociVersion: '0.15.0', ecrHelper: true });
+    try {
+      mkdirSync(root.path('/run/eks/nodeadm'), { recursive: true });
+      writeFileSync(root.path('/run/eks/nodeadm/config.json'), JSON.stringify(alone.nodeConfig));
+      const before = root.snapshot();
+      const res = await root.run(script, ['--strict']);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/containerd\.config in user data uses containerd 1\.x \(config version 2\) keys/);
+      expect(existsSync(root.path(PATHS.nodeadmDropIn))).toBe(false);
+      expect(root.snapshot().split('\n').filter((l) => !l.includes('/var/lib/soci-installer'))).toEqual(before.split('\n').filter((l) => !l.includes('/var/lib/soci-installer')));
+      // A v3-style user config, or none, is fine.
+      const v3 = await nodeadmRender({ userData: appendMimePart(userData, 'application/node.eks.aws', USER_V2.replace('io.containerd.grpc.v1.cri', 'io.containerd.cri.v1.images')), versionLine, kubernetesVersion: k8s });
+      writeFileSync(root.path('/run/eks/nodeadm/config.json'), JSON.stringify(v3.nodeConfig));
+      const ok = await root.run(script, ['--strict']);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(existsSync(root.path(PATHS.nodeadmDropIn))).toBe(true);
+    } finally {
+      root.remove();
+    }
+  }, 120_000);
 });

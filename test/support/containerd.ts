@@ -15,7 +15,7 @@
  *   nodeadmRender(input): Promise<RenderResult>
  *       writes input.userData and input.dropIns (file name -> text) into a temp dir and runs
  *       `nodeadm-render -c userdata:U -c file:///D/ --containerd-version LINE [--strict] --kubelet-version V
- *       --cpus N --memory-gib M --out-dir O`, the sources in the order nodeadm-run.service names them
+ *       --cpus N --memory-gib M --out-dir O [--migrate-with containerd]`, the sources in the order nodeadm-run.service names them
  *       (user data, then /etc/eks/nodeadm.d/). Result: code, config (stdout: the config.toml nodeadm
  *       writes), stderr (one line per decision), nodeConfig (the merged NodeConfig, parsed),
  *       sociConfig (the soci config.toml nodeadm writes with FastImagePull on; else undefined).
@@ -76,6 +76,8 @@ export interface RenderInput {
   strict?: boolean;
   cpus?: number;
   memoryGib?: number;
+  /** run this line's real `containerd config migrate` where nodeadm would (v2 template on containerd 2) */
+  migrateWith?: ContainerdLine;
 }
 
 export interface RenderResult {
@@ -106,6 +108,7 @@ export async function nodeadmRender(input: RenderInput): Promise<RenderResult> {
       '--memory-gib', String(input.memoryGib ?? 32),
       '--out-dir', out,
       ...(input.strict === false ? [] : ['--strict']),
+      ...(input.migrateWith ? ['--migrate-with', containerdBinary(input.migrateWith)] : []),
     ];
     const r = await run(bin, args, { cwd: dir, timeoutMs: 30_000 });
     const read = (f: string) => (existsSync(join(out, f)) ? readFileSync(join(out, f), 'utf8') : undefined);

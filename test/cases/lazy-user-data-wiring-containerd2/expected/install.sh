@@ -174,6 +174,19 @@ case "$have" in
   *) line="unknown ($have)" ;;
 esac
 [ "$line" = "$CONTAINERD_LINE" ] || fail "containerd $have runs here, but this profile was generated for containerd $CONTAINERD_LINE (node.containerd); its config keys would break nodeadm"
+# nodeadm picks its containerd template from the merged containerd.config text (amazon-eks-ami
+# nodeadm/internal/containerd/config.go at 81fec2e8): once our version 3 keys are merged in, a user's
+# config in version 2 keys is no longer migrated and containerd 2 ignores it. We refuse such a node
+# rather than emit our keys as version 2 there: it then joins on overlayfs with the user's settings
+# working and a message naming the fix, instead of relying on `containerd config migrate` for our keys
+# and breaking again the day the user's part gains one version 3 key. nodeadm-config (before
+# cloud-init) caches the user-data NodeConfig in /run/eks/nodeadm/config.json.
+if [ "$BAKE" = 0 ] && [ -r '/run/eks/nodeadm/config.json' ] && command -v jq >/dev/null; then
+  user_config=$(jq -r '.spec.containerd.config // empty' '/run/eks/nodeadm/config.json' 2>/dev/null || true)
+  if [ -n "$user_config" ] && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config"; then
+    fail "containerd.config in user data uses containerd 1.x (config version 2) keys: merged with soci's wiring (version 3 keys) nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)"
+  fi
+fi
 
 # 2. The binary
 supported() { [ -n "$1" ] && ver_ge "$1" "$MIN_VERSION" && case " $BAD_VERSIONS " in *" $1 "*) false ;; *) true ;; esac; }
