@@ -2,7 +2,7 @@
 // (chroot, no booted systemd): it writes soci's files and the wiring drop-in, enables the units,
 // does the EKS cleanup, exits 1 on failure, and a second run changes nothing.
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { render, PATHS } from '../src/index.js';
 import { run } from './support/exec.js';
 import { makeScratchRoot, type ScratchRoot } from './support/scratch-root.js';
 import { shellcheck } from './support/shellcheck.js';
+import { upstreamBin } from './support/upstream.js';
 
 const PROFILES = {
   // drop-in wiring, the ECR credential helper, containerd 2
@@ -105,10 +106,10 @@ it("--bake refuses an AMI soci too old for the mode with source ami (exit 1)", a
 
 describe('install.sh --bake with source auto and an AMI soci too old: the release is decided, fetched and installed at bake time', () => {
   it('downloads the pinned archive once (127.0.0.1 stand-in release server), installs it with its units, and the second run needs no network', async () => {
-    // A release archive holding a STAND-IN soci-snapshotter-grpc that reports 0.15.0.
+    // A release archive holding the real soci-snapshotter-grpc v0.15.0 (the bake starts it once).
     const work = mkdtempSync(join(tmpdir(), 'soci-release-'));
     mkdirSync(join(work, 'a'));
-    writeFileSync(join(work, 'a/soci-snapshotter-grpc'), '#!/bin/sh\n# STAND-IN release binary\necho "soci-snapshotter-grpc version v0.15.0 feedbeef"\n', { mode: 0o755 });
+    copyFileSync(upstreamBin('soci-snapshotter-grpc'), join(work, 'a/soci-snapshotter-grpc'));
     writeFileSync(join(work, 'a/soci'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
     const tar = await run('tar', ['-czf', join(work, 'soci.tar.gz'), '-C', join(work, 'a'), 'soci-snapshotter-grpc', 'soci']);
     expect(tar.code).toBe(0);
@@ -131,11 +132,12 @@ describe('install.sh --bake with source auto and an AMI soci too old: the releas
       const first = await root.run(script, ['--bake']);
       expect(first.stderr).toMatch(/using release 0\.15\.0/);
       expect(first.code).toBe(0);
+      expect(first.stderr).toMatch(/bake: soci starts with its config/);
       expect(served).toEqual(['/v0.15.0/soci-snapshotter-0.15.0-linux-amd64.tar.gz']);
     } finally {
       await new Promise<void>((res) => server.close(() => res()));
     }
-    expect(readFileSync(root.path(PATHS.releaseSociBinary), 'utf8')).toContain('STAND-IN release binary');
+    expect(readFileSync(root.path(PATHS.releaseSociBinary)).equals(readFileSync(upstreamBin('soci-snapshotter-grpc')))).toBe(true);
     expect(statSync(root.path(PATHS.releaseSociBinary)).mode & 0o777).toBe(0o755);
     for (const a of r.artifacts.filter((x) => x.path.startsWith('rootfs/'))) {
       expect(readFileSync(root.path(a.path.slice('rootfs'.length)), 'utf8'), a.path).toBe(a.content);

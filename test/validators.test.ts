@@ -1,37 +1,50 @@
 /**
- * Proves that each real validator in test/support/ runs on this machine AND reports failures.
- * Nothing here skips: a missing tool fails the test with "run scripts/setup-test-tools.sh".
+ * Proves that each real validator in test/support/ runs on this machine AND reports failures, then runs
+ * the real consumers over every golden case: nodeadm's own config phase (nodeadm-render) over our user
+ * data and drop-ins, the real containerd 2.2.4 / 1.7.27 reading what nodeadm wrote, and the real soci
+ * v0.15.0 loading and starting with our config.toml.
+ * Nothing here skips: a missing tool fails the test with the command that installs it.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { load as tomlLoad } from 'js-toml';
+import { basename, join } from 'node:path';
+import { load as parseToml } from 'js-toml';
+import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { loadProfile, plan as planOf, ProfileError, render, PATHS } from '../src/index.js';
+import { sociConfigToml } from '../src/artifacts/soci-config.js';
+import { caseProfile } from './golden.js';
 import {
+  appendMimePart,
   CONTAINERD_LINES,
   configDump,
   containerdBinary,
-  containerdVersion,
   ctrBinary,
+  flatten,
   getPath,
-  mergeLikeNodeadm,
+  nodeadmRender,
   parsePluginsLs,
   startContainerd,
+  VERSION_LINES,
   type ContainerdLine,
 } from './support/containerd.js';
-import { REPO_ROOT, requireExecutable, requireOnPath } from './support/exec.js';
+import { requireExecutable, requireOnPath, run } from './support/exec.js';
 import { cloudInitParts, parseMimeWithPython } from './support/mime.js';
 import { validateEC2NodeClass, validateEksctlClusterConfig, validateNodeConfig } from './support/schemas.js';
 import { shellcheck } from './support/shellcheck.js';
-import { sociConfigUnknownKeys, SOCI_DEFAULTS_FILE } from './support/soci.js';
+import { sociConfigStrict, sociConfigUnknownKeys, SOCI_DEFAULTS_FILE, startSoci } from './support/soci.js';
 import { STANDIN_UNITS, systemdVerify } from './support/systemd.js';
+import { upstreamBin } from './support/upstream.js';
+import { makeScratchRoot } from './support/scratch-root.js';
 
-const SOCI_SOCK = '/run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock';
+const SOCI_SOCK: string = PATHS.sociSocket;
 const CRI_V1 = 'io.containerd.grpc.v1.cri';
 const CRI_IMAGES_V3 = 'io.containerd.cri.v1.images';
+const CRI_RUNTIME_V3 = 'io.containerd.cri.v1.runtime';
+const SANDBOX = 'localhost/kubernetes/pause:latest';
 
-/** containerd config v2 (read by 1.6, 1.7; migrated by 2.x) routing CRI to a soci proxy snapshotter */
+/** containerd config v2 (read by 1.7; migrated by 2.x) routing CRI to a soci proxy snapshotter */
 function sociConfigV2(address = SOCI_SOCK): string {
   return `version = 2
 [plugins."${CRI_V1}".containerd]
@@ -57,12 +70,9 @@ function sociConfigV3(address = SOCI_SOCK): string {
 `;
 }
 
-/** where the CRI default snapshotter lands in each line's dump */
-function criSnapshotter(line: ContainerdLine, dump: Record<string, unknown> | undefined): unknown {
-  return line === '2'
-    ? getPath(dump, 'plugins', CRI_IMAGES_V3, 'snapshotter')
-    : getPath(dump, 'plugins', CRI_V1, 'containerd', 'snapshotter');
-}
+/** where the CRI image settings land in each line's dump */
+const criImages = (line: ContainerdLine, dump: unknown): unknown =>
+  line === '2' ? getPath(dump, 'plugins', CRI_IMAGES_V3) : getPath(dump, 'plugins', CRI_V1, 'containerd');
 
 describe('setup', () => {
   it('a missing tool is an error that names the setup script', () => {
@@ -72,12 +82,13 @@ describe('setup', () => {
     expect(() => requireOnPath('no-such-tool-xyz')).toThrow(/setup-test-tools\.sh/);
   });
 
-  it('all three containerd lines and their ctr are installed, with recorded versions', () => {
+  it('the upstream programs are unpacked, and report the versions the README names', async () => {
     for (const line of CONTAINERD_LINES) {
-      expect(containerdBinary(line)).toMatch(/containerd$/);
-      expect(ctrBinary(line)).toMatch(/ctr$/);
-      expect(containerdVersion(line).startsWith(line === '2' ? '2.' : `${line}.`)).toBe(true);
+      const v = await run(containerdBinary(line), ['--version']);
+      expect(v.stdout).toMatch(line === '2' ? / v2\.2\.4 / : / v1\.7\.27 /);
     }
+    expect(ctrBinary()).toMatch(/ctr-v2\.2\.4$/);
+    for (const name of ['nodeadm-render', 'soci-snapshotter-grpc', 'soci-config-strict'] as const) expect(upstreamBin(name)).toContain(name);
   });
 });
 
@@ -89,10 +100,10 @@ describe('containerd config dump', () => {
       expect(r.ok, `${line}: ${r.stderr}`).toBe(true);
       expect(getPath(r.dump, 'proxy_plugins', 'soci', 'type'), line).toBe('snapshot');
       expect(getPath(r.dump, 'proxy_plugins', 'soci', 'address'), line).toBe(SOCI_SOCK);
-      expect(criSnapshotter(line, r.dump), line).toBe('soci');
+      expect(getPath(criImages(line, r.dump), 'snapshotter'), line).toBe('soci');
     });
     // 2.x migrated the v2 config to v3
-    expect(getPath(results[2]!.dump, 'version')).toBe(3);
+    expect(getPath(results[1]!.dump, 'version')).toBe(3);
   });
 
   it('broken TOML fails on every line', async () => {
@@ -103,18 +114,15 @@ describe('containerd config dump', () => {
     }
   });
 
-  it('1.7 rejects version = 3; 1.6 reads it as v2 and ignores the v3 keys; 2.x reads it', async () => {
-    const [r16, r17, r2] = await Promise.all(CONTAINERD_LINES.map((l) => configDump(l, sociConfigV3())));
-    expect(r16!.ok).toBe(true);
-    expect(getPath(r16!.dump, 'version')).toBe(2);
-    expect(criSnapshotter('1.6', r16!.dump)).toBe('overlayfs');
+  it('1.7 rejects version = 3; 2.x reads it', async () => {
+    const [r17, r2] = await Promise.all(CONTAINERD_LINES.map((l) => configDump(l, sociConfigV3())));
     expect(r17!.ok).toBe(false);
     expect(r17!.stderr).toMatch(/version/);
     expect(r2!.ok, r2!.stderr).toBe(true);
-    expect(criSnapshotter('2', r2!.dump)).toBe('soci');
+    expect(getPath(criImages('2', r2!.dump), 'snapshotter')).toBe('soci');
   });
 
-  it('2.x logs unknown keys; 1.x silently drops them (so tests must assert on the dump)', async () => {
+  it('2.x logs unknown keys; 1.7 silently drops them (so tests must assert on the dump)', async () => {
     const typo = sociConfigV3().replace('disable_snapshot_annotations', 'disable_snapshot_anotations');
     const r2 = await configDump('2', typo);
     expect(r2.ok).toBe(true);
@@ -128,55 +136,169 @@ describe('containerd config dump', () => {
   });
 });
 
-describe('mergeLikeNodeadm', () => {
-  it('merges tables key by key; the fragment wins, false included; arrays are replaced', () => {
-    const base = `version = 2
-[a]
-keep = "x"
-flag = true
-list = [1, 2, 3]
-[a.inner]
-n = 1
+// STAND-IN for the NodeConfig EKS appends to a managed node group's user data (closed source; its shape is
+// nodeadm's API, node.eks.aws/v1alpha1; per ../shared/reference/soci-on-eks.md section 2 it carries the
+// cluster block and no containerd or featureGates). The values are made up.
+const EKS_NODECONFIG = `apiVersion: node.eks.aws/v1alpha1
+kind: NodeConfig
+spec:
+  cluster:
+    name: eks-appended
+    apiServerEndpoint: https://EKSAPPENDED.gr7.us-west-2.eks.amazonaws.com
+    certificateAuthority: ${Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString('base64')}
+    cidr: 172.20.0.0/16
 `;
-    const frag = `[a]
-flag = false
-list = [9]
-[a.inner]
-m = 2
-[b]
-new = "y"
-`;
-    const merged = tomlLoad(mergeLikeNodeadm(base, frag));
-    expect(JSON.parse(JSON.stringify(merged))).toEqual({
-      version: 2,
-      a: { keep: 'x', flag: false, list: [9], inner: { n: 1, m: 2 } },
-      b: { new: 'y' },
+const EKS_ONLY_USER_DATA = appendMimePart('MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="//"\n\n--//--\n', 'application/node.eks.aws', EKS_NODECONFIG);
+
+const CASES = readdirSync(join(import.meta.dirname, 'cases')).sort();
+
+/** What a node of this golden case gets: our user data (with EKS's part appended when ours has no
+ * cluster block, as on a managed node group) and our drop-ins in /etc/eks/nodeadm.d/. */
+function nodeInputs(name: string) {
+  const r = render(caseProfile(name), name);
+  const file = (path: string) => r.artifacts.find((a) => a.path === path)?.content;
+  const dropIns = Object.fromEntries(
+    r.artifacts.filter((a) => a.path.startsWith('rootfs/etc/eks/nodeadm.d/')).map((a) => [basename(a.path), a.content]),
+  );
+  const ours = file('user-data.mime')!;
+  const userData = r.plan.cluster ? ours : appendMimePart(ours, 'application/node.eks.aws', EKS_NODECONFIG);
+  return { plan: r.plan, userData, dropIns, sociConfig: file(`rootfs${PATHS.sociConfig}`) };
+}
+
+/** nodeadm's own config for a node with no soci (the cluster block only), dumped by the real containerd. */
+const baselines = new Map<string, Promise<Record<string, unknown>>>();
+function baseline(line: ContainerdLine, versionLine: string, kubernetesVersion: string): Promise<Record<string, unknown>> {
+  const key = `${versionLine}|${kubernetesVersion}`;
+  if (!baselines.has(key)) {
+    baselines.set(
+      key,
+      (async () => {
+        const r = await nodeadmRender({ userData: EKS_ONLY_USER_DATA, versionLine, kubernetesVersion });
+        expect(r.code, r.stderr).toBe(0);
+        const d = await configDump(line, r.config);
+        expect(d.ok, d.stderr).toBe(true);
+        return d.dump!;
+      })(),
+    );
+  }
+  return baselines.get(key)!;
+}
+
+/** The keys soci's wiring may change or add in nodeadm's config; everything else must stay nodeadm's. */
+function ours(line: ContainerdLine, key: string): boolean {
+  const images = line === '2' ? `plugins.${CRI_IMAGES_V3}` : `plugins.${CRI_V1}.containerd`;
+  return (
+    key === `${images}.snapshotter` ||
+    key === `${images}.disable_snapshot_annotations` ||
+    key.startsWith('proxy_plugins.soci.') ||
+    // containerd 2's transfer service: used by `ctr image pull`, not by kubelet (see src/artifacts/containerd.ts)
+    (line === '2' && key === 'plugins.io.containerd.transfer.v1.local.unpack_config')
+  );
+}
+
+describe.each(CASES)('golden case %s through nodeadm and containerd', (name) => {
+  const { plan, userData, dropIns } = nodeInputs(name);
+  describe.each(VERSION_LINES[plan.containerd])('containerd-version.txt %s', ({ text: versionLine }) => {
+    it("nodeadm-render --strict writes a config the real containerd reads with soci wired in and nodeadm's own settings intact", async () => {
+      const line = plan.containerd;
+      const r = await nodeadmRender({ userData, dropIns, versionLine, kubernetesVersion: plan.kubernetesVersion });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/^validation: ok$/m);
+      expect(r.stderr).toMatch(`template schema: ${line === '2' ? 3 : 2}`);
+      // The cluster block comes from our user data, or from EKS's part (managed node groups).
+      expect(r.nodeConfig.spec.cluster.name).toBe(plan.cluster?.name ?? 'eks-appended');
+
+      const d = await configDump(line, r.config);
+      expect(d.ok, d.stderr).toBe(true);
+      expect(d.stderr).not.toMatch(/Ignoring unknown key/);
+      const dump = d.dump!;
+      expect(getPath(criImages(line, dump), 'snapshotter')).toBe('soci');
+      expect(getPath(criImages(line, dump), 'disable_snapshot_annotations')).toBe(false);
+      expect(getPath(dump, 'proxy_plugins', 'soci', 'type')).toBe('snapshot');
+      expect(getPath(dump, 'proxy_plugins', 'soci', 'address')).toBe(SOCI_SOCK);
+      if (plan.installs) expect(getPath(dump, 'proxy_plugins', 'soci', 'exports', 'root')).toBe(PATHS.sociRoot);
+      // nodeadm's own settings
+      if (line === '2') {
+        expect(getPath(dump, 'plugins', CRI_IMAGES_V3, 'pinned_images', 'sandbox')).toBe(SANDBOX);
+        expect(getPath(dump, 'plugins', CRI_RUNTIME_V3, 'containerd', 'default_runtime_name')).toBe('runc');
+        expect(getPath(dump, 'plugins', CRI_RUNTIME_V3, 'containerd', 'runtimes', 'runc', 'options', 'SystemdCgroup')).toBe(true);
+      } else {
+        expect(getPath(dump, 'plugins', CRI_V1, 'sandbox_image')).toBe(SANDBOX);
+        expect(getPath(dump, 'plugins', CRI_V1, 'containerd', 'default_runtime_name')).toBe('runc');
+        expect(getPath(dump, 'plugins', CRI_V1, 'containerd', 'runtimes', 'runc', 'options', 'SystemdCgroup')).toBe(true);
+      }
+      // ... and every other key as nodeadm writes it for a node without soci.
+      // (1.7's dump lists the file it read as `imports`: a temp path, different each run.)
+      const base = flatten({ ...(await baseline(line, versionLine, plan.kubernetesVersion)), imports: undefined });
+      const got = flatten({ ...dump, imports: undefined });
+      const changed = [...base].filter(([k, v]) => !ours(line, k) && JSON.stringify(got.get(k)) !== JSON.stringify(v)).map(([k]) => k);
+      const added = [...got.keys()].filter((k) => !base.has(k) && !ours(line, k));
+      if (plan.installs) expect({ changed, added }).toEqual({ changed: [], added: [] });
     });
   });
+});
 
-  const fixtureDir = join(REPO_ROOT, 'test', 'fixtures', 'nodeadm');
-  const fixtures = readdirSync(fixtureDir).filter((f) => f.endsWith('.toml'));
+describe('managed node groups: EKS appends its NodeConfig after ours', () => {
+  const { plan, userData, dropIns } = nodeInputs('default');
 
-  it('a soci fragment merged into every nodeadm fixture lands in the real dump, runtimes intact', async () => {
-    expect(fixtures.length).toBe(10);
-    const jobs = fixtures.map(async (f) => {
-      const base = readFileSync(join(fixtureDir, f), 'utf8');
-      const v3 = /^version\s*=\s*3/m.test(base);
-      const line: ContainerdLine = f.startsWith('containerdv1-') ? '1.7' : '2';
-      const merged = mergeLikeNodeadm(base, v3 ? sociConfigV3() : sociConfigV2().replace(/\[plugins\.".*runtimes\.runc\]\n.*\n/, ''));
-      const r = await configDump(line, merged);
-      expect(r.ok, `${f}: ${r.stderr}`).toBe(true);
-      expect(criSnapshotter(line, r.dump), f).toBe('soci');
-      expect(getPath(r.dump, 'proxy_plugins', 'soci', 'address'), f).toBe(SOCI_SOCK);
-      // nodeadm's runtimes (runc, nvidia, neuron) survive the merge
-      const baseRuntimes = Object.keys(
-        (getPath(tomlLoad(base), 'plugins', v3 ? 'io.containerd.cri.v1.runtime' : CRI_V1, 'containerd', 'runtimes') as object) ?? {},
-      );
-      const dumpRuntimes = getPath(r.dump, 'plugins', line === '2' ? 'io.containerd.cri.v1.runtime' : CRI_V1, 'containerd', 'runtimes');
-      expect(baseRuntimes.length, f).toBeGreaterThan(0);
-      for (const rt of baseRuntimes) expect(Object.keys(dumpRuntimes as object), f).toContain(rt);
+  it('without the cluster block from some source nodeadm stops (so the default user data relies on EKS for it)', async () => {
+    const alone = render(undefined, 'default').artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    const r = await nodeadmRender({ userData: alone, dropIns, versionLine: VERSION_LINES['2'][0]!.text, kubernetesVersion: plan.kubernetesVersion });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Name is missing in cluster configuration/);
+  });
+
+  it("with EKS's part appended: the cluster is EKS's, the containerd wiring ours, and containerd runs soci", async () => {
+    expect(plan.cluster).toBeUndefined();
+    const r = await nodeadmRender({ userData, dropIns, versionLine: VERSION_LINES['2'][0]!.text, kubernetesVersion: plan.kubernetesVersion });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.nodeConfig.spec.cluster).toEqual({
+      name: 'eks-appended',
+      apiServerEndpoint: 'https://EKSAPPENDED.gr7.us-west-2.eks.amazonaws.com',
+      certificateAuthority: expect.any(String),
+      cidr: '172.20.0.0/16',
     });
-    await Promise.all(jobs);
+    expect(r.nodeConfig.spec.containerd.config).toContain('snapshotter = "soci"');
+    const d = await configDump('2', r.config);
+    expect(getPath(criImages('2', d.dump), 'snapshotter')).toBe('soci');
+  });
+});
+
+describe.each(CASES.filter((c) => nodeInputs(c).sociConfig !== undefined))("golden case %s: soci's config.toml, by soci itself", (name) => {
+  const { sociConfig } = nodeInputs(name);
+
+  it('soci-config-strict loads it with no ignored keys', async () => {
+    const r = await sociConfigStrict(sociConfig!);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('soci-snapshotter-grpc starts with it', async () => {
+    const s = await startSoci(sociConfig!);
+    try {
+      expect(s.error).toBeUndefined();
+      expect(s.started, s.log).toBe(true);
+      expect(existsSync(s.address)).toBe(true);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('soci helpers report failures', () => {
+  it('soci-config-strict: exit 4 lists ignored keys', async () => {
+    const r = await sociConfigStrict('metadata_stor = "db"\n[fuse]\nattr_timout = 1\n');
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/metadata_stor/);
+    expect(r.stderr).toMatch(/attr_timout/);
+  });
+
+  it('startSoci: a config soci refuses is reported with its error, and the daemon is gone', async () => {
+    const s = await startSoci('[pull_modes.parallel_pull_unpack]\nenable = true\ndiscard_unpacked_layers = true\n[pull_modes.parallel_pull_unpack.decompress_streams.gzip]\npath = "/nonexistent/unpigz"\n');
+    await s.stop();
+    expect(s.started).toBe(false);
+    expect(s.error).toMatch(/decompress/);
+    expect(() => process.kill(s.pid, 0)).toThrow();
   });
 });
 
@@ -203,10 +325,8 @@ describe('containerd running', () => {
         const soci = parsePluginsLs(ls.stdout).find((p) => p.type === 'io.containerd.snapshotter.v1' && p.id === 'soci');
         expect(soci, ls.stdout).toBeDefined();
         expect(soci!.status).toBe('ok');
-        expect(ls.stdout).toMatch(/io\.containerd\.snapshotter\.v1\s+soci\s+.*\s+ok/);
 
         // a call through the snapshotter reaches our socket (the call itself fails: nobody answers gRPC).
-        // `snapshots ls` would exit 0 here (errors swallowed): prepare reports it
         const call = await ctd.ctr(['snapshots', '--snapshotter', 'soci', 'prepare', 'probe', '']);
         expect(call.code).toBe(1);
         expect(call.stderr).toMatch(/preface|unavailable|connection|transport|closed|EOF|deadline/i);
@@ -227,6 +347,34 @@ describe('containerd running', () => {
   it('startContainerd reports a config containerd refuses', async () => {
     await expect(startContainerd('1.7', sociConfigV3())).rejects.toThrow(/exited early/);
   }, 30_000);
+
+  // The whole path on one machine: nodeadm's config for a golden case, the real containerd, the real soci.
+  it.each([
+    ['1.7', 'lazy-release-containerd17-x86'],
+    ['2', 'default'],
+  ] as const)('containerd %s with nodeadm\'s config for case %s snapshots through a real soci', async (line, name) => {
+    const { plan, userData, dropIns, sociConfig } = nodeInputs(name);
+    expect(plan.containerd).toBe(line);
+    const r = await nodeadmRender({ userData, dropIns, versionLine: VERSION_LINES[line][0]!.text, kubernetesVersion: plan.kubernetesVersion });
+    expect(r.code, r.stderr).toBe(0);
+    const soci = await startSoci(sociConfig!);
+    try {
+      expect(soci.started, soci.log).toBe(true);
+      const ctd = await startContainerd(line, r.config.split(SOCI_SOCK).join(soci.address));
+      try {
+        const ls = await ctd.ctr(['plugins', 'ls']);
+        expect(parsePluginsLs(ls.stdout).find((p) => p.id === 'soci')).toMatchObject({ type: 'io.containerd.snapshotter.v1', status: 'ok' });
+        const prep = await ctd.ctr(['snapshots', '--snapshotter', 'soci', 'prepare', 'probe', '']);
+        expect(prep.code, prep.stderr).toBe(0);
+        const list = await ctd.ctr(['snapshots', '--snapshotter', 'soci', 'ls']);
+        expect(list.stdout).toMatch(/^probe\s/m);
+      } finally {
+        await ctd.stop();
+      }
+    } finally {
+      await soci.stop();
+    }
+  }, 60_000);
 });
 
 describe('systemd-analyze verify', () => {
@@ -470,4 +618,218 @@ x = 1
       ].sort(),
     );
   });
+});
+
+describe('defects, shown with the real components', () => {
+  const CLUSTER = `cluster:
+  name: demo
+  apiServerEndpoint: https://ABCD.gr7.us-west-2.eks.amazonaws.com
+  certificateAuthority: ${Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString('base64')}
+  cidr: 10.100.0.0/16
+`;
+  /** What a node of this profile gets (user data, drop-ins), rendered by nodeadm and dumped by containerd. */
+  async function onNode(profileYaml: string, versionLine: string, extraUserDataPart?: string) {
+    const r = render(profileYaml, 'p');
+    const file = (path: string) => r.artifacts.find((a) => a.path === path)?.content;
+    const dropIns = Object.fromEntries(
+      r.artifacts.filter((a) => a.path.startsWith('rootfs/etc/eks/nodeadm.d/')).map((a) => [basename(a.path), a.content]),
+    );
+    let userData = file('user-data.mime')!;
+    if (extraUserDataPart) userData = appendMimePart(userData, 'application/node.eks.aws', extraUserDataPart);
+    const out = await nodeadmRender({ userData, dropIns, versionLine, kubernetesVersion: r.plan.kubernetesVersion });
+    expect(out.code, out.stderr).toBe(0);
+    const line: ContainerdLine = /containerd\/v2 /.test(versionLine) ? '2' : '1.7';
+    const d = await configDump(line, out.config);
+    expect(d.ok, d.stderr).toBe(true);
+    return { plan: r.plan, file, render: out, dump: d.dump!, dumpStderr: d.stderr };
+  }
+
+  it('D12: node.containerd "1.7" is accepted for Kubernetes 1.30-1.33 (AMIs before v20250807), and nodeadm on such a node takes our wiring', async () => {
+    for (const k8s of ['1.30', '1.33']) {
+      const { plan, dump } = await onNode(`${CLUSTER}node: { kubernetesVersion: "${k8s}", containerd: "1.7" }\nsoci: { source: ami }\n`, VERSION_LINES['1.7'][0]!.text);
+      expect(plan.containerd).toBe('1.7');
+      expect(getPath(criImages('1.7', dump), 'snapshotter')).toBe('soci');
+      expect(getPath(dump, 'proxy_plugins', 'soci', 'address')).toBe(SOCI_SOCK);
+    }
+  });
+
+  // soci v0.15.0 fs/fs.go (NewFilesystem, tag v0.15.0 = 7716bd67): parallel_pull_unpack or
+  // experimental_parallel_pull_as_fallback with the soci content store and discard_unpacked_layers = false is
+  // an error; fs/adaptive_fetch_image_layers.go (checkParallelPullUnpack): a per-image download or unpack
+  // limit above a global one that is bounded (> 0) is an error. Both end the daemon at start-up.
+  it('D5: parallel with discardUnpackedLayers: false gets the containerd content store, and soci starts with it', async () => {
+    for (const mode of ['parallel', 'lazy-with-parallel-fallback']) {
+      const r = render(`node: { arch: x86_64 }\nsoci: { mode: ${mode}, source: ami, parallel: { discardUnpackedLayers: false } }\n`, 'p');
+      const config = r.artifacts.find((a) => a.path === `rootfs${PATHS.sociConfig}`)!.content;
+      const s = await startSoci(config);
+      await s.stop();
+      expect(s.error, mode).toBeUndefined();
+      expect(s.started, mode).toBe(true);
+    }
+  });
+
+  it('D5: a per-image limit above a bounded global one is refused at load, one line per field (soci would not start)', async () => {
+    const text = 'node: { arch: x86_64 }\nsoci: { mode: parallel, source: ami, parallel: { maxConcurrentDownloads: 10, maxConcurrentUnpacks: 4, maxConcurrentUnpacksPerImage: 2 } }\n';
+    let problems: string[] = [];
+    try {
+      loadProfile(text, 'p.yaml');
+    } catch (e) {
+      if (!(e instanceof ProfileError)) throw e;
+      problems = e.problems;
+    }
+    expect(problems).toEqual([
+      expect.stringMatching(/^p\.yaml: soci\.parallel\.maxConcurrentDownloadsPerImage: 20 \(the default\) is above soci\.parallel\.maxConcurrentDownloads \(10\): soci refuses to start/),
+    ]);
+    // What soci itself says about the config we would have written.
+    const both = 'node: { arch: x86_64 }\nsoci: { mode: parallel, source: ami, parallel: { maxConcurrentDownloads: 10, maxConcurrentUnpacks: 4 } }\n';
+    const s = await startSoci(sociConfigToml(planOf(parseYaml(both))));
+    await s.stop();
+    expect(s.started).toBe(false);
+    expect(s.error).toMatch(/global download limit less than per-image download limit/);
+    expect(s.error).toMatch(/global unpack limit less than per-image unpack limit/);
+    expect(() => loadProfile(both, 'p.yaml')).toThrow(/maxConcurrentUnpacksPerImage: 12 \(the default\) is above soci\.parallel\.maxConcurrentUnpacks \(4\)/);
+    // -1 (unbounded) per image, or equal limits, are what soci accepts.
+    expect(() => loadProfile('node: { arch: x86_64 }\nsoci: { mode: parallel, source: ami, parallel: { maxConcurrentDownloads: 20, maxConcurrentUnpacks: 4, maxConcurrentUnpacksPerImage: -1 } }\n')).not.toThrow();
+  });
+
+  it("D16: parallel modes use the AMI's /usr/bin/unpigz -d -c as soci's gzip decompressor (as nodeadm does), and soci starts with it", async () => {
+    expect(existsSync('/usr/bin/unpigz'), '/usr/bin/unpigz missing: run scripts/setup-test-tools.sh (Debian package pigz)').toBe(true);
+    for (const mode of ['parallel', 'lazy-with-parallel-fallback', 'lazy']) {
+      const r = render(`node: { arch: x86_64 }\nsoci: { mode: ${mode}, source: ami }\n`, 'p');
+      const config = r.artifacts.find((a) => a.path === `rootfs${PATHS.sociConfig}`)!.content;
+      const gzip = getPath(parseToml(config), 'pull_modes', 'parallel_pull_unpack', 'decompress_streams', 'gzip');
+      expect(gzip, mode).toEqual(mode === 'lazy' ? undefined : { path: '/usr/bin/unpigz', args: ['-d', '-c'] });
+      expect((await sociConfigStrict(config)).code, mode).toBe(0);
+      const s = await startSoci(config);
+      await s.stop();
+      expect(s.error, mode).toBeUndefined();
+      expect(s.started, mode).toBe(true);
+    }
+  });
+
+  /** PIDs of processes whose command line names this path (a soci left running by a bake). */
+  const processesUnder = (dir: string): string[] =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir);
+        } catch {
+          return false;
+        }
+      });
+
+  it('D5: install.sh --bake starts the installed soci once on a scratch root and socket, and stops the build unless it becomes ready', async () => {
+    const r = render('node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n', 'p');
+    const script = r.artifacts.find((a) => a.path === 'install.sh')!.content;
+    const good = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.15.0', ecrHelper: false });
+    try {
+      const res = await good.run(script, ['--bake']);
+      expect(res.stderr).toMatch(/bake: soci starts with its config/);
+      expect(res.code, res.stderr).toBe(0);
+      expect(processesUnder(good.dir)).toEqual([]);
+    } finally {
+      good.remove();
+    }
+    // A config soci refuses (what D5's first half prevents at generation), run by the real soci.
+    const refused = script.replace(/^discard_unpacked_layers = true$/gm, 'discard_unpacked_layers = false');
+    expect(refused).not.toBe(script);
+    const bad = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.15.0', ecrHelper: false });
+    try {
+      const res = await bad.run(refused, ['--bake']);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/bake: \/usr\/bin\/soci-snapshotter-grpc does not start with \/etc\/soci-snapshotter-grpc\/config\.toml: .*requires containerd content store/);
+      expect(existsSync(bad.path(PATHS.nodeadmDropIn))).toBe(false);
+      expect(readFileSync(bad.path('/etc/machine-id'), 'utf8')).not.toBe(''); // no cleanup of a failed bake
+      expect(processesUnder(bad.dir)).toEqual([]);
+    } finally {
+      bad.remove();
+    }
+  }, 120_000);
+
+  it('D16: install.sh names /usr/bin/unpigz in soci\'s config only where the node has it', async () => {
+    const r = render('node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n', 'p');
+    const script = r.artifacts.find((a) => a.path === 'install.sh')!.content;
+    const root = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.15.0', ecrHelper: false });
+    try {
+      // An overlay whiteout in the /usr layer hides the host's /usr/bin/unpigz from the script.
+      const hide = await run('mknod', [root.path('/usr/bin/unpigz'), 'c', '0', '0']);
+      expect(hide.code, hide.stderr).toBe(0);
+      const res = await root.run(script, ['--bake']);
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stderr).toMatch(/\/usr\/bin\/unpigz is missing/);
+      const written = readFileSync(root.path(PATHS.sociConfig), 'utf8');
+      expect(getPath(parseToml(written), 'pull_modes', 'parallel_pull_unpack', 'decompress_streams')).toBeUndefined();
+      expect(getPath(parseToml(written), 'pull_modes', 'parallel_pull_unpack', 'enable')).toBe(true);
+    } finally {
+      root.remove();
+    }
+  }, 120_000);
+
+  it("D17: containerd 2's transfer-service keys, which kubelet's pulls never read, say in the drop-in that they are for ctr", async () => {
+    const { dropIns, plan } = nodeInputs('default');
+    expect(plan.containerd).toBe('2');
+    const toml: string = parseYaml(dropIns['50-soci-installer.yaml']!).spec.containerd.config;
+    const lines = toml.split('\n');
+    for (const key of [/^\[\[plugins\."io\.containerd\.transfer\.v1\.local"\.unpack_config\]\]$/, /^enable_remote_snapshot_annotations = /]) {
+      const at = lines.findIndex((l) => key.test(l));
+      expect(at, String(key)).toBeGreaterThan(0);
+      expect(lines[at - 1], String(key)).toMatch(/^# .*\bctr\b/);
+    }
+    // kubelet's pulls go through CRI, which with disable_snapshot_annotations = false labels soci's
+    // snapshots itself: nodeadm's config for this case has that on every containerd 2 line.
+    const r = await nodeadmRender({ userData: nodeInputs('default').userData, dropIns, versionLine: VERSION_LINES['2'][0]!.text, kubernetesVersion: plan.kubernetesVersion });
+    const d = await configDump('2', r.config);
+    expect(getPath(criImages('2', d.dump), 'disable_snapshot_annotations')).toBe(false);
+  });
+
+  // A user's own NodeConfig part with containerd 1.x (config v2) keys, as many EKS guides show.
+  const USER_V2 = `apiVersion: node.eks.aws/v1alpha1
+kind: NodeConfig
+spec:
+  containerd:
+    config: |
+      [plugins."io.containerd.grpc.v1.cri"]
+      max_concurrent_downloads = 7
+`;
+
+  it("D11: a user's v2-style containerd.config is dropped by nodeadm on containerd 2 once our v3 drop-in is merged (nodeadm-render), so install.sh refuses such a node", async () => {
+    const { plan, userData, dropIns } = nodeInputs('default');
+    const withUser = appendMimePart(userData, 'application/node.eks.aws', USER_V2);
+    const versionLine = VERSION_LINES['2'][0]!.text;
+    const k8s = plan.kubernetesVersion;
+    // Alone, nodeadm renders its v2 template and migrates: the user's key lands in containerd 2's config.
+    const alone = await nodeadmRender({ userData: withUser, versionLine, kubernetesVersion: k8s, migrateWith: '2' });
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(alone.stderr).toMatch(/needs `containerd config migrate`: true/);
+    expect(getPath((await configDump('2', alone.config)).dump, 'plugins', CRI_IMAGES_V3, 'max_concurrent_downloads')).toBe(7);
+    // With our drop-in, the merged text names v3 plugins: no migration, the key is lost.
+    const merged = await nodeadmRender({ userData: withUser, dropIns, versionLine, kubernetesVersion: k8s, migrateWith: '2' });
+    expect(merged.code, merged.stderr).toBe(0);
+    expect(merged.stderr).toMatch(/needs `containerd config migrate`: false/);
+    expect(getPath((await configDump('2', merged.config)).dump, 'plugins', CRI_IMAGES_V3, 'max_concurrent_downloads')).not.toBe(7);
+
+    // On the node: nodeadm-config (before cloud-init) caches the user-data NodeConfig in
+    // /run/eks/nodeadm/config.json; written here from nodeadm's own merge of that user data.
+    const script = render(undefined, 'default').artifacts.find((a) => a.path === 'install.sh')!.content;
+    const root = makeScratchRoot({ containerdVersion: '2.2.4', amiSociVersion: '0.15.0', ecrHelper: true });
+    try {
+      mkdirSync(root.path('/run/eks/nodeadm'), { recursive: true });
+      writeFileSync(root.path('/run/eks/nodeadm/config.json'), JSON.stringify(alone.nodeConfig));
+      const before = root.snapshot();
+      const res = await root.run(script, ['--strict']);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/containerd\.config in user data uses containerd 1\.x \(config version 2\) keys/);
+      expect(existsSync(root.path(PATHS.nodeadmDropIn))).toBe(false);
+      expect(root.snapshot().split('\n').filter((l) => !l.includes('/var/lib/soci-installer'))).toEqual(before.split('\n').filter((l) => !l.includes('/var/lib/soci-installer')));
+      // A v3-style user config, or none, is fine.
+      const v3 = await nodeadmRender({ userData: appendMimePart(userData, 'application/node.eks.aws', USER_V2.replace('io.containerd.grpc.v1.cri', 'io.containerd.cri.v1.images')), versionLine, kubernetesVersion: k8s });
+      writeFileSync(root.path('/run/eks/nodeadm/config.json'), JSON.stringify(v3.nodeConfig));
+      const ok = await root.run(script, ['--strict']);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(existsSync(root.path(PATHS.nodeadmDropIn))).toBe(true);
+    } finally {
+      root.remove();
+    }
+  }, 120_000);
 });

@@ -27,13 +27,25 @@ export function containerdTable(plan: Plan): Record<string, unknown> {
   return {
     plugins: {
       'io.containerd.cri.v1.images': { snapshotter: 'soci', disable_snapshot_annotations: false },
-      // containerd >= 2.1 pulls through the transfer service, which unpacks per platform.
+      // For ctr only (see FOR_CTR): containerd 2's transfer service unpacks per platform.
       'io.containerd.transfer.v1.local': { unpack_config: [{ platform: 'linux', snapshotter: 'soci' }] },
     },
     proxy_plugins: proxy,
   };
 }
 
+// containerd 2's transfer-service keys (unpack_config, the proxy's enable_remote_snapshot_annotations)
+// are not read by kubelet's pulls on EKS: CRI with disable_snapshot_annotations = false (and nodeadm's
+// discard_unpacked_layers = true) takes its own pull path and labels soci's snapshots itself
+// (soci-on-eks.md section 4, corrected). They are kept for `ctr image pull`, which goes through the
+// transfer service and needs an unpack_config for the platform; the file says so where they stand.
+const FOR_CTR = '# For `ctr image pull` (containerd 2 transfer service) only: kubelet pulls through CRI and ignores it.';
+
 export function containerdToml(plan: Plan): string {
-  return dump(containerdTable(plan));
+  const text = dump(containerdTable(plan));
+  if (plan.containerd !== '2') return text;
+  return text
+    .split('\n')
+    .flatMap((l) => (/^\[\[plugins\."io\.containerd\.transfer\.v1\.local"\.unpack_config\]\]$|^enable_remote_snapshot_annotations = /.test(l) ? [FOR_CTR, l] : [l]))
+    .join('\n');
 }

@@ -8,17 +8,24 @@ import { renderTemplate } from '../render/template.js';
 import { INCOMPLETE_IMAGES, NODEADM_CONFIG_PHASE, nodeFiles, PAUSE_IMPORT_UNIT, wiringDropIn, type NodeFile } from './node-files.js';
 
 const DELIMITER = 'SOCI_INSTALLER_EOF';
+/** Where nodeadm-config.service caches the user-data NodeConfig (its --config-cache, AMIs v20251023+). */
+const NODEADM_CONFIG_CACHE = '/run/eks/nodeadm/config.json';
+
+function checkedText(path: string, text: string): string {
+  if (text.split('\n').includes(DELIMITER)) throw new InternalError(`${path} contains the heredoc delimiter`);
+  if (!text.endsWith('\n')) throw new InternalError(`${path} must end with a newline`);
+  return text;
+}
 
 function heredoc(f: NodeFile) {
-  if (f.content.split('\n').includes(DELIMITER)) throw new InternalError(`${f.path} contains the heredoc delimiter`);
-  if (!f.content.endsWith('\n')) throw new InternalError(`${f.path} must end with a newline`);
   return {
     pathQ: shellQuote(f.path),
     mode: f.mode,
     delimiter: DELIMITER,
-    content: f.content,
+    content: checkedText(f.path, f.content),
     onlyWithRelease: f.onlyWithRelease === true,
     putFn: f.own ? 'put_own' : 'put',
+    needs: f.needs ? { needsQ: shellQuote(f.needs.path), needsPath: f.needs.path, targetPath: f.path, otherwise: checkedText(f.path, f.needs.otherwise) } : false,
   };
 }
 
@@ -56,6 +63,12 @@ export function installScript(plan: Plan): string {
     amiBinQ: shellQuote(PATHS.amiSociBinary),
     relBinQ: shellQuote(PATHS.releaseSociBinary),
     socketQ: shellQuote(PATHS.sociSocket),
+    // D11: on containerd 2, a user's version 2 containerd.config would be dropped (the template says why).
+    userConfigCheck: plan.containerd === '2',
+    nodeadmCache: NODEADM_CONFIG_CACHE,
+    nodeadmCacheQ: shellQuote(NODEADM_CONFIG_CACHE),
+    sociConfig: PATHS.sociConfig,
+    sociConfigQ: shellQuote(PATHS.sociConfig),
     stateQ: shellQuote(PATHS.stateDir),
     archesQ: shellQuote(plan.arches.join(' ')),
     containerdVersionFile: PATHS.containerdVersionFile,

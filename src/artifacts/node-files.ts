@@ -3,7 +3,7 @@
 import { dump } from 'js-toml';
 import { PATHS, type Plan } from '../plan.js';
 import { loadTemplate } from '../render/template.js';
-import { sociConfigToml } from './soci-config.js';
+import { sociConfigToml, UNPIGZ, usesUnpigz } from './soci-config.js';
 import { nodeConfigYaml, wiringNodeConfig } from './nodeconfig.js';
 import { containerdDropIn, pauseImportUnit, proxyDropIn, releaseBinaryDropIn, sociServiceUnit, sociSocketUnit } from './systemd.js';
 
@@ -23,6 +23,8 @@ export interface NodeFile {
   enable?: boolean;
   /** A path the node's owner may use too: written only where absent or identical (or ours before). */
   own?: boolean;
+  /** content names this executable: where the node lacks it, the script writes `otherwise` instead. */
+  needs?: { path: string; otherwise: string };
 }
 
 export const PAUSE_IMPORT_UNIT = 'soci-installer-pause-import.service';
@@ -34,7 +36,15 @@ export const INCOMPLETE_IMAGES = `ctr --namespace k8s.io images check 2>/dev/nul
 
 export function nodeFiles(plan: Plan): NodeFile[] {
   if (!plan.installs) return [];
-  const files: NodeFile[] = [{ path: PATHS.sociConfig, content: sociConfigToml(plan), mode: '0644', phase: 'stage' }];
+  const files: NodeFile[] = [
+    {
+      path: PATHS.sociConfig,
+      content: sociConfigToml(plan),
+      mode: '0644',
+      phase: 'stage',
+      ...(usesUnpigz(plan) ? { needs: { path: UNPIGZ, otherwise: sociConfigToml(plan, { unpigz: false }) } } : {}),
+    },
+  ];
   if (plan.source !== 'ami') {
     files.push(
       { path: '/usr/local/lib/systemd/system/soci-snapshotter.service', content: sociServiceUnit(plan), mode: '0644', phase: 'stage', onlyWithRelease: true },

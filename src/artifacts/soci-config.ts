@@ -6,7 +6,16 @@ import { PATHS, type Plan } from '../plan.js';
 
 type Table = Record<string, unknown>;
 
-export function sociConfigTable(plan: Plan): Table {
+/**
+ * The gzip decompressor for parallel unpacking. The AMI ships pigz, and nodeadm's own soci config
+ * (amazon-eks-ami nodeadm/internal/containerd/snapshotter/soci-snapshotter.config.toml at 81fec2e8) and
+ * soci's docs/parallel-mode.md (v0.15.0) use exactly this. soci will not start if the path is missing
+ * (internal/archive/compression/compression.go, InitializeDecompressStreams), so the install script
+ * writes the config without it where the node lacks the file (see nodeFiles: `needs`).
+ */
+export const UNPIGZ = '/usr/bin/unpigz';
+
+export function sociConfigTable(plan: Plan, opts: { unpigz: boolean } = { unpigz: true }): Table {
   // TOML needs a table's plain keys before its subtables: scalars first.
   const top: Table = {};
   if (plan.metricsAddress) top.metrics_address = plan.metricsAddress;
@@ -19,6 +28,7 @@ export function sociConfigTable(plan: Plan): Table {
         max_concurrent_unpacks: plan.parallel.maxConcurrentUnpacks,
         max_concurrent_unpacks_per_image: plan.parallel.maxConcurrentUnpacksPerImage,
         discard_unpacked_layers: plan.parallel.discardUnpackedLayers,
+        ...(opts.unpigz ? { decompress_streams: { gzip: { path: UNPIGZ, args: ['-d', '-c'] } } } : {}),
       }
     : {};
   const pullModes: Table = {
@@ -32,8 +42,10 @@ export function sociConfigTable(plan: Plan): Table {
           : { enable: false },
   };
   const config: Table = { ...top, pull_modes: pullModes };
-  // Parallel pull as a fallback keeps layers in containerd's content store.
-  if (plan.mode === 'lazy-with-parallel-fallback') {
+  // Parallel pull as a fallback keeps layers in containerd's content store. Parallel pull that keeps
+  // unpacked layers needs it too: soci v0.15.0 refuses to start with its own store then (fs/fs.go,
+  // NewFilesystem: "parallel_pull_unpack mode requires containerd content store").
+  if (plan.mode === 'lazy-with-parallel-fallback' || (plan.parallel && !plan.parallel.discardUnpackedLayers)) {
     config.content_store = { type: 'containerd', containerd_address: PATHS.containerdSocket };
   }
   if (plan.auth === 'cri-keychain') {
@@ -55,10 +67,13 @@ export function sociConfigTable(plan: Plan): Table {
   return config;
 }
 
-export function sociConfigToml(plan: Plan): string {
+export function sociConfigToml(plan: Plan, opts: { unpigz: boolean } = { unpigz: true }): string {
   return (
     `# soci-snapshotter-grpc configuration, written by soci-installer ${plan.generatorVersion} (mode ${plan.mode}).\n` +
     `# Regenerate it from the profile rather than editing it here.\n\n` +
-    dump(sociConfigTable(plan))
+    dump(sociConfigTable(plan, opts))
   );
 }
+
+/** Whether the config names UNPIGZ (parallel modes): then the node must have it. */
+export const usesUnpigz = (plan: Plan): boolean => plan.parallel !== undefined;

@@ -4,7 +4,8 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { ProfileError } from '../errors.js';
 import { PROFILE_SCHEMA, type Profile } from './schema.js';
-import { servedArches } from '../plan.js';
+import { sociStartupProblems } from './soci-startup.js';
+import { DEFAULTS, servedArches } from '../plan.js';
 
 let compiled: ReturnType<Ajv['compile']> | undefined;
 function validator() {
@@ -150,6 +151,17 @@ function amiProblems(p: Profile): string[] {
 
 export const AMI_NAME_PLACEHOLDERS = ['arch', 'kubernetesVersion', 'variant', 'timestamp'];
 
+/**
+ * Which containerd lines EKS AL2023 AMIs ship for a Kubernetes minor (soci-on-eks.md section 1):
+ * 1.28/1.29 stayed on 1.7; 1.30-1.33 had 1.7 until AMI v20250807 and 2.x since; 1.34 and later 2.x only.
+ * Where both exist, the profile's choice stands and install.sh checks the node's containerd-version.txt.
+ */
+function containerdLineProblem(minor: number, line: string): string | undefined {
+  if (minor <= 29 && line !== '1.7') return `does not match Kubernetes 1.${minor}: EKS AL2023 AMIs for it ship containerd 1.7; use "1.7" or omit the key`;
+  if (minor >= 34 && line !== '2') return `does not match Kubernetes 1.${minor}: EKS AL2023 AMIs for it ship containerd 2.x; use "2" or omit the key`;
+  return undefined;
+}
+
 /** Rules that span fields, which a JSON Schema states poorly. */
 function semanticProblems(p: Profile): string[] {
   const out: string[] = [];
@@ -161,12 +173,8 @@ function semanticProblems(p: Profile): string[] {
     if (minor < 28 || minor > 36) {
       out.push(`node.kubernetesVersion: "${k8s}" has no EKS AL2023 AMI with nodeadm; supported: "1.28" to "1.36"`);
     } else if (p.node?.containerd) {
-      const expected = minor <= 29 ? '1.7' : '2';
-      if (p.node.containerd !== expected) {
-        out.push(
-          `node.containerd: "${p.node.containerd}" does not match Kubernetes ${k8s}: EKS AL2023 AMIs for it ship containerd ${expected === '1.7' ? '1.7' : '2.x'}; use "${expected}" or omit the key`,
-        );
-      }
+      const problem = containerdLineProblem(minor, p.node.containerd);
+      if (problem) out.push(`node.containerd: "${p.node.containerd}" ${problem}`);
     }
   }
 
@@ -185,6 +193,7 @@ function semanticProblems(p: Profile): string[] {
     return out;
   }
 
+  out.push(...sociStartupProblems(p, DEFAULTS.parallel));
   if (mode === 'lazy' && soci.parallel) {
     out.push('soci.parallel: has no effect with soci.mode "lazy"; remove it or choose parallel or lazy-with-parallel-fallback');
   }

@@ -207,7 +207,7 @@ export const PROFILE_SCHEMA = {
     node: obj({
       kubernetesVersion: str('^1\\.[0-9]{2}$', 'a Kubernetes minor version in quotes, e.g. "1.33"'),
       arch: { enum: [...NODE_ARCHES], description: 'Omit to serve both architectures from one profile.' },
-      containerd: { enum: [...CONTAINERD_LINES], description: 'Default: "1.7" for Kubernetes <= 1.29, else "2".' },
+      containerd: { enum: [...CONTAINERD_LINES], description: 'Default: "1.7" for Kubernetes <= 1.29, else "2". "1.7" also fits 1.30-1.33 on AMIs before v20250807; the node check decides.' },
     }),
     soci: obj({
       mode: { enum: [...MODES] },

@@ -1,60 +1,132 @@
 /**
- * Real containerd binaries (Debian 1.6, trixie 1.7, sid 2.x) for checking generated containerd configs.
- * Installed by scripts/setup-test-tools.sh; a missing binary is an error naming the script, never a skip.
+ * The config phase as it runs on a node, with real upstream programs only (test/support/upstream.ts):
+ * nodeadm's own code (`nodeadm-render`) writes /etc/containerd/config.toml from user data and drop-ins,
+ * and the matching real containerd (2.2.4 or 1.7.27) reads it (`config dump`) or runs it. No belief of
+ * ours about nodeadm's merge or template choice is involved.
  *
  * API:
- *   type ContainerdLine = '1.6' | '1.7' | '2'
- *   CONTAINERD_LINES: readonly ContainerdLine[]                  ['1.6', '1.7', '2']
- *   containerdBinary(line): string                               absolute path of `containerd`
- *   ctrBinary(line): string                                      absolute path of `ctr`
- *   containerdVersion(line): string                              Debian version from .cache/containerd/versions.txt
+ *   type ContainerdLine = '1.7' | '2'
+ *   CONTAINERD_LINES: readonly ContainerdLine[]                  ['1.7', '2']
+ *   VERSION_LINES: Record<ContainerdLine, {name, text}[]>
+ *       the real `containerd --version` lines of test/fixtures/ami/containerd-version/ for each line:
+ *       2 -> 2.2.4 (AMI build) and v2.1.4 (upstream build shape); 1.7 -> 1.7.27
+ *   containerdBinary(line): string                               upstream containerd-v2.2.4 / containerd-v1.7.27
+ *   ctrBinary(): string                                          upstream ctr-v2.2.4 (it talks to 1.7.27 too)
+ *   nodeadmRender(input): Promise<RenderResult>
+ *       writes input.userData and input.dropIns (file name -> text) into a temp dir and runs
+ *       `nodeadm-render -c userdata:U -c file:///D/ --containerd-version LINE [--strict] --kubelet-version V
+ *       --cpus N --memory-gib M --out-dir O [--migrate-with containerd]`, the sources in the order nodeadm-run.service names them
+ *       (user data, then /etc/eks/nodeadm.d/). Result: code, config (stdout: the config.toml nodeadm
+ *       writes), stderr (one line per decision), nodeConfig (the merged NodeConfig, parsed),
+ *       sociConfig (the soci config.toml nodeadm writes with FastImagePull on; else undefined).
+ *   appendMimePart(mime, contentType, body): string
+ *       adds a part before the closing boundary, as EKS does for managed node groups (its NodeConfig
+ *       after ours) and Karpenter does (its NodeConfig last).
  *   configDump(line, configText): Promise<ConfigDumpResult>
- *       writes configText to a temp file, runs `containerd --config F config dump` and parses stdout with js-toml.
- *       ok = exit 0 and the dump parsed. 2.x migrates v2 configs (and logs unknown keys) on stderr: grep it.
- *       Unknown keys are silently dropped by 1.6/1.7: assert on the values in `dump`, not on ok alone.
+ *       runs `containerd --config F config dump` and parses stdout with js-toml.
+ *       ok = exit 0 and the dump parsed. 2.x logs "Ignoring unknown key in TOML" on stderr: grep it.
+ *       1.7 silently drops unknown keys: assert on the values in `dump`, not on ok alone.
  *   getPath(obj, ...keys): unknown                               obj[k1][k2]... or undefined (for dumps)
- *   mergeLikeNodeadm(baseToml, fragmentToml): string
- *       what nodeadm does with spec.containerd.config (dario.cat/mergo, WithOverride, on map[string]any):
- *       tables merged key by key, fragment wins for every scalar (false/0/"" included), arrays (and arrays of
- *       tables) replaced whole; dumped back with js-toml. Key order and float formatting differ from
- *       go-toml's output (e.g. 1.0 is written as 1); the TOML meaning is the same.
+ *   flatten(obj): Map<string, unknown>                           dotted key path -> leaf value (arrays are leaves)
  *   startContainerd(line, configText, opts?): Promise<RunningContainerd>
- *       rewrites root, state, [grpc] address, the opt plugin path (and NRI's socket on 1.7/2.x) into a fresh
- *       temp dir, starts that containerd as a child process (as root), waits until `ctr version` answers.
- *       stop() kills only that PID (TERM, then KILL after 5 s), unmounts what it left under the temp dir, and
- *       removes the dir. Every instance still running when the test process exits is killed.
+ *       rewrites root, state, [grpc] address, the opt plugin path and NRI's socket into a fresh temp
+ *       dir, starts that containerd as a child process (as root), waits until `ctr version` answers.
+ *       stop() kills only that PID (TERM, then KILL after 5 s), unmounts what it left under the temp
+ *       dir, and removes the dir. Every instance still running when the test process exits is killed.
  *   parsePluginsLs(stdout): PluginRow[]                          rows of `ctr plugins ls`
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump as tomlDump, load as tomlLoad } from 'js-toml';
-import { REPO_ROOT, SETUP_HINT, requireExecutable, run, type RunResult } from './exec.js';
+import { REPO_ROOT, run, type RunResult } from './exec.js';
+import { upstreamBin } from './upstream.js';
 
-export type ContainerdLine = '1.6' | '1.7' | '2';
-export const CONTAINERD_LINES: readonly ContainerdLine[] = ['1.6', '1.7', '2'];
+export type ContainerdLine = '1.7' | '2';
+export const CONTAINERD_LINES: readonly ContainerdLine[] = ['1.7', '2'];
 
-function binDir(line: ContainerdLine): string {
-  return line === '1.6' ? '/usr/bin' : join(REPO_ROOT, '.cache', 'containerd', line, 'root', 'usr', 'bin');
-}
+const VERSION_DIR = join(REPO_ROOT, 'test', 'fixtures', 'ami', 'containerd-version');
+const versionLine = (file: string) => ({ name: file.replace(/\.txt$/, ''), text: readFileSync(join(VERSION_DIR, file), 'utf8').trim() });
+
+/** What /etc/eks/containerd-version.txt holds on a node of each line (real shapes, see the README there). */
+export const VERSION_LINES: Record<ContainerdLine, { name: string; text: string }[]> = {
+  '2': [versionLine('2.2.4.txt'), versionLine('v2.1.4-upstream-build.txt')],
+  '1.7': [versionLine('1.7.27.txt')],
+};
 
 export function containerdBinary(line: ContainerdLine): string {
-  return requireExecutable(join(binDir(line), 'containerd'), `containerd ${line}`);
+  return upstreamBin(line === '2' ? 'containerd-v2.2.4' : 'containerd-v1.7.27');
 }
 
-export function ctrBinary(line: ContainerdLine): string {
-  return requireExecutable(join(binDir(line), 'ctr'), `ctr (containerd ${line})`);
+export function ctrBinary(): string {
+  return upstreamBin('ctr-v2.2.4');
 }
 
-export function containerdVersion(line: ContainerdLine): string {
-  const file = join(REPO_ROOT, '.cache', 'containerd', 'versions.txt');
-  if (!existsSync(file)) throw new Error(`${file} not found: ${SETUP_HINT}`);
-  for (const row of readFileSync(file, 'utf8').split('\n')) {
-    const [l, v] = row.split(' ');
-    if (l === line && v) return v;
+export interface RenderInput {
+  /** the EC2 user data (MIME, as our generator writes it) */
+  userData: string;
+  /** /etc/eks/nodeadm.d/: file name -> content */
+  dropIns?: Record<string, string>;
+  /** the `containerd --version` line */
+  versionLine: string;
+  /** "1.33" or "v1.33.0" */
+  kubernetesVersion?: string;
+  /** stop on validation errors, as `nodeadm init` does (default true) */
+  strict?: boolean;
+  cpus?: number;
+  memoryGib?: number;
+  /** run this line's real `containerd config migrate` where nodeadm would (v2 template on containerd 2) */
+  migrateWith?: ContainerdLine;
+}
+
+export interface RenderResult {
+  code: number;
+  config: string;
+  stderr: string;
+  nodeConfig: any;
+  sociConfig: string | undefined;
+}
+
+export async function nodeadmRender(input: RenderInput): Promise<RenderResult> {
+  const bin = upstreamBin('nodeadm-render');
+  const dir = mkdtempSync(join(tmpdir(), 'nodeadm-render-'));
+  try {
+    const userData = join(dir, 'user-data');
+    writeFileSync(userData, input.userData);
+    const dropIns = join(dir, 'nodeadm.d');
+    mkdirSync(dropIns);
+    for (const [name, text] of Object.entries(input.dropIns ?? {})) writeFileSync(join(dropIns, name), text);
+    const out = join(dir, 'out');
+    const k8s = input.kubernetesVersion ?? '1.33';
+    const args = [
+      '-c', `userdata:${userData}`,
+      '-c', `file://${dropIns}/`,
+      '--containerd-version', input.versionLine,
+      '--kubelet-version', k8s.startsWith('v') ? k8s : `v${k8s}.0`,
+      '--cpus', String(input.cpus ?? 8),
+      '--memory-gib', String(input.memoryGib ?? 32),
+      '--out-dir', out,
+      ...(input.strict === false ? [] : ['--strict']),
+      ...(input.migrateWith ? ['--migrate-with', containerdBinary(input.migrateWith)] : []),
+    ];
+    const r = await run(bin, args, { cwd: dir, timeoutMs: 30_000 });
+    const read = (f: string) => (existsSync(join(out, f)) ? readFileSync(join(out, f), 'utf8') : undefined);
+    const merged = read('nodeconfig.merged.json');
+    return { code: r.code, config: r.stdout, stderr: r.stderr, nodeConfig: merged ? JSON.parse(merged) : undefined, sociConfig: read('soci-snapshotter-grpc.config.toml') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  throw new Error(`containerd ${line} is not listed in ${file}: ${SETUP_HINT}`);
+}
+
+export function appendMimePart(mime: string, contentType: string, body: string): string {
+  const boundary = /boundary="?([^";\r\n]+)"?/.exec(mime)?.[1];
+  if (!boundary) throw new Error('appendMimePart: not a multipart document');
+  const close = `--${boundary}--`;
+  const at = mime.lastIndexOf(close);
+  if (at < 0) throw new Error(`appendMimePart: no closing boundary ${close}`);
+  const part = `--${boundary}\nContent-Type: ${contentType}\n\n${body.endsWith('\n') ? body : `${body}\n`}\n`;
+  return mime.slice(0, at) + part + mime.slice(at);
 }
 
 export interface ConfigDumpResult {
@@ -97,20 +169,13 @@ export function getPath(obj: unknown, ...keys: string[]): unknown {
   return cur;
 }
 
-function mergeTables(base: Table, fragment: Table): Table {
-  const out: Table = {};
-  for (const [k, v] of Object.entries(base)) out[k] = v;
-  for (const [k, v] of Object.entries(fragment)) {
-    const b = out[k];
-    out[k] = isTable(b) && isTable(v) ? mergeTables(b, v) : v;
+export function flatten(obj: unknown, prefix = '', out = new Map<string, unknown>()): Map<string, unknown> {
+  if (!isTable(obj)) {
+    out.set(prefix, obj);
+    return out;
   }
+  for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
   return out;
-}
-
-export function mergeLikeNodeadm(baseToml: string, fragmentToml: string): string {
-  const base = tomlLoad(baseToml);
-  const fragment = tomlLoad(fragmentToml);
-  return tomlDump(mergeTables(base, fragment));
 }
 
 export interface PluginRow {
@@ -148,7 +213,7 @@ export interface RunningContainerd {
   /** the config containerd was started with (after the rewrite) */
   configPath: string;
   pid: number;
-  /** runs `ctr --address <address> ...args` with this line's ctr */
+  /** runs `ctr --address <address> ...args` */
   ctr(args: string[], opts?: { timeoutMs?: number }): Promise<RunResult>;
   /** containerd's stdout+stderr so far */
   logs(): string;
@@ -171,7 +236,7 @@ function installExitHook(): void {
   });
 }
 
-function rewriteForTempDir(line: ContainerdLine, configText: string, dir: string): string {
+function rewriteForTempDir(configText: string, dir: string): string {
   const cfg = tomlLoad(configText);
   const table = (parent: Table, key: string): Table => {
     const v = parent[key];
@@ -193,7 +258,7 @@ function rewriteForTempDir(line: ContainerdLine, configText: string, dir: string
   if (isTable(metrics)) delete metrics.address;
   const plugins = table(cfg, 'plugins');
   table(plugins, 'io.containerd.internal.v1.opt').path = join(dir, 'opt');
-  if (line !== '1.6') table(plugins, 'io.containerd.nri.v1.nri').socket_path = join(dir, 'nri.sock');
+  table(plugins, 'io.containerd.nri.v1.nri').socket_path = join(dir, 'nri.sock');
   if (cfg.version === undefined) cfg.version = 2;
   return tomlDump(cfg);
 }
@@ -207,27 +272,23 @@ function mountsUnder(dir: string): string[] {
   return out.sort((a, b) => b.length - a.length);
 }
 
-export async function startContainerd(
-  line: ContainerdLine,
-  configText: string,
-  opts: StartOptions = {},
-): Promise<RunningContainerd> {
+export async function startContainerd(line: ContainerdLine, configText: string, opts: StartOptions = {}): Promise<RunningContainerd> {
   const bin = containerdBinary(line);
-  const ctr = ctrBinary(line);
+  const ctr = ctrBinary();
   if (process.getuid?.() !== 0) throw new Error('startContainerd needs root (containerd mounts and chowns under its root)');
   const dir = mkdtempSync(join(tmpdir(), `ctd-${line}-`));
   const configPath = join(dir, 'config.toml');
   const address = join(dir, 'containerd.sock');
   let text: string;
   try {
-    text = rewriteForTempDir(line, configText, dir);
+    text = rewriteForTempDir(configText, dir);
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`startContainerd: the config is not valid TOML: ${(e as Error).message}`);
   }
   writeFileSync(configPath, text);
 
-  const env = { ...process.env, ...opts.env, PATH: `${binDir(line)}:${process.env.PATH ?? '/usr/sbin:/usr/bin'}` };
+  const env = { ...process.env, ...opts.env };
   const child = spawn(bin, ['--config', configPath, '--log-level', opts.logLevel ?? 'info'], {
     cwd: dir,
     env,
@@ -290,14 +351,5 @@ export async function startContainerd(
     throw new Error(`${(e as Error).message}\n--- containerd log ---\n${log.slice(-8000)}`);
   }
 
-  return {
-    line,
-    dir,
-    address,
-    configPath,
-    pid: child.pid!,
-    ctr: ctrRun,
-    logs: () => log,
-    stop,
-  };
+  return { line, dir, address, configPath, pid: child.pid!, ctr: ctrRun, logs: () => log, stop };
 }

@@ -5,7 +5,8 @@
  * API:
  *   makeScratchRoot(opts): ScratchRoot
  *     opts.containerdVersion: written to /etc/eks/containerd-version.txt (e.g. "2.1.4", "1.7.27")
- *     opts.amiSociVersion: the AMI's /usr/bin/soci-snapshotter-grpc reports this (STAND-IN script)
+ *     opts.amiSociVersion: the AMI's /usr/bin/soci-snapshotter-grpc reports this: "0.15.0" is the real soci
+ *                         v0.15.0 (upstreamBin), any other version a STAND-IN script that only prints it
  *     opts.ecrHelper: put a STAND-IN /usr/bin/docker-credential-ecr-login (as the AL2023 package would)
  *     opts.nodeadmRunUnit: /etc/systemd/system/nodeadm-run.service (default: the AMI's own, from
  *       test/fixtures/ami/systemd/, which reads the /etc/eks/nodeadm.d/ drop-ins)
@@ -33,6 +34,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireOnPath, run, type RunResult } from './exec.js';
+import { upstreamBin } from './upstream.js';
 
 export interface ScratchRootOptions {
   containerdVersion: string;
@@ -119,7 +121,15 @@ export function makeScratchRoot(opts: ScratchRootOptions): ScratchRoot {
   write(join(root, 'root/.ssh/authorized_keys'), 'ssh-rsa AAAA packer\n', 0o600);
   write(join(root, 'home/ec2-user/.ssh/authorized_keys'), 'ssh-rsa AAAA packer\n', 0o600);
   // The AMI's soci and (when the auth needs it) the credential helper, in the /usr overlay.
-  write(join(upper, 'bin/soci-snapshotter-grpc'), `#!/bin/sh\n# STAND-IN for the AMI's soci-snapshotter-grpc\necho "soci-snapshotter-grpc version v${opts.amiSociVersion} 0123abcd"\n`, 0o755);
+  // 0.15.0: the real soci (install.sh --bake starts it once); other versions: a STAND-IN that only
+  // reports its version (for the refusals before any start).
+  if (opts.amiSociVersion === '0.15.0') {
+    mkdirSync(join(upper, 'bin'), { recursive: true });
+    copyFileSync(upstreamBin('soci-snapshotter-grpc'), join(upper, 'bin/soci-snapshotter-grpc'));
+    chmodSync(join(upper, 'bin/soci-snapshotter-grpc'), 0o755);
+  } else {
+    write(join(upper, 'bin/soci-snapshotter-grpc'), `#!/bin/sh\n# STAND-IN for the AMI's soci-snapshotter-grpc\necho "soci-snapshotter-grpc version v${opts.amiSociVersion} 0123abcd"\n`, 0o755);
+  }
   if (opts.ecrHelper) write(join(upper, 'bin/docker-credential-ecr-login'), '#!/bin/sh\n# STAND-IN for the AL2023 package amazon-ecr-credential-helper\nexit 0\n', 0o755);
 
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;

@@ -215,6 +215,19 @@ if { [ "$DROP_IN_WIRING" = 1 ] || [ "$BAKE" = 1 ] || [ "$LIVE" = 1 ]; } &&
   ! [[ "$(nodeadm_run_unit)" =~ (^|$'\n')ExecStart=[^$'\n']*file:///etc/eks/nodeadm\.d ]]; then
   fail "this node's nodeadm-run.service does not read /etc/eks/nodeadm.d (EKS AMIs before v20251023): the wiring drop-in would be ignored; use soci.wiring: user-data on this AMI"
 fi
+# nodeadm picks its containerd template from the merged containerd.config text (amazon-eks-ami
+# nodeadm/internal/containerd/config.go at 81fec2e8): once our version 3 keys are merged in, a user's
+# config in version 2 keys is no longer migrated and containerd 2 ignores it. We refuse such a node
+# rather than emit our keys as version 2 there: it then joins on overlayfs with the user's settings
+# working and a message naming the fix, instead of relying on `containerd config migrate` for our keys
+# and breaking again the day the user's part gains one version 3 key. nodeadm-config (before
+# cloud-init) caches the user-data NodeConfig in /run/eks/nodeadm/config.json.
+if [ "$BAKE" = 0 ] && [ -r '/run/eks/nodeadm/config.json' ] && command -v jq >/dev/null; then
+  user_config=$(jq -r '.spec.containerd.config // empty' '/run/eks/nodeadm/config.json' 2>/dev/null || true)
+  if [ -n "$user_config" ] && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config"; then
+    fail "containerd.config in user data uses containerd 1.x (config version 2) keys: merged with soci's wiring (version 3 keys) nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)"
+  fi
+fi
 
 # 2. The binary
 supported() { [ -n "$1" ] && ver_ge "$1" "$MIN_VERSION" && case " $BAD_VERSIONS " in *" $1 "*) false ;; *) true ;; esac; }
@@ -264,7 +277,53 @@ if ! command -v docker-credential-ecr-login >/dev/null; then
 fi
 
 # 3. soci's own files, then start and check it
-put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
+if [ -x '/usr/bin/unpigz' ]; then
+  put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
+# soci-snapshotter-grpc configuration, written by soci-installer 0.1.0 (mode lazy-with-parallel-fallback).
+# Regenerate it from the profile rather than editing it here.
+
+metrics_address = "localhost:8000"
+
+[pull_modes.soci_v1]
+enable = false
+
+[pull_modes.soci_v2]
+enable = true
+
+[pull_modes.parallel_pull_unpack]
+enable = false
+experimental_parallel_pull_as_fallback = true
+max_concurrent_downloads = 40
+max_concurrent_downloads_per_image = 20
+concurrent_download_chunk_size = "16mb"
+max_concurrent_unpacks = 16
+max_concurrent_unpacks_per_image = 12
+discard_unpacked_layers = true
+
+[pull_modes.parallel_pull_unpack.decompress_streams.gzip]
+path = "/usr/bin/unpigz"
+args = ["-d", "-c"]
+
+[content_store]
+type = "containerd"
+containerd_address = "/run/containerd/containerd.sock"
+
+[[resolver.host."docker.io".mirrors]]
+host = "mirror.internal.example.com"
+insecure = false
+
+[[resolver.host."docker.io".mirrors]]
+host = "10.0.0.5:5000"
+insecure = true
+request_timeout_sec = 5
+
+[[resolver.host."public.ecr.aws".mirrors]]
+host = "ecr-mirror.internal.example.com"
+insecure = false
+SOCI_INSTALLER_EOF
+else
+  log info "/usr/bin/unpigz is missing: /etc/soci-snapshotter-grpc/config.toml is written without it"
+  put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
 # soci-snapshotter-grpc configuration, written by soci-installer 0.1.0 (mode lazy-with-parallel-fallback).
 # Regenerate it from the profile rather than editing it here.
 
@@ -303,6 +362,7 @@ request_timeout_sec = 5
 host = "ecr-mirror.internal.example.com"
 insecure = false
 SOCI_INSTALLER_EOF
+fi
 if [ "$USE_RELEASE" = 1 ]; then
   put '/usr/local/lib/systemd/system/soci-snapshotter.service' 0644 <<'SOCI_INSTALLER_EOF'
 # Written by soci-installer 0.1.0. Used only where the AMI has no soci-snapshotter.service of
@@ -394,7 +454,23 @@ if booted && [ "$BAKE" = 0 ]; then
   systemctl is-active --quiet soci-snapshotter.service || fail "soci-snapshotter is not running (journalctl -u soci-snapshotter)"
   [ -S "$SOCKET" ] || fail "no socket at $SOCKET"
 elif [ "$BAKE" = 1 ]; then
-  log info "bake: soci is enabled, not started (instances of the image start it at boot)"
+  # A soci that exits at start-up keeps containerd (which requires it) down on every instance of the
+  # image, and no node joins. Start the installed soci once on a scratch root and socket, then stop it.
+  bin=$AMI_BIN
+  [ "$USE_RELEASE" = 0 ] || bin=$REL_BIN
+  mkdir "$WORK/soci-check"
+  "$bin" --config '/etc/soci-snapshotter-grpc/config.toml' --root "$WORK/soci-check/root" --address "$WORK/soci-check/sock" >"$WORK/soci-check/log" 2>&1 &
+  pid=$!
+  ready=0
+  for _ in $(seq $((START_TIMEOUT * 10))); do
+    if grep -q 'successfully started' "$WORK/soci-check/log"; then ready=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ "$ready" = 1 ] || fail "bake: $bin does not start with /etc/soci-snapshotter-grpc/config.toml: $(tail -n 1 "$WORK/soci-check/log")"
+  log info "bake: soci starts with its config (checked on a scratch root); enabled, not started (instances of the image start it at boot)"
 else
   log info "no booted systemd (image build): soci is enabled, not started"
 fi
@@ -462,6 +538,7 @@ spec:
       snapshotter = "soci"
       disable_snapshot_annotations = false
 
+      # For `ctr image pull` (containerd 2 transfer service) only: kubelet pulls through CRI and ignores it.
       [[plugins."io.containerd.transfer.v1.local".unpack_config]]
       platform = "linux"
       snapshotter = "soci"
@@ -472,6 +549,7 @@ spec:
 
       [proxy_plugins.soci.exports]
       root = "/var/lib/soci-snapshotter-grpc"
+      # For `ctr image pull` (containerd 2 transfer service) only: kubelet pulls through CRI and ignores it.
       enable_remote_snapshot_annotations = "true"
 SOCI_INSTALLER_EOF
 reload

@@ -209,6 +209,19 @@ if { [ "$DROP_IN_WIRING" = 1 ] || [ "$BAKE" = 1 ] || [ "$LIVE" = 1 ]; } &&
   ! [[ "$(nodeadm_run_unit)" =~ (^|$'\n')ExecStart=[^$'\n']*file:///etc/eks/nodeadm\.d ]]; then
   fail "this node's nodeadm-run.service does not read /etc/eks/nodeadm.d (EKS AMIs before v20251023): the wiring drop-in would be ignored; use soci.wiring: user-data on this AMI"
 fi
+# nodeadm picks its containerd template from the merged containerd.config text (amazon-eks-ami
+# nodeadm/internal/containerd/config.go at 81fec2e8): once our version 3 keys are merged in, a user's
+# config in version 2 keys is no longer migrated and containerd 2 ignores it. We refuse such a node
+# rather than emit our keys as version 2 there: it then joins on overlayfs with the user's settings
+# working and a message naming the fix, instead of relying on `containerd config migrate` for our keys
+# and breaking again the day the user's part gains one version 3 key. nodeadm-config (before
+# cloud-init) caches the user-data NodeConfig in /run/eks/nodeadm/config.json.
+if [ "$BAKE" = 0 ] && [ -r '/run/eks/nodeadm/config.json' ] && command -v jq >/dev/null; then
+  user_config=$(jq -r '.spec.containerd.config // empty' '/run/eks/nodeadm/config.json' 2>/dev/null || true)
+  if [ -n "$user_config" ] && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config"; then
+    fail "containerd.config in user data uses containerd 1.x (config version 2) keys: merged with soci's wiring (version 3 keys) nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)"
+  fi
+fi
 [ -x '/etc/eks/image-credential-provider/ecr-credential-provider' ] || fail "/etc/eks/image-credential-provider/ecr-credential-provider is missing: the ECR credential bridge needs kubelet's ECR credential provider (EKS AL2023 AMI); use soci.auth: ecr-credential-helper-package"
 command -v jq >/dev/null || fail "jq is missing: the ECR credential bridge needs it (the EKS AL2023 AMI ships it)"
 
@@ -416,7 +429,23 @@ if booted && [ "$BAKE" = 0 ]; then
   systemctl is-active --quiet soci-snapshotter.service || fail "soci-snapshotter is not running (journalctl -u soci-snapshotter)"
   [ -S "$SOCKET" ] || fail "no socket at $SOCKET"
 elif [ "$BAKE" = 1 ]; then
-  log info "bake: soci is enabled, not started (instances of the image start it at boot)"
+  # A soci that exits at start-up keeps containerd (which requires it) down on every instance of the
+  # image, and no node joins. Start the installed soci once on a scratch root and socket, then stop it.
+  bin=$AMI_BIN
+  [ "$USE_RELEASE" = 0 ] || bin=$REL_BIN
+  mkdir "$WORK/soci-check"
+  "$bin" --config '/etc/soci-snapshotter-grpc/config.toml' --root "$WORK/soci-check/root" --address "$WORK/soci-check/sock" >"$WORK/soci-check/log" 2>&1 &
+  pid=$!
+  ready=0
+  for _ in $(seq $((START_TIMEOUT * 10))); do
+    if grep -q 'successfully started' "$WORK/soci-check/log"; then ready=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ "$ready" = 1 ] || fail "bake: $bin does not start with /etc/soci-snapshotter-grpc/config.toml: $(tail -n 1 "$WORK/soci-check/log")"
+  log info "bake: soci starts with its config (checked on a scratch root); enabled, not started (instances of the image start it at boot)"
 else
   log info "no booted systemd (image build): soci is enabled, not started"
 fi
@@ -461,6 +490,7 @@ spec:
       snapshotter = "soci"
       disable_snapshot_annotations = false
 
+      # For `ctr image pull` (containerd 2 transfer service) only: kubelet pulls through CRI and ignores it.
       [[plugins."io.containerd.transfer.v1.local".unpack_config]]
       platform = "linux"
       snapshotter = "soci"
@@ -471,6 +501,7 @@ spec:
 
       [proxy_plugins.soci.exports]
       root = "/var/lib/soci-snapshotter-grpc"
+      # For `ctr image pull` (containerd 2 transfer service) only: kubelet pulls through CRI and ignores it.
       enable_remote_snapshot_annotations = "true"
 SOCI_INSTALLER_EOF
 reload

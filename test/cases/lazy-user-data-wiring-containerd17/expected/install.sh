@@ -344,7 +344,23 @@ if booted && [ "$BAKE" = 0 ]; then
   systemctl is-active --quiet soci-snapshotter.service || fail "soci-snapshotter is not running (journalctl -u soci-snapshotter)"
   [ -S "$SOCKET" ] || fail "no socket at $SOCKET"
 elif [ "$BAKE" = 1 ]; then
-  log info "bake: soci is enabled, not started (instances of the image start it at boot)"
+  # A soci that exits at start-up keeps containerd (which requires it) down on every instance of the
+  # image, and no node joins. Start the installed soci once on a scratch root and socket, then stop it.
+  bin=$AMI_BIN
+  [ "$USE_RELEASE" = 0 ] || bin=$REL_BIN
+  mkdir "$WORK/soci-check"
+  "$bin" --config '/etc/soci-snapshotter-grpc/config.toml' --root "$WORK/soci-check/root" --address "$WORK/soci-check/sock" >"$WORK/soci-check/log" 2>&1 &
+  pid=$!
+  ready=0
+  for _ in $(seq $((START_TIMEOUT * 10))); do
+    if grep -q 'successfully started' "$WORK/soci-check/log"; then ready=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ "$ready" = 1 ] || fail "bake: $bin does not start with /etc/soci-snapshotter-grpc/config.toml: $(tail -n 1 "$WORK/soci-check/log")"
+  log info "bake: soci starts with its config (checked on a scratch root); enabled, not started (instances of the image start it at boot)"
 else
   log info "no booted systemd (image build): soci is enabled, not started"
 fi

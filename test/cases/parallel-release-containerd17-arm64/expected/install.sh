@@ -249,7 +249,8 @@ if [ "$USE_RELEASE" = 1 ]; then
 fi
 
 # 3. soci's own files, then start and check it
-put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
+if [ -x '/usr/bin/unpigz' ]; then
+  put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
 # soci-snapshotter-grpc configuration, written by soci-installer 0.1.0 (mode parallel).
 # Regenerate it from the profile rather than editing it here.
 
@@ -266,8 +267,42 @@ max_concurrent_downloads_per_image = 20
 concurrent_download_chunk_size = "16mb"
 max_concurrent_unpacks = -1
 max_concurrent_unpacks_per_image = 12
-discard_unpacked_layers = true
+discard_unpacked_layers = false
+
+[pull_modes.parallel_pull_unpack.decompress_streams.gzip]
+path = "/usr/bin/unpigz"
+args = ["-d", "-c"]
+
+[content_store]
+type = "containerd"
+containerd_address = "/run/containerd/containerd.sock"
 SOCI_INSTALLER_EOF
+else
+  log info "/usr/bin/unpigz is missing: /etc/soci-snapshotter-grpc/config.toml is written without it"
+  put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
+# soci-snapshotter-grpc configuration, written by soci-installer 0.1.0 (mode parallel).
+# Regenerate it from the profile rather than editing it here.
+
+[pull_modes.soci_v1]
+enable = false
+
+[pull_modes.soci_v2]
+enable = false
+
+[pull_modes.parallel_pull_unpack]
+enable = true
+max_concurrent_downloads = -1
+max_concurrent_downloads_per_image = 20
+concurrent_download_chunk_size = "16mb"
+max_concurrent_unpacks = -1
+max_concurrent_unpacks_per_image = 12
+discard_unpacked_layers = false
+
+[content_store]
+type = "containerd"
+containerd_address = "/run/containerd/containerd.sock"
+SOCI_INSTALLER_EOF
+fi
 if [ "$USE_RELEASE" = 1 ]; then
   put '/usr/local/lib/systemd/system/soci-snapshotter.service' 0644 <<'SOCI_INSTALLER_EOF'
 # Written by soci-installer 0.1.0. Used only where the AMI has no soci-snapshotter.service of
@@ -344,7 +379,23 @@ if booted && [ "$BAKE" = 0 ]; then
   systemctl is-active --quiet soci-snapshotter.service || fail "soci-snapshotter is not running (journalctl -u soci-snapshotter)"
   [ -S "$SOCKET" ] || fail "no socket at $SOCKET"
 elif [ "$BAKE" = 1 ]; then
-  log info "bake: soci is enabled, not started (instances of the image start it at boot)"
+  # A soci that exits at start-up keeps containerd (which requires it) down on every instance of the
+  # image, and no node joins. Start the installed soci once on a scratch root and socket, then stop it.
+  bin=$AMI_BIN
+  [ "$USE_RELEASE" = 0 ] || bin=$REL_BIN
+  mkdir "$WORK/soci-check"
+  "$bin" --config '/etc/soci-snapshotter-grpc/config.toml' --root "$WORK/soci-check/root" --address "$WORK/soci-check/sock" >"$WORK/soci-check/log" 2>&1 &
+  pid=$!
+  ready=0
+  for _ in $(seq $((START_TIMEOUT * 10))); do
+    if grep -q 'successfully started' "$WORK/soci-check/log"; then ready=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ "$ready" = 1 ] || fail "bake: $bin does not start with /etc/soci-snapshotter-grpc/config.toml: $(tail -n 1 "$WORK/soci-check/log")"
+  log info "bake: soci starts with its config (checked on a scratch root); enabled, not started (instances of the image start it at boot)"
 else
   log info "no booted systemd (image build): soci is enabled, not started"
 fi

@@ -1,0 +1,30 @@
+# soci-installer: upload the files `soci-installer render` wrote (install.sh and rootfs/, the same
+# ones user data carries) and run the one install script in bake mode: it installs soci, enables its
+# units, writes the SOCI wiring as /etc/eks/nodeadm.d/50-soci-installer.yaml and ends with the EKS
+# cleanup (machine-id, cloud-init state, SSH host keys, logs). Render lists the sources: one per
+# architecture the profile serves.
+
+build {
+  sources = ["source.amazon-ebs.x86_64"]
+
+  provisioner "shell" {
+    inline = ["mkdir -p /tmp/soci-installer"]
+  }
+
+  provisioner "file" {
+    source      = "${path.root}/files/"
+    destination = "/tmp/soci-installer"
+  }
+
+  provisioner "shell" {
+    inline = [
+      "sudo bash /tmp/soci-installer/install.sh --bake",
+      "rm -rf /tmp/soci-installer",
+    ]
+  }
+
+  post-processor "manifest" {
+    output     = "manifest.json"
+    strip_path = true
+  }
+}
