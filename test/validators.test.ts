@@ -234,6 +234,14 @@ describe.each(CASES)('golden case %s through nodeadm and containerd', (name) => 
       const changed = [...base].filter(([k, v]) => !ours(line, k) && JSON.stringify(got.get(k)) !== JSON.stringify(v)).map(([k]) => k);
       const added = [...got.keys()].filter((k) => !base.has(k) && !ours(line, k));
       if (plan.installs) expect({ changed, added }).toEqual({ changed: [], added: [] });
+      // fast-image-pull: nodeadm writes soci's config itself; soci loads and starts with it too.
+      expect(r.sociConfig === undefined).toBe(plan.installs);
+      if (r.sociConfig !== undefined) {
+        expect(await sociConfigStrict(r.sociConfig)).toEqual({ code: 0, stderr: '' });
+        const s = await startSoci(r.sociConfig);
+        await s.stop();
+        expect(s.started, s.log).toBe(true);
+      }
     });
   });
 });

@@ -89,6 +89,8 @@ function write(file: string, content: string, mode = 0o644) {
 export function makeScratchRoot(opts: ScratchRootOptions): ScratchRoot {
   for (const tool of ['unshare', 'chroot', 'mount', 'systemctl']) requireOnPath(tool);
   if (process.getuid?.() !== 0) throw new Error('the bake test needs root (mount namespaces, chroot): run the suite as root');
+  // Resolved first: a missing upstream binary fails before anything is created.
+  const realSoci = opts.amiSociVersion === '0.15.0' ? upstreamBin('soci-snapshotter-grpc') : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'soci-bake-'));
   const root = join(dir, 'root');
   const upper = join(dir, 'usr-upper');
@@ -123,9 +125,9 @@ export function makeScratchRoot(opts: ScratchRootOptions): ScratchRoot {
   // The AMI's soci and (when the auth needs it) the credential helper, in the /usr overlay.
   // 0.15.0: the real soci (install.sh --bake starts it once); other versions: a STAND-IN that only
   // reports its version (for the refusals before any start).
-  if (opts.amiSociVersion === '0.15.0') {
+  if (realSoci) {
     mkdirSync(join(upper, 'bin'), { recursive: true });
-    copyFileSync(upstreamBin('soci-snapshotter-grpc'), join(upper, 'bin/soci-snapshotter-grpc'));
+    copyFileSync(realSoci, join(upper, 'bin/soci-snapshotter-grpc'));
     chmodSync(join(upper, 'bin/soci-snapshotter-grpc'), 0o755);
   } else {
     write(join(upper, 'bin/soci-snapshotter-grpc'), `#!/bin/sh\n# STAND-IN for the AMI's soci-snapshotter-grpc\necho "soci-snapshotter-grpc version v${opts.amiSociVersion} 0123abcd"\n`, 0o755);
