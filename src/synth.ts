@@ -83,9 +83,6 @@ export function synth(plan: Plan): Synthesis {
     const unused = (['mirrors', 'proxy', 'metricsAddress'] as const).filter((k) => (k === 'mirrors' ? plan.mirrors.length > 0 : plan[k] !== undefined));
     if (unused.length) warnings.push(`bottlerocket/settings.toml carries the SOCI settings only; soci.${unused.join(', soci.')} are not translated to Bottlerocket settings`);
   } else skipped.push({ path: OUTPUT_PATHS.bottlerocket, reason: `mode ${plan.mode}: Bottlerocket has parallel pull only, no lazy loading` });
-  if (plan.mode === 'lazy' && plan.auth === 'cri-keychain') {
-    warnings.push('soci.auth cri-keychain with lazy loading: credentials live only in memory and are lost when soci restarts; ecr-credential-helper rotates them');
-  }
   return { artifacts, warnings, skipped };
 }
 
