@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real tools the test suite validates against (see test/support/):
 #   - Debian packages: shellcheck, cloud-init, containerd (1.6, bookworm), python3, systemd-container,
-#     debootstrap, packer, iproute2, zstd, ca-certificates;
+#     debootstrap, packer, iproute2, zstd, ca-certificates, strace (kills a render mid-way in cli.test.ts);
 #   - containerd 1.7 (Debian trixie) and containerd 2.x (Debian sid), downloaded as .debs through a
 #     private apt configuration (nothing system-wide is changed) and unpacked with dpkg-deb -x into
 #     .cache/containerd/1.7/root and .cache/containerd/2/root.
@@ -39,7 +39,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # ---------------------------------------------------------------------------------------------
 # 1. Debian packages (skip apt entirely when all are installed)
-PACKAGES=(shellcheck cloud-init containerd python3 systemd-container debootstrap packer iproute2 zstd ca-certificates xz-utils)
+PACKAGES=(shellcheck cloud-init containerd python3 systemd-container debootstrap packer iproute2 zstd ca-certificates xz-utils strace)
 missing=()
 for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -52,7 +52,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y --no-install-recommends "${PACKAGES[@]}" >>"$LOG" 2>&1
 fi
 step "checking installed tools"
-for tool in shellcheck cloud-init containerd ctr python3 systemd-analyze systemd-nspawn debootstrap packer ip zstd; do
+for tool in shellcheck cloud-init containerd ctr python3 systemd-analyze systemd-nspawn debootstrap packer ip zstd strace unshare; do
   command -v "$tool" >/dev/null || die "$tool is still missing after apt-get install"
 done
 # Debian's own interpreter (a pyenv or venv python3 earlier in PATH does not see cloud-init's modules)
