@@ -142,7 +142,7 @@ Examples:
 
   profileCommand('render')
     .description('write user-data.mime, nodeconfig.yaml, install.sh, rootfs/ (every file the node receives) and packer/ (the AMI bake)')
-    .option('-o, --output <dir>', 'output directory (replaced as a whole)', 'out')
+    .option('-o, --output <dir>', 'output directory (the files of its last render are replaced; others are kept)', 'out')
     .addHelpText('after', '\nExample:\n  soci-installer render -c soci.yaml -o out && cat out/install.sh')
     .action(async (opts: ProfileOpts & { output: string }) => {
       const { artifacts, skipped } = await renderFrom(opts, io);
