@@ -303,6 +303,7 @@ describe('soci-installer CLI', () => {
         expect(next.code, next.stderr).toBe(0);
         expect(snapshot(dir), `killed at rename ${n}`).toEqual(want);
         expect(readdirSync(dir).filter((f) => f.startsWith('.soci-installer')), `killed at rename ${n}`).toEqual(['.soci-installer']);
+        expect(readdirSync(cwd).filter((f) => f.startsWith('.')), 'no temp folders beside it').toEqual([]);
       }
     }, 300_000);
 
@@ -321,7 +322,7 @@ describe('soci-installer CLI', () => {
   describe('issue 10: one line instead of a stack trace', () => {
     it('--cluster is checked as an EKS cluster name (non-ASCII, spaces, too long): exit 2, one line', async () => {
       for (const name of ['démo', 'a b', 'x'.repeat(101), '-lead']) {
-        const res = await cli(['launch-template', '--name', 'lt', '--dry-run', '--cluster', name]);
+        const res = await cli(['launch-template', '--name', 'my-nodes', '--dry-run', '--cluster', name]);
         expect(res.code, name).toBe(2);
         expect(res.stderr, name).toMatch(/^soci-installer: --cluster: ".*? is not an EKS cluster name; allowed: 1 to 100 of letters, digits, - and _, starting with a letter or digit\n$/);
         expect((await cli(['render', '--cluster', name, '-o', 'never'])).code).toBe(2);
