@@ -3,7 +3,7 @@
 #   - Debian packages: shellcheck, cloud-init, containerd (1.6, bookworm), python3, systemd-container, pigz
 #     (soci's gzip decompressor in parallel modes, as on the AMI), debootstrap, packer, iproute2, zstd,
 #     ca-certificates; docker-registry, skopeo, apache2-utils (htpasswd), openssl and jq for the registry
-#     tests (check-image, the mirror, the credential bridge);
+#     tests (check-image, the mirror, the credential bridge); strace (kills a render mid-way in cli.test.ts);
 #   - containerd 1.7 (Debian trixie) and containerd 2.x (Debian sid), downloaded as .debs through a
 #     private apt configuration (nothing system-wide is changed) and unpacked with dpkg-deb -x into
 #     .cache/containerd/1.7/root and .cache/containerd/2/root.
@@ -41,7 +41,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # ---------------------------------------------------------------------------------------------
 # 1. Debian packages (skip apt entirely when all are installed)
-PACKAGES=(shellcheck cloud-init containerd python3 systemd-container debootstrap packer iproute2 zstd ca-certificates xz-utils pigz docker-registry skopeo apache2-utils openssl jq)
+PACKAGES=(shellcheck cloud-init containerd python3 systemd-container debootstrap packer iproute2 zstd ca-certificates xz-utils pigz docker-registry skopeo apache2-utils openssl jq strace)
 missing=()
 for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -54,7 +54,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y --no-install-recommends "${PACKAGES[@]}" >>"$LOG" 2>&1
 fi
 step "checking installed tools"
-for tool in shellcheck cloud-init containerd ctr python3 systemd-analyze systemd-nspawn debootstrap packer ip zstd xz unpigz docker-registry skopeo htpasswd openssl jq; do
+for tool in shellcheck cloud-init containerd ctr python3 systemd-analyze systemd-nspawn debootstrap packer ip zstd xz unpigz docker-registry skopeo htpasswd openssl jq strace unshare; do
   command -v "$tool" >/dev/null || die "$tool is still missing after apt-get install"
 done
 # Debian's own interpreter (a pyenv or venv python3 earlier in PATH does not see cloud-init's modules)

@@ -1,6 +1,6 @@
 // The command line: commander declares commands and flags and calls the library. No logic here
 // beyond reading files and printing; errors are thrown, and bin.ts turns them into exit codes.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { NotReadyError, ProfileError, UsageError } from './errors.js';
 import { bottlerocketRefusal } from './artifacts/bottlerocket.js';
@@ -9,6 +9,7 @@ import { bakedUserDataMime } from './artifacts/user-data.js';
 import type { Plan } from './plan.js';
 import { defaultProfileText, plan, renderProfile } from './index.js';
 import { loadProfile } from './profile/load.js';
+import { decodeProfile, MAX_PROFILE_BYTES, shorten } from './profile/parse.js';
 import { OUTPUT_PATHS, writeArtifacts } from './synth.js';
 import type { Profile } from './profile/schema.js';
 import { PROFILE_SCHEMA } from './profile/schema.js';
@@ -21,17 +22,33 @@ export interface Io {
 
 function readProfile(file: string | undefined): { text?: string; origin?: string } {
   if (!file) return {};
+  let bytes: Buffer;
   try {
-    return { text: readFileSync(file, 'utf8'), origin: file };
+    // The size is checked before reading: a profile is small, a device or a huge file is a mistake.
+    const size = statSync(file).size;
+    if (size > MAX_PROFILE_BYTES) throw new ProfileError([`${file}: is ${size} bytes; a profile may have at most ${MAX_PROFILE_BYTES} bytes (1 MiB)`]);
+    bytes = readFileSync(file);
   } catch (err) {
+    if (err instanceof ProfileError) throw err;
     throw new UsageError(`-c ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  return { text: decodeProfile(bytes, file), origin: file };
 }
 
 /** -c FILE, or the embedded default profile, checked. */
 function loadProfileFile(config: string | undefined): Profile {
   const { text, origin } = readProfile(config);
   return loadProfile(text ?? defaultProfileText(), origin ?? 'default profile');
+}
+
+// EKS cluster names [EKS CreateCluster API]: 1 to 100 of letters, digits, - and _, starting with a letter or digit.
+const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
+
+/** --cluster reaches the AWS SDK and our outputs: checked like cluster.name. */
+function checkClusterFlag(cluster: string | undefined): void {
+  if (cluster !== undefined && !CLUSTER_NAME.test(cluster)) {
+    throw new UsageError(`--cluster: ${shorten(JSON.stringify(cluster))} is not an EKS cluster name; allowed: 1 to 100 of letters, digits, - and _, starting with a letter or digit`);
+  }
 }
 
 interface ProfileOpts {
@@ -42,6 +59,7 @@ interface ProfileOpts {
 
 /** The profile, with cluster.fromEks / --cluster read from EKS (the SDK is loaded only then). */
 async function profileFrom(opts: ProfileOpts): Promise<Profile> {
+  checkClusterFlag(opts.cluster);
   const profile = loadProfileFile(opts.config);
   if (opts.cluster === undefined && profile.cluster?.fromEks === undefined) return profile;
   const { eksApi, resolveClusterFromEks } = await import('./aws/eks.js');
@@ -67,6 +85,7 @@ async function printOutput(opts: ProfileOpts & { base64?: boolean }, path: strin
  * placeholders, and the output says so.
  */
 function profileForDryRun(opts: ProfileOpts): { profile: Profile; note?: string } {
+  checkClusterFlag(opts.cluster);
   const profile = loadProfileFile(opts.config);
   const name = opts.cluster ?? profile.cluster?.fromEks;
   if (name === undefined) return { profile };
@@ -127,7 +146,7 @@ Examples:
 
   profileCommand('render')
     .description('write user-data.mime, nodeconfig.yaml, install.sh, rootfs/ (every file the node receives) and packer/ (the AMI bake)')
-    .option('-o, --output <dir>', 'output directory (replaced as a whole)', 'out')
+    .option('-o, --output <dir>', 'output directory (the files of its last render are replaced; others are kept)', 'out')
     .addHelpText('after', '\nExample:\n  soci-installer render -c soci.yaml -o out && cat out/install.sh')
     .action(async (opts: ProfileOpts & { output: string }) => {
       const { artifacts, skipped } = await renderFrom(opts, io);

@@ -92,7 +92,15 @@ export interface Plan {
   metricsAddress: string | undefined;
   wiring: Wiring;
   ecrHelperDownloads: { arch: ReleaseArch; url: string; sha256: string }[];
-  daemonset: { namespace: string; image: string; pauseImage: string; nodeSelector: Record<string, string>; maxUnavailable: number | string };
+  daemonset: {
+    namespace: string;
+    /** Emit the Namespace (and so delete it with the uninstall manifest): only one we own. */
+    createNamespace: boolean;
+    image: string;
+    pauseImage: string;
+    nodeSelector: Record<string, string>;
+    maxUnavailable: number | string;
+  };
   /** The Packer bake; undefined when nothing is installed (fast-image-pull). */
   ami: AmiPlan | undefined;
   /** The AMI the nodes run when it is not the EKS-optimized AL2023 AMI: by id, or a baked one by its tags. */
@@ -241,7 +249,12 @@ export function plan(profile: Profile): Plan {
     ecrHelperDownloads: soci.ecrCredentialHelper
       ? arches.map((arch) => ({ arch, url: soci.ecrCredentialHelper!.url[arch] ?? '', sha256: soci.ecrCredentialHelper!.sha256[arch] ?? '' }))
       : [],
-    daemonset: { ...DEFAULTS.daemonset, ...profile.daemonset },
+    daemonset: {
+      ...DEFAULTS.daemonset,
+      ...profile.daemonset,
+      // A namespace named in the profile may exist already (kube-system): ours only when asked.
+      createNamespace: profile.daemonset?.createNamespace ?? (profile.daemonset?.namespace ?? DEFAULTS.daemonset.namespace) === DEFAULTS.daemonset.namespace,
+    },
     ami: installs ? amiPlan(profile, arches) : undefined,
     nodeAmi: nodeAmi(profile, mode, kubernetesVersion),
     karpenter: profile.karpenter

@@ -1,7 +1,6 @@
 // synth: Plan -> every artifact in memory (pure). writeArtifacts: the only place that writes them.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { ProfileError, UsageError } from './errors.js';
+import { ProfileError } from './errors.js';
+import { writeOutputDir } from './output-dir.js';
 import { daemonSetRefusal, daemonSetYaml } from './artifacts/daemonset.js';
 import { installScript } from './artifacts/install-script.js';
 import { nodeFiles } from './artifacts/node-files.js';
@@ -32,8 +31,6 @@ export const OUTPUT_PATHS = {
   eksctl: 'eksctl/nodegroup.yaml',
   bottlerocket: 'bottlerocket/settings.toml',
 } as const;
-
-const MARKER = '.soci-installer';
 
 export function synth(plan: Plan): Synthesis {
   const warnings: string[] = [];
@@ -79,38 +76,10 @@ export function synth(plan: Plan): Synthesis {
     const unused = (['mirrors', 'proxy', 'metricsAddress'] as const).filter((k) => (k === 'mirrors' ? plan.mirrors.length > 0 : plan[k] !== undefined));
     if (unused.length) warnings.push(`bottlerocket/settings.toml carries the SOCI settings only; soci.${unused.join(', soci.')} are not translated to Bottlerocket settings`);
   } else skipped.push({ path: OUTPUT_PATHS.bottlerocket, reason: `mode ${plan.mode}: Bottlerocket has parallel pull only, no lazy loading` });
-  if (plan.mode === 'lazy' && plan.auth === 'cri-keychain') {
-    warnings.push('soci.auth cri-keychain with lazy loading: credentials live only in memory and are lost when soci restarts; ecr-credential-helper rotates them');
-  }
   return { artifacts, warnings, skipped };
 }
 
-/**
- * Writes the artifacts into `dir` as a whole: first into a sibling temp directory, then swapped in,
- * so a failure leaves either the old output or the new one, never half of each.
- */
+/** Writes the artifacts into `dir`, replacing only what the last render wrote (see output-dir.ts). */
 export function writeArtifacts(dir: string, artifacts: Artifact[]): void {
-  const target = resolve(dir);
-  if (existsSync(target) && readdirSync(target).length > 0 && !existsSync(join(target, MARKER))) {
-    throw new UsageError(`${dir} exists and was not written by soci-installer; choose an empty or new directory (-o)`);
-  }
-  mkdirSync(dirname(target), { recursive: true });
-  const stamp = `${process.pid}-${Date.now()}`;
-  const tmp = join(dirname(target), `.${basename(target)}.tmp-${stamp}`);
-  const old = join(dirname(target), `.${basename(target)}.old-${stamp}`);
-  try {
-    mkdirSync(tmp);
-    writeFileSync(join(tmp, MARKER), 'This directory is written by soci-installer render and replaced as a whole.\n');
-    for (const a of artifacts) {
-      const file = join(tmp, a.path);
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, a.content, { mode: a.mode });
-      chmodSync(file, a.mode); // umask must not change what the node receives
-    }
-    if (existsSync(target)) renameSync(target, old);
-    renameSync(tmp, target);
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-    rmSync(old, { recursive: true, force: true });
-  }
+  writeOutputDir(dir, artifacts);
 }

@@ -1,5 +1,5 @@
 // The built CLI as a user runs it: exit codes, stdout/stderr, files written.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -20,9 +20,9 @@ eksctl: { region: us-west-2, clusterName: demo }
 
 beforeAll(async () => {
   // Tests run the compiled CLI; build it so they never test stale output.
-  const res = await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT]);
+  const res = await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT], { timeoutMs: 300_000 });
   expect(res.stdout + res.stderr).toBe('');
-});
+}, 300_000);
 
 describe('soci-installer CLI', () => {
   it('render with no profile writes the default profile\'s files into ./out', async () => {
@@ -38,17 +38,17 @@ describe('soci-installer CLI', () => {
     expect(statSync(join(out, 'rootfs/root/.docker/config.json')).mode & 0o777).toBe(0o600);
   });
 
-  it('render replaces its own earlier output as a whole, and refuses a directory it did not write', async () => {
+  it('render replaces its own earlier output, keeps files it did not write, and refuses a directory it did not write', async () => {
     const cwd = tmp();
     expect((await cli(['render', '-o', 'o'], cwd)).code).toBe(0);
-    writeFileSync(join(cwd, 'o', 'stale-file'), 'x');
+    writeFileSync(join(cwd, 'o', 'my-notes'), 'x');
     expect((await cli(['render', '-o', 'o'], cwd)).code).toBe(0);
-    expect(existsSync(join(cwd, 'o', 'stale-file'))).toBe(false);
+    expect(readFileSync(join(cwd, 'o', 'my-notes'), 'utf8')).toBe('x');
     mkdirSync(join(cwd, 'mine'));
     writeFileSync(join(cwd, 'mine', 'notes.txt'), 'keep me');
     const res = await cli(['render', '-o', 'mine'], cwd);
     expect(res.code).toBe(2);
-    expect(res.stderr).toBe('soci-installer: mine exists and was not written by soci-installer; choose an empty or new directory (-o)\n');
+    expect(res.stderr).toBe('soci-installer: -o mine: exists and was not written by soci-installer; choose an empty or new directory\n');
     expect(readdirSync(join(cwd, 'mine'))).toEqual(['notes.txt']);
   });
 
@@ -191,5 +191,156 @@ describe('soci-installer CLI', () => {
     expect(res.stderr).toMatch(/^soci-installer: cluster: required because the launch template sets ImageId ami-0123456789abcdef0/);
     const both = await cli(['launch-template', '--name', 'my-nodes', '--ami', 'ami-0123456789abcdef0', '--ami-from-ssm', '--dry-run']);
     expect(both.code).toBe(2);
+  });
+
+  describe('issue 10: the output folder', () => {
+    const FIP = 'soci: { mode: fast-image-pull }\n';
+    /** Every file under dir (but our hidden bookkeeping at its top), with content and mode. */
+    const snapshot = (dir: string) =>
+      Object.fromEntries(
+        readdirSync(dir, { recursive: true, encoding: 'utf8' })
+          .filter((f) => !f.startsWith('.soci-installer') && statSync(join(dir, f)).isFile())
+          .sort()
+          .map((f) => [f, `${(statSync(join(dir, f)).mode & 0o777).toString(8)} ${readFileSync(join(dir, f), 'utf8')}`]),
+      );
+
+    it('rendering into an earlier output removes only what that render wrote: the profile and added files stay', async () => {
+      const cwd = tmp();
+      expect((await cli(['render', '-o', 'out'], cwd)).code).toBe(0);
+      writeFileSync(join(cwd, 'out', 'profile.yaml'), FIP);
+      mkdirSync(join(cwd, 'out', 'packer', 'mine'));
+      writeFileSync(join(cwd, 'out', 'packer', 'mine', 'extra.pkr.hcl'), '# mine\n');
+      const res = await cli(['render', '-c', 'out/profile.yaml', '-o', 'out'], cwd);
+      expect(res.stderr).not.toContain('error');
+      expect(res.code).toBe(0);
+      expect(readFileSync(join(cwd, 'out', 'profile.yaml'), 'utf8')).toBe(FIP);
+      expect(readFileSync(join(cwd, 'out', 'packer', 'mine', 'extra.pkr.hcl'), 'utf8')).toBe('# mine\n');
+      // What the first render wrote and the second does not is gone (its emptied folders too).
+      expect(existsSync(join(cwd, 'out', 'daemonset.yaml'))).toBe(false);
+      expect(readdirSync(join(cwd, 'out', 'packer'))).toEqual(['mine']);
+      expect(readdirSync(join(cwd, 'out')).filter((f) => f.startsWith('.soci-installer'))).toEqual(['.soci-installer']);
+      // A file of ours that the user replaced by their own is refused, not overwritten.
+      rmSync(join(cwd, 'out', 'profile.yaml'));
+      const again = await cli(['render', '-c', '/dev/null', '-o', 'out'], cwd);
+      expect(again.code, again.stderr).toBe(2);
+    });
+
+    it('render refuses to overwrite a file it did not write, before writing anything', async () => {
+      const cwd = tmp();
+      expect((await cli(['render', '-c', '/dev/null', '-o', 'out'], cwd)).code).toBe(2); // needs checksums: nothing written
+      expect(existsSync(join(cwd, 'out'))).toBe(false);
+      writeFileSync(join(cwd, 'p.yaml'), FIP);
+      expect((await cli(['render', '-c', 'p.yaml', '-o', 'out'], cwd)).code).toBe(0);
+      const before = snapshot(join(cwd, 'out'));
+      writeFileSync(join(cwd, 'out', 'install.sh.orig'), 'x');
+      // The default profile writes daemonset.yaml: put a file of the user's there.
+      writeFileSync(join(cwd, 'out', 'daemonset.yaml'), 'mine');
+      const res = await cli(['render', '-o', 'out'], cwd);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toBe('soci-installer: -o out: daemonset.yaml exists and was not written by the last render; move it away and render again (render never overwrites files it did not write)\n');
+      expect(snapshot(join(cwd, 'out'))).toEqual({ ...before, 'daemonset.yaml': '644 mine', 'install.sh.orig': '644 x' });
+    });
+
+    it('-o on a mount point works (the folder is written into, never renamed)', async () => {
+      const cwd = tmp();
+      mkdirSync(join(cwd, 'mnt'));
+      // A real mount point, in a private mount namespace that ends with the command.
+      const res = await run('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs none "$1" && "$2" "$3" render -o "$1" && test -f "$1/install.sh" && mountpoint -q "$1"', 'sh', join(cwd, 'mnt'), process.execPath, BIN]);
+      expect(res.stderr).not.toMatch(/error|\n\s+at /);
+      expect(res.code).toBe(0);
+      expect(res.stdout).toMatch(/^wrote \d+ files to .*mnt\/\n$/);
+    });
+
+    it('a symlink given to -o stays a symlink, and its target gets the files', async () => {
+      const cwd = tmp();
+      mkdirSync(join(cwd, 'real'));
+      symlinkSync('real', join(cwd, 'link'));
+      expect((await cli(['render', '-o', 'link'], cwd)).code).toBe(0);
+      expect(lstatSync(join(cwd, 'link')).isSymbolicLink()).toBe(true);
+      expect(existsSync(join(cwd, 'real', 'install.sh'))).toBe(true);
+      expect((await cli(['render', '-o', 'link'], cwd)).code).toBe(0);
+      expect(lstatSync(join(cwd, 'link')).isSymbolicLink()).toBe(true);
+    });
+
+    it('-o . leaves the shell in the same folder (never deleted or replaced)', async () => {
+      const cwd = tmp();
+      const ino = statSync(cwd).ino;
+      expect((await cli(['render', '-o', '.'], cwd)).code).toBe(0);
+      expect((await cli(['render', '-o', '.'], cwd)).code).toBe(0);
+      expect(statSync(cwd).ino).toBe(ino);
+      expect(existsSync(join(cwd, 'install.sh'))).toBe(true);
+    });
+
+    it('files and folders get explicit modes: umask 000 makes nothing world-writable', async () => {
+      const cwd = tmp();
+      const res = await run('sh', ['-c', 'umask 000 && exec "$0" "$1" render -o out', process.execPath, BIN], { cwd });
+      expect(res.code, res.stderr).toBe(0);
+      const out = join(cwd, 'out');
+      for (const f of readdirSync(out, { recursive: true, encoding: 'utf8' })) {
+        expect(statSync(join(out, f)).mode & 0o022, f).toBe(0);
+      }
+      expect(statSync(join(out, 'packer/files')).mode & 0o777).toBe(0o755);
+      expect(statSync(join(out, 'packer/files/install.sh')).mode & 0o777).toBe(0o755);
+      expect(statSync(join(out, 'packer/files/rootfs/root/.docker/config.json')).mode & 0o777).toBe(0o600);
+    });
+
+    it('a render killed at any step leaves the old output, or a state the next render completes; no temp folders stay', async () => {
+      // strace kills the render at its Nth rename: before the commit point (N=1) and at steps after it.
+      const cwd = tmp();
+      writeFileSync(join(cwd, 'new.yaml'), FIP);
+      expect((await cli(['render', '-c', 'new.yaml', '-o', 'want'], cwd)).code).toBe(0);
+      const want = snapshot(join(cwd, 'want'));
+      const renames = Object.keys(want).length + 2; // staging -> commit, each file, the file list
+      for (const n of [1, 2, 3, Math.floor(renames / 2), renames - 1, renames]) {
+        const dir = join(cwd, `o${n}`);
+        expect((await cli(['render', '-o', dir], cwd)).code).toBe(0);
+        const old = snapshot(dir);
+        const killed = await run('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename,renameat,renameat2', '-e', `inject=rename,renameat,renameat2:signal=KILL:when=${n}`, process.execPath, BIN, 'render', '-c', 'new.yaml', '-o', dir], { cwd });
+        expect(killed.stdout, `killed at rename ${n}`).toBe('');
+        if (n === 1) expect(snapshot(dir), 'killed before the commit point: the old output, complete').toEqual(old);
+        // The next render undoes or finishes the interrupted one: the new output, complete, and nothing else.
+        const next = await cli(['render', '-c', 'new.yaml', '-o', dir], cwd);
+        expect(next.code, next.stderr).toBe(0);
+        expect(snapshot(dir), `killed at rename ${n}`).toEqual(want);
+        expect(readdirSync(dir).filter((f) => f.startsWith('.soci-installer')), `killed at rename ${n}`).toEqual(['.soci-installer']);
+        expect(readdirSync(cwd).filter((f) => f.startsWith('.')), 'no temp folders beside it').toEqual([]);
+      }
+    }, 300_000);
+
+    it('file system errors on -o are one line, not a stack trace', async () => {
+      const cwd = tmp();
+      writeFileSync(join(cwd, 'file'), 'x');
+      const notDir = await cli(['render', '-o', 'file'], cwd);
+      expect(notDir.code).toBe(2);
+      expect(notDir.stderr).toBe('soci-installer: -o file: is not a directory; choose a directory (new or empty, or one render wrote)\n');
+      const under = await cli(['render', '-o', 'file/out'], cwd);
+      expect(under.code).toBe(1);
+      expect(under.stderr).toMatch(/^soci-installer: -o file\/out: cannot write .*: (ENOTDIR|EEXIST) \(mkdir\); nothing was changed, or the next render finishes the change\n$/);
+    });
+  });
+
+  describe('issue 10: one line instead of a stack trace', () => {
+    it('--cluster is checked as an EKS cluster name (non-ASCII, spaces, too long): exit 2, one line', async () => {
+      for (const name of ['démo', 'a b', 'x'.repeat(101), '-lead']) {
+        const res = await cli(['launch-template', '--name', 'my-nodes', '--dry-run', '--cluster', name]);
+        expect(res.code, name).toBe(2);
+        expect(res.stderr, name).toMatch(/^soci-installer: --cluster: ".*? is not an EKS cluster name; allowed: 1 to 100 of letters, digits, - and _, starting with a letter or digit\n$/);
+        expect((await cli(['render', '--cluster', name, '-o', 'never'])).code).toBe(2);
+      }
+      expect(existsSync(join(REPO_ROOT, 'never'))).toBe(false);
+    });
+
+    it('a profile over 1 MiB, or not UTF-8, is refused in one line before it is parsed', async () => {
+      const cwd = tmp();
+      writeFileSync(join(cwd, 'big.yaml'), `# ${'x'.repeat(1024 * 1024)}\n`);
+      const big = await cli(['render', '-c', 'big.yaml', '-o', 'out'], cwd);
+      expect(big.code).toBe(2);
+      expect(big.stderr).toBe('soci-installer: big.yaml: is 1048579 bytes; a profile may have at most 1048576 bytes (1 MiB)\n');
+      writeFileSync(join(cwd, 'latin1.yaml'), Buffer.from('cluster: { name: "d\xe9mo" }\n', 'latin1'));
+      const latin1 = await cli(['render', '-c', 'latin1.yaml', '-o', 'out'], cwd);
+      expect(latin1.code).toBe(2);
+      expect(latin1.stderr).toBe('soci-installer: latin1.yaml: is not valid UTF-8 (line 1, byte 20); save the file as UTF-8\n');
+      expect(existsSync(join(cwd, 'out'))).toBe(false);
+    });
   });
 });

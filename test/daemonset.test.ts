@@ -9,6 +9,7 @@ import { strictK8s, validateK8s } from './support/kubernetes.js';
 const CUSTOM = `soci: { mode: parallel, source: ami, auth: cri-keychain }
 daemonset:
   namespace: node-tuning
+  createNamespace: true
   image: 123456789012.dkr.ecr.us-west-2.amazonaws.com/tools/debian:12.7-slim
   pauseImage: registry.internal.example.com:5000/busybox@sha256:${'a'.repeat(64)}
   nodeSelector: { soci-installer.io/enabled: "true" }

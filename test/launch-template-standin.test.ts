@@ -55,7 +55,7 @@ beforeAll(async () => {
             name: 'demo',
             status: 'ACTIVE',
             endpoint: 'https://EKSSTANDIN.gr7.us-west-2.eks.amazonaws.com',
-            certificateAuthority: { data: 'U1RBTkQtSU4tQ0E=' },
+            certificateAuthority: { data: 'LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUMvakNDQWVhZ0F3SUJBZ0lCQURBTkJna3Foa2lHOXcwQkFRc0ZBREFWTVJNd0VRWURWUVFERXdwcmRXSmwKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=' },
             kubernetesNetworkConfig: { ipFamily: 'ipv4', serviceIpv4Cidr: '172.20.0.0/16' },
           },
         }),
@@ -201,7 +201,7 @@ describe('launch-template through the real SDK against a stand-in EC2 endpoint',
     expect(requests.map((r) => `${r.method} ${r.url}`)).toEqual(['GET /clusters/demo']);
     const nodeConfig = readFileSync(join(cwd, 'out', 'nodeconfig.yaml'), 'utf8');
     expect(nodeConfig).toContain('apiServerEndpoint: https://EKSSTANDIN.gr7.us-west-2.eks.amazonaws.com');
-    expect(nodeConfig).toContain('certificateAuthority: U1RBTkQtSU4tQ0E=');
+    expect(nodeConfig).toContain('certificateAuthority: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUMvakNDQWVhZ0F3SUJBZ0lCQURBTkJna3Foa2lHOXcwQkFRc0ZBREFWTVJNd0VRWURWUVFERXdwcmRXSmwKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=');
     expect(nodeConfig).toContain('cidr: 172.20.0.0/16');
     expect(readFileSync(join(cwd, 'out', 'eksctl', 'nodegroup.yaml'), 'utf8')).toMatch(/^metadata:\n {2}name: demo\n {2}region: us-west-2$/m);
   });

@@ -48,7 +48,7 @@ const deps = {
 const CLUSTER = `cluster:
   name: demo
   apiServerEndpoint: https://ABCD1234.gr7.us-west-2.eks.amazonaws.com
-  certificateAuthority: Q0E=
+  certificateAuthority: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUMvakNDQWVhZ0F3SUJBZ0lCQURBTkJna3Foa2lHOXcwQkFRc0ZBREFWTVJNd0VRWURWUVFERXdwcmRXSmwKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=
   cidr: 10.100.0.0/16
 `;
 const BASE = 'node: { arch: x86_64, kubernetesVersion: "1.33" }\nsoci: { mode: parallel, source: ami }\n';
@@ -366,13 +366,13 @@ describe('cluster.fromEks: the cluster block from EKS DescribeCluster', () => {
   const eks = () => eksApi({ client: new EKSClient({ region: 'us-west-2' }) });
   const cluster = (net: Record<string, string> | undefined, extra: Record<string, unknown> = {}) =>
     eksMock.on(DescribeClusterCommand, { name: 'demo' }).resolves({
-      cluster: { name: 'demo', status: 'ACTIVE', endpoint: 'https://ABCD.gr7.us-west-2.eks.amazonaws.com', certificateAuthority: { data: 'Q0E=' }, ...(net ? { kubernetesNetworkConfig: net } : {}), ...extra },
+      cluster: { name: 'demo', status: 'ACTIVE', endpoint: 'https://ABCD.gr7.us-west-2.eks.amazonaws.com', certificateAuthority: { data: 'LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUMvakNDQWVhZ0F3SUJBZ0lCQURBTkJna3Foa2lHOXcwQkFRc0ZBREFWTVJNd0VRWURWUVFERXdwcmRXSmwKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=' }, ...(net ? { kubernetesNetworkConfig: net } : {}), ...extra },
     });
 
   it('fills endpoint, certificate authority and service CIDR', async () => {
     cluster({ ipFamily: 'ipv4', serviceIpv4Cidr: '172.20.0.0/16' });
     const p = await resolveClusterFromEks(loadProfile('cluster: { fromEks: demo }\nsoci: { source: ami }\n'), await eks());
-    expect(p.cluster).toEqual({ name: 'demo', apiServerEndpoint: 'https://ABCD.gr7.us-west-2.eks.amazonaws.com', certificateAuthority: 'Q0E=', cidr: '172.20.0.0/16' });
+    expect(p.cluster).toEqual({ name: 'demo', apiServerEndpoint: 'https://ABCD.gr7.us-west-2.eks.amazonaws.com', certificateAuthority: 'LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUMvakNDQWVhZ0F3SUJBZ0lCQURBTkJna3Foa2lHOXcwQkFRc0ZBREFWTVJNd0VRWURWUVFERXdwcmRXSmwKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=', cidr: '172.20.0.0/16' });
     // ... and the rendered NodeConfig carries it.
     expect(render(`${'cluster:\n'}${Object.entries(p.cluster!).map(([k, v]) => `  ${k}: ${v}\n`).join('')}soci: { source: ami }\n`).artifacts.find((a) => a.path === 'nodeconfig.yaml')!.content).toContain('cidr: 172.20.0.0/16');
   });

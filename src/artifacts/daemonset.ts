@@ -3,10 +3,9 @@
 // the host's systemd as a transient unit, so restarting containerd cannot cut it off; the pod then
 // idles unprivileged and is Ready only once the node is verified.
 import { createHash } from 'node:crypto';
-import { stringify } from 'yaml';
 import { PATHS, type Plan } from '../plan.js';
 import { renderTemplate } from '../render/template.js';
-import { shellQuote } from '../render/escape.js';
+import { shellQuote, yamlText } from '../render/escape.js';
 import { installScript } from './install-script.js';
 import { INCOMPLETE_IMAGES, NODEADM_CONFIG_PHASE, nodeFiles, PAUSE_IMPORT_UNIT } from './node-files.js';
 
@@ -220,10 +219,11 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
       },
     },
   };
-  return [namespace, serviceAccount, configMap, daemonSet];
+  // The Namespace only when we own it: `kubectl delete -f` of the uninstall manifest deletes it.
+  return [...(ds.createNamespace ? [namespace] : []), serviceAccount, configMap, daemonSet];
 }
 
 export function daemonSetYaml(plan: Plan, opts: DaemonSetOptions = {}): string {
   const header = `# soci-installer ${plan.generatorVersion}: ${opts.uninstall ? 'reverts every selected node, then `kubectl delete -f` this file' : `SOCI (${plan.mode}) on running nodes`}.\n`;
-  return header + daemonSetObjects(plan, opts).map((o) => `---\n${stringify(o, { lineWidth: 0, blockQuote: 'literal', aliasDuplicateObjects: false })}`).join('');
+  return header + daemonSetObjects(plan, opts).map((o) => `---\n${yamlText(o)}`).join('');
 }

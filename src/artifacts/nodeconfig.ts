@@ -1,9 +1,9 @@
 // The NodeConfig documents: the one in user data (cluster block, the FastImagePull gate) and the
 // wiring drop-in the install script writes to /etc/eks/nodeadm.d/ only after soci is verified,
 // so a failed install leaves a node that joins on plain overlayfs.
-import { stringify } from 'yaml';
 import { PATHS, type Plan } from '../plan.js';
 import { containerdToml } from './containerd.js';
+import { yamlText } from '../render/escape.js';
 
 export interface NodeConfig {
   apiVersion: 'node.eks.aws/v1alpha1';
@@ -41,7 +41,7 @@ export function wiringNodeConfig(plan: Plan): NodeConfig {
 }
 
 export function nodeConfigYaml(doc: NodeConfig, comment: string): string {
-  const body = stringify(doc, { lineWidth: 0, blockQuote: 'literal', aliasDuplicateObjects: false });
+  const body = yamlText(doc);
   return comment
     .split('\n')
     .map((l) => `# ${l}`.trimEnd())

@@ -1,11 +1,12 @@
 // Profile YAML -> checked Profile. Every problem is collected and reported together, one per line,
 // naming the field, the value and what is allowed.
 import { Ajv, type ErrorObject } from 'ajv';
-import { parseDocument } from 'yaml';
 import { ProfileError } from '../errors.js';
+import { limit, parseProfileText, shorten } from './parse.js';
 import { PROFILE_SCHEMA, type Profile } from './schema.js';
 import { sociStartupProblems } from './soci-startup.js';
 import { DEFAULTS, servedArches } from '../plan.js';
+import { numberProblems, textProblems, valueProblems } from './values.js';
 
 let compiled: ReturnType<Ajv['compile']> | undefined;
 function validator() {
@@ -20,15 +21,11 @@ function validator() {
   return compiled;
 }
 
-/** Parses and checks a profile. `origin` names the file in messages. */
+/** Parses and checks a profile. `origin` names the file in messages. Bytes are read as strict UTF-8. */
 export function loadProfile(text: string, origin = 'profile'): Profile {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, schema: 'failsafe' });
-  if (doc.errors.length > 0) {
-    throw new ProfileError(doc.errors.map((e) => `${origin}: YAML: ${e.message.split('\n')[0]}`));
-  }
-  const data: unknown = doc.toJS() ?? {};
+  const data = parseProfileText(text, origin);
   const problems = checkProfile(data);
-  if (problems.length > 0) throw new ProfileError(problems.map((p) => `${origin}: ${p}`));
+  if (problems.length > 0) throw new ProfileError(limit(problems.map((p) => `${origin}: ${p}`)));
   return data as Profile;
 }
 
@@ -37,9 +34,25 @@ export function checkProfile(data: unknown): string[] {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     return ['the profile must be a YAML mapping (cluster:, node:, soci:)'];
   }
+  const text = textProblems(data);
+  // The schema coerces numbers in place: keep the text as written to check how they were written.
+  const raw = structuredClone(data);
   const validate = validator();
-  if (!validate(data)) return dedupe((validate.errors ?? []).map(describe).filter((m) => m !== ''));
-  return semanticProblems(data as Profile);
+  const valid = validate(data);
+  const numbers = numberProblems(raw, data);
+  // A field with a control character gets that one message, not a pattern error as well.
+  const fieldOfMessage = (m: string) => m.slice(0, m.indexOf(': '));
+  const textFields = new Set(text.map(fieldOfMessage));
+  const schema = valid ? [] : schemaErrors(validate.errors ?? []).map(describe).filter((m) => m !== '' && !textFields.has(fieldOfMessage(m)));
+  const first = dedupe([...text, ...schema, ...numbers]);
+  if (first.length) return first;
+  return [...valueProblems(data as Profile), ...semanticProblems(data as Profile)];
+}
+
+/** An anyOf says what is allowed once; the errors of its branches only repeat it, garbled. */
+function schemaErrors(errors: ErrorObject[]): ErrorObject[] {
+  const anyOf = errors.filter((e) => e.keyword === 'anyOf');
+  return errors.filter((e) => e.keyword === 'anyOf' || !anyOf.some((a) => e.schemaPath.startsWith(`${a.schemaPath}/`)));
 }
 
 function dedupe(list: string[]): string[] {
@@ -54,7 +67,8 @@ function fieldOf(e: ErrorObject): string {
   return path.length ? path.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : (i ? '.' : '') + p)).join('') : '(top level)';
 }
 
-const show = (v: unknown) => JSON.stringify(v);
+// Values are echoed cut short: a 1 MiB value makes a useless message.
+const show = (v: unknown) => shorten(JSON.stringify(v) ?? String(v));
 
 function describe(e: ErrorObject): string {
   const field = fieldOf(e);
@@ -94,6 +108,8 @@ function describe(e: ErrorObject): string {
       return `${field}: must not be empty`;
     case 'propertyNames':
       return `${field}: key ${show((e.params as { propertyName: string }).propertyName)} is not valid (1 to 128 characters)`;
+    case 'anyOf':
+      return `${field}: ${show(e.data)} is not allowed; allowed: ${String(schema?.['x-hint'] ?? schema?.description)}`;
     case 'minItems':
       return `${field}: must list at least ${String((e.params as { limit: number }).limit)} item(s)`;
     default:
@@ -149,6 +165,8 @@ function amiProblems(p: Profile): string[] {
   return out;
 }
 
+const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
 export const AMI_NAME_PLACEHOLDERS = ['arch', 'kubernetesVersion', 'variant', 'timestamp'];
 
 /**
@@ -179,6 +197,10 @@ function semanticProblems(p: Profile): string[] {
   }
 
   out.push(...amiProblems(p));
+  const ns = p.daemonset?.namespace;
+  if (p.daemonset?.createNamespace === true && ns !== undefined && SYSTEM_NAMESPACES.includes(ns)) {
+    out.push(`daemonset.createNamespace: true with namespace "${ns}", which Kubernetes owns: the uninstall manifest would delete it; remove createNamespace or choose another namespace`);
+  }
   out.push(...outputProblems(p));
 
   if (mode === 'fast-image-pull') {
@@ -230,9 +252,15 @@ function semanticProblems(p: Profile): string[] {
       if (!soci.ecrCredentialHelper.sha256[a]) out.push(`soci.ecrCredentialHelper.sha256.${a}: missing (nothing is downloaded unverified)`);
     }
   }
-  const registries = (soci.mirrors ?? []).map((m) => m.registry);
-  const dup = registries.find((r, i) => registries.indexOf(r) !== i);
-  if (dup) out.push(`soci.mirrors: registry ${dup} is listed twice; put all its endpoints under one entry`);
+  // Host names are case-insensitive: Docker.io and docker.io are one registry.
+  const registries = (soci.mirrors ?? []).map((m) => m.registry.toLowerCase());
+  const dup = registries.findIndex((r, i) => registries.indexOf(r) !== i);
+  if (dup >= 0) out.push(`soci.mirrors[${dup}].registry: ${show(soci.mirrors![dup]!.registry)} is listed twice (host names ignore letter case); put all its endpoints under one entry`);
+  // D9: cri-keychain credentials live in soci's memory only, are never refreshed and are gone when
+  // soci restarts; lazy reads need them for the whole life of a container.
+  if (mode !== 'parallel' && soci.auth === 'cri-keychain') {
+    out.push(`soci.auth: "cri-keychain" is not allowed with soci.mode "${mode}": lazy loading reads layers for hours, and those credentials live only in soci's memory, are never refreshed and are lost when soci restarts; use auth "ecr-credential-helper" (or mode "parallel")`);
+  }
   return out;
 }
 

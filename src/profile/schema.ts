@@ -87,6 +87,7 @@ export interface Profile {
   };
   daemonset?: {
     namespace?: string;
+    createNamespace?: boolean;
     image?: string;
     pauseImage?: string;
     nodeSelector?: Record<string, string>;
@@ -264,6 +265,10 @@ export const PROFILE_SCHEMA = {
     daemonset: obj(
       {
         namespace: str('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$', 'a Kubernetes namespace name (lowercase letters, digits, -)'),
+        createNamespace: {
+          type: 'boolean',
+          description: 'Put the Namespace in daemonset.yaml, and so delete it with daemonset-uninstall.yaml. Default: true for the default namespace soci-installer, false for any other (it may exist already).',
+        },
         image: str(IMAGE, 'an image with a shell, bash and nsenter, pinned by tag or digest (registry/repository:tag, not :latest)'),
         pauseImage: str(IMAGE, 'a tiny image with /bin/sh, pinned by tag or digest (registry/repository:tag, not :latest)'),
         nodeSelector: {
@@ -274,6 +279,7 @@ export const PROFILE_SCHEMA = {
         maxUnavailable: {
           anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^(100|[1-9][0-9]?)%$' }],
           description: 'How many nodes restart containerd at once: a number, or a percentage such as 10%',
+          'x-hint': 'a whole number from 1, or a percentage from 1% to 100% such as 10%',
         },
       },
       [],

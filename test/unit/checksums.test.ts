@@ -63,4 +63,16 @@ describe('checksums', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe('soci-installer: --version: "latest" is not a release such as 0.15.0\n');
   });
+
+  it('issue 10: --write edits only soci.version and the sha256 values; every other byte stays (000123, long integers, 1e400, comments, quotes)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'soci-sums-'));
+    const file = join(dir, 'soci.yaml');
+    const rest = "# keep me\nnode: { arch: x86_64 }   # flow, spaced\nkarpenter:\n  name: '000123'\nextra: &a 12345678901234567890123\nweird: 1e400\nzip: 000123\n";
+    const before = `${rest}soci:\n  mode: lazy\n  version: "0.14.0" # pinned\n  sha256:\n    amd64: '${'0'.repeat(64)}'\n  source: auto\n`;
+    writeFileSync(file, before);
+    writeChecksums(file, '0.15.0', { amd64: 'a'.repeat(64), arm64: '1'.repeat(64) });
+    expect(readFileSync(file, 'utf8')).toBe(
+      `${rest}soci:\n  mode: lazy\n  version: "0.15.0" # pinned\n  sha256:\n    amd64: '${'a'.repeat(64)}'\n    arm64: "${'1'.repeat(64)}"\n  source: auto\n`,
+    );
+  });
 });

@@ -17,10 +17,10 @@
 set -euo pipefail
 umask 022
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export HTTP_PROXY='http://user:p%40ss'\''$(id)@proxy.example.com:3128'
-export http_proxy='http://user:p%40ss'\''$(id)@proxy.example.com:3128'
-export HTTPS_PROXY='http://user:p%40ss'\''$HOME@proxy.example.com:3128'
-export https_proxy='http://user:p%40ss'\''$HOME@proxy.example.com:3128'
+export HTTP_PROXY='http://proxy.example.com:3128/p%40th'\''$(id)'
+export http_proxy='http://proxy.example.com:3128/p%40th'\''$(id)'
+export HTTPS_PROXY='http://proxy.example.com:3128/'\''$HOME;x'
+export https_proxy='http://proxy.example.com:3128/'\''$HOME;x'
 export NO_PROXY='*.internal,10.0.0.0/8'
 export no_proxy='*.internal,10.0.0.0/8'
 
@@ -380,10 +380,10 @@ fi
 put '/etc/systemd/system/soci-snapshotter.service.d/30-soci-installer-proxy.conf' 0644 <<'SOCI_INSTALLER_EOF'
 # Written by soci-installer 0.1.0: soci-snapshotter reaches registries through this proxy.
 [Service]
-Environment="HTTP_PROXY=http://user:p%%40ss'$(id)@proxy.example.com:3128"
-Environment="http_proxy=http://user:p%%40ss'$(id)@proxy.example.com:3128"
-Environment="HTTPS_PROXY=http://user:p%%40ss'$HOME@proxy.example.com:3128"
-Environment="https_proxy=http://user:p%%40ss'$HOME@proxy.example.com:3128"
+Environment="HTTP_PROXY=http://proxy.example.com:3128/p%%40th'$(id)"
+Environment="http_proxy=http://proxy.example.com:3128/p%%40th'$(id)"
+Environment="HTTPS_PROXY=http://proxy.example.com:3128/'$HOME;x"
+Environment="https_proxy=http://proxy.example.com:3128/'$HOME;x"
 Environment="NO_PROXY=*.internal,10.0.0.0/8"
 Environment="no_proxy=*.internal,10.0.0.0/8"
 SOCI_INSTALLER_EOF
@@ -439,10 +439,10 @@ SOCI_INSTALLER_EOF
 put '/etc/systemd/system/containerd.service.d/30-soci-installer-proxy.conf' 0644 <<'SOCI_INSTALLER_EOF'
 # Written by soci-installer 0.1.0: containerd reaches registries through this proxy.
 [Service]
-Environment="HTTP_PROXY=http://user:p%%40ss'$(id)@proxy.example.com:3128"
-Environment="http_proxy=http://user:p%%40ss'$(id)@proxy.example.com:3128"
-Environment="HTTPS_PROXY=http://user:p%%40ss'$HOME@proxy.example.com:3128"
-Environment="https_proxy=http://user:p%%40ss'$HOME@proxy.example.com:3128"
+Environment="HTTP_PROXY=http://proxy.example.com:3128/p%%40th'$(id)"
+Environment="http_proxy=http://proxy.example.com:3128/p%%40th'$(id)"
+Environment="HTTPS_PROXY=http://proxy.example.com:3128/'$HOME;x"
+Environment="https_proxy=http://proxy.example.com:3128/'$HOME;x"
 Environment="NO_PROXY=*.internal,10.0.0.0/8"
 Environment="no_proxy=*.internal,10.0.0.0/8"
 SOCI_INSTALLER_EOF

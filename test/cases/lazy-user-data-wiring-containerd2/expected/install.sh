@@ -3,7 +3,7 @@
 # 1. check the node (root, architecture, containerd version)
 # 2. pick the binary: the AMI's /usr/bin/soci-snapshotter-grpc (0.10.0 or later)
 # 3. write soci's files ("stage" below), start soci and check it is up
-# 4. only then wire containerd and kubelet to it ("wire" below): nodeadm applies it at boot
+# 4. only then wire containerd to it ("wire" below): nodeadm applies it at boot
 # Any failure puts every file back and leaves the node on overlayfs (exit 0, or 1 with --strict).
 # --live (a running node, from the DaemonSet): also regenerate containerd's config with nodeadm,
 # restart containerd once (containers keep running), import the pause image into soci, check a
@@ -258,10 +258,6 @@ enable = true
 
 [pull_modes.parallel_pull_unpack]
 enable = false
-
-[cri_keychain]
-enable_keychain = true
-image_service_path = "/run/containerd/containerd.sock"
 SOCI_INSTALLER_EOF
 reload
 enable_unit soci-snapshotter.socket
@@ -360,9 +356,6 @@ spec:
       root = "/var/lib/soci-snapshotter-grpc"
       # For `ctr image pull` (containerd 2 transfer service) only: kubelet pulls through CRI and ignores it.
       enable_remote_snapshot_annotations = "true"
-  kubelet:
-    config:
-      imageServiceEndpoint: unix:///run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock
 SOCI_INSTALLER_EOF
 fi
 reload
