@@ -57,12 +57,15 @@ for (const line of ['1.7', '2'] as const) {
         expect(await node.journal()).toMatch(/soci-installer: done: soci-snapshotter in lazy mode/);
         for (const f of OUR_FILES) expect(await node.exists(f), f).toBe(true);
 
-        // soci was up before containerd started, and containerd requires it
+        // soci was up before containerd started; containerd wants it and starts after it, but does not
+        // require it (stopping or restarting soci never stops or restarts containerd: D2, D3)
         const soci = await node.unit('soci-snapshotter.service', 'ActiveEnterTimestampMonotonic', 'ActiveState');
-        const ctrd = await node.unit('containerd.service', 'ExecMainStartTimestampMonotonic', 'Requires', 'After');
+        const ctrd = await node.unit('containerd.service', 'ExecMainStartTimestampMonotonic', 'Requires', 'Wants', 'After');
         expect(soci.ActiveState).toBe('active');
         expect(Number(soci.ActiveEnterTimestampMonotonic)).toBeLessThan(Number(ctrd.ExecMainStartTimestampMonotonic));
-        expect(ctrd.Requires).toContain('soci-snapshotter.service');
+        expect(ctrd.Wants).toContain('soci-snapshotter.service');
+        expect(ctrd.After).toContain('soci-snapshotter.service');
+        expect(ctrd.Requires).not.toContain('soci-snapshotter.service');
 
         // nodeadm merged our drop-in: containerd's snapshotter is soci, and a call really reaches the socket
         const config = loadToml(await node.readFile('/etc/containerd/config.toml')) as any;
@@ -176,6 +179,26 @@ for (const line of ['1.7', '2'] as const) {
         const upstream = await node.exec('/root/install.sh --strict');
         expect(upstream.stderr).not.toMatch(/runs here/);
         expect(upstream.code, upstream.stderr).toBe(0);
+      });
+    });
+
+    it('D3: a settings change restarts soci alone; containerd keeps running, never restarted', async () => {
+      const { userData } = artifacts(profileFor(line, '{ mode: parallel, source: ami, auth: none }'));
+      const { script } = artifacts(profileFor(line, '{ mode: parallel, source: ami, auth: none, metricsAddress: "localhost:8001" }'));
+      await withNode({ containerd: line, name: `d3-restart-${line}`, userData }, async (node) => {
+        expect(await node.isActive('soci-snapshotter.service')).toBe('active');
+        const before = await invocations(node);
+        await node.writeFile('/root/install.sh', script, 0o755);
+        const res = await node.exec('/root/install.sh --strict');
+        expect(res.code, res.stderr).toBe(0);
+        expect(res.stderr).toMatch(/wrote \/etc\/soci-snapshotter-grpc\/config\.toml/);
+        // right after the script, nothing else touched
+        const after = await invocations(node);
+        expect(after['soci-snapshotter.service']).not.toBe(before['soci-snapshotter.service']);
+        expect(await node.isActive('soci-snapshotter.service')).toBe('active');
+        expect(after['containerd.service']).toBe(before['containerd.service']);
+        expect(await node.isActive('containerd.service')).toBe('active');
+        expect(after['kubelet.service']).toBe(before['kubelet.service']);
       });
     });
 
