@@ -127,7 +127,8 @@ prune_old() { # prune_old PREFIX KEEP
   for d in "$H/$1"-*; do
     [ -e "$d" ] || continue
     case "$d" in "$2" | "$2".tar.zst) continue ;; esac
-    in_use "$d" || safe_rm "$d"
+    # never another checkout's fresh build (worktrees share .cache): only what is a day old
+    in_use "$d" || [ -n "$(find "$d" -maxdepth 0 -mmin -1440)" ] || safe_rm "$d"
   done
 }
 
