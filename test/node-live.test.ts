@@ -74,9 +74,11 @@ async function runInit(node: FakeNode, m: ReturnType<typeof manifest>) {
 
 const FINGERPRINT_DIRS = '/etc /usr/local /root';
 async function fingerprint(node: FakeNode): Promise<string> {
-  // Everything under /etc, /usr/local and /root, but files the node itself rewrites at any time.
+  // Everything under /etc, /usr/local and /root, but files the node itself rewrites at any time:
+  // nodeadm writes kubelet's flags in Go map order, so every config phase may reorder them
+  // (amazon-eks-ami nodeadm/internal/kubelet/environment.go).
   return node.run(
-    `{ find ${FINGERPRINT_DIRS} -xdev -type f ! -path '/etc/machine-id' ! -path '/etc/soci-standin/*' -exec sha256sum {} + ; find ${FINGERPRINT_DIRS} -xdev -type l -printf '%p -> %l\\n'; } | sort`,
+    `{ find ${FINGERPRINT_DIRS} -xdev -type f ! -path '/etc/machine-id' ! -path '/etc/eks/kubelet/environment' -exec sha256sum {} + ; find ${FINGERPRINT_DIRS} -xdev -type l -printf '%p -> %l\\n'; } | sort`,
   );
 }
 const containerdStarts = async (node: FakeNode) => (await node.journal('containerd.service')).split('\n').filter((l) => /Started containerd/.test(l)).length;
@@ -110,14 +112,17 @@ for (const line of ['1.7', '2'] as const) {
         expect(first.code, first.stdout + first.stderr).toBe(0);
         expect(first.stdout + first.stderr).toMatch(/done: soci-snapshotter in parallel mode/);
 
-        // containerd restarted exactly once; the container that ran before still runs
+        // right after the script: containerd restarted exactly once and runs, soci runs; the container
+        // that ran before still runs
+        expect(await node.isActive('containerd.service')).toBe('active');
+        expect(await node.isActive('soci-snapshotter.service')).toBe('active');
         expect(await containerdStarts(node)).toBe(startsBefore + 1);
         expect(await taskState(node, 'before-1')).toBe('RUNNING');
         expect(await node.exists('/var/lib/soci-installer/installed')).toBe(true);
-        // containerd's CRI now uses soci (nodeadm regenerated the config), and the pause image is in soci
+        // containerd's CRI now uses soci (nodeadm regenerated the config), and the pause image is in soci:
+        // the running kubelet sees it without a restart
         expect(await node.readFile('/etc/containerd/config.toml')).toContain('soci-snapshotter-grpc.sock');
-        await node.run('systemctl restart kubelet.service');
-        expect(JSON.parse(await node.readFile('/run/kubelet-standin/status.json'))).toMatchObject({ ok: true, snapshotter: 'soci' });
+        expect(await node.kubeletStatus({ since: Date.now() })).toMatchObject({ ok: true, snapshotter: 'soci' });
         // the image whose layers were gone was forgotten; the complete one restarts on soci
         const images = await node.run('ctr -n k8s.io images ls -q');
         expect(images).not.toContain('localhost/app:discarded');
@@ -139,15 +144,62 @@ for (const line of ['1.7', '2'] as const) {
         // uninstall: every file back byte for byte, containerd on overlayfs, the state gone
         await node.run('ctr -n k8s.io task kill after-1; for i in $(seq 50); do ctr -n k8s.io task ls | grep -q "^after-1 .*STOPPED" && break; sleep 0.1; done');
         await node.run('ctr -n k8s.io task rm after-1 && ctr -n k8s.io container rm after-1');
+        const startsBeforeUninstall = await containerdStarts(node);
+        const kubeletInvocation = (await node.unit('kubelet.service', 'InvocationID')).InvocationID;
         const un = await runInit(node, manifest(profile, true));
         expect(un.code, un.stdout + un.stderr).toBe(0);
+        // right after the script: containerd runs (restarted once, by uninstall itself), soci is stopped,
+        // kubelet untouched
+        expect(await node.isActive('containerd.service')).toBe('active');
+        expect(await containerdStarts(node)).toBe(startsBeforeUninstall + 1);
+        expect(await node.isActive('soci-snapshotter.service')).toBe('inactive');
+        expect((await node.unit('kubelet.service', 'InvocationID')).InvocationID).toBe(kubeletInvocation);
         await node.run('rm -rf /bundle /state /dev/termination-log');
         expect(await fingerprint(node)).toBe(pristine);
         expect(await node.exists('/var/lib/soci-installer')).toBe(false);
         expect(await node.exists('/run/soci-installer/uninstalled')).toBe(true);
         expect(await node.readFile('/etc/containerd/config.toml')).not.toContain('soci');
-        await node.run('systemctl restart kubelet.service');
-        expect(JSON.parse(await node.readFile('/run/kubelet-standin/status.json'))).toMatchObject({ ok: true, snapshotter: 'overlayfs' });
+        const after = await node.kubeletStatus({ since: Date.now() });
+        expect(after, after.reason).toMatchObject({ ok: true, snapshotter: 'overlayfs' });
+      });
+    });
+
+    it('D2: uninstall leaves containerd as it found it: running, restarted once by uninstall itself, kubelet untouched', async () => {
+      // a node that got soci at boot from our user data: containerd's drop-in names soci
+      const userData = render(profile).artifacts.find((a) => a.path === 'user-data.mime')!.content;
+      await withNode({ containerd: line, name: `d2-${line}`, userData }, async (node) => {
+        expect(await node.isActive('containerd.service')).toBe('active');
+        expect(await node.isActive('soci-snapshotter.service')).toBe('active');
+        const startsBefore = await containerdStarts(node);
+        const kubeletInvocation = (await node.unit('kubelet.service', 'InvocationID')).InvocationID;
+        const un = await runInit(node, manifest(profile, true));
+        expect(un.code, un.stdout + un.stderr).toBe(0);
+        // right after the script, nothing else touched
+        expect(await node.isActive('containerd.service')).toBe('active');
+        expect(await containerdStarts(node)).toBe(startsBefore + 1);
+        expect(await node.isActive('soci-snapshotter.service')).toBe('inactive');
+        expect((await node.unit('kubelet.service', 'InvocationID')).InvocationID).toBe(kubeletInvocation);
+        expect(await node.readFile('/etc/containerd/config.toml')).not.toContain('soci');
+        const after = await node.kubeletStatus({ since: Date.now() });
+        expect(after, after.reason).toMatchObject({ ok: true, snapshotter: 'overlayfs' });
+      });
+    });
+
+    it('D3: a live install that fails after the wiring step leaves containerd running, never restarted', async () => {
+      await withNode({ containerd: line, name: `d3-rollback-${line}` }, async (node) => {
+        // someone else's drop-in that nodeadm cannot read: the live block's config phase fails, after our wiring
+        await node.writeFile('/etc/eks/nodeadm.d/10-broken.yaml', 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec: [\n');
+        const pristine = await fingerprint(node);
+        const ctrd = (await node.unit('containerd.service', 'InvocationID')).InvocationID;
+        const res = await runInit(node, manifest(profile));
+        expect(res.code).not.toBe(0);
+        expect(await node.readFile('/dev/termination-log')).toMatch(/nodeadm could not regenerate containerd's config/);
+        // right after the script, nothing else touched
+        expect(await node.isActive('containerd.service')).toBe('active');
+        expect((await node.unit('containerd.service', 'InvocationID')).InvocationID).toBe(ctrd);
+        expect(await node.isActive('soci-snapshotter.service')).not.toBe('active');
+        await node.run('rm -rf /bundle /state /dev/termination-log');
+        expect(await fingerprint(node)).toBe(pristine);
       });
     });
 

@@ -15,14 +15,14 @@ export const RUN_DIR = path.join(HARNESS_CACHE, 'run');
 export interface HarnessPaths {
   /** the debootstrapped Debian rootfs (read-only lower layer) */
   base: string;
-  /** the stand-in layer (read-only lower layer above base) */
+  /** the AMI units and stand-ins (read-only lower layer above base) */
   layer: string;
   /** Node 24 binary, bound into every node at /opt/standin-node/bin/node */
   node: string;
   /** the project's node_modules, bound read-only at /opt/standin-node/node_modules */
   nodeModules: string;
-  /** unpacked containerd packages: <root>/usr/bin/{containerd,ctr,containerd-shim-runc-v2} */
-  containerd: Record<'1.7' | '2', string>;
+  /** the real upstream programs (.cache/upstream/bin): nodeadm, soci-snapshotter-grpc, soci, containerd-v2.2.4, ctr-v2.2.4, containerd-v1.7.27 */
+  upstreamBin: string;
 }
 
 let pending: Promise<HarnessPaths> | undefined;
@@ -58,7 +58,7 @@ function runSetup(): Promise<HarnessPaths> {
           .filter((l) => l.includes('='))
           .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
       );
-      const need = ['BASE', 'LAYER', 'NODE', 'NODE_MODULES', 'CONTAINERD_1_7', 'CONTAINERD_2'];
+      const need = ['BASE', 'LAYER', 'NODE', 'NODE_MODULES', 'UPSTREAM_BIN'];
       const missing = need.filter((k) => !kv[k]);
       if (missing.length) {
         reject(new Error(`scripts/setup-harness.sh did not print ${missing.join(', ')}:\n${out}`));
@@ -70,7 +70,7 @@ function runSetup(): Promise<HarnessPaths> {
         layer: kv.LAYER!,
         node: kv.NODE!,
         nodeModules: kv.NODE_MODULES!,
-        containerd: { '1.7': kv.CONTAINERD_1_7!, '2': kv.CONTAINERD_2! },
+        upstreamBin: kv.UPSTREAM_BIN!,
       });
     });
   });

@@ -1,7 +1,8 @@
 // cloud-init TEST STAND-IN for the final stage (cloud-final.service, between nodeadm-config and
 // nodeadm-run): runs the shell-script parts of the user data (/var/lib/standin-imds/user-data: a
 // script, or MIME with text/x-shellscript parts) in order, once per instance, like cloud-init's
-// scripts_user module. Scripts are kept in /var/lib/cloud/instance/scripts/, their output goes to the
+// scripts_user module (canonical/cloud-init cloudinit/config/cc_scripts_user.py, parts written by
+// cloudinit/handlers/shell_script.py, gzip parts unpacked by cloudinit/user_data.py). Scripts are kept in /var/lib/cloud/instance/scripts/, their output goes to the
 // journal and /var/log/cloud-init-output.log; on a reboot nothing runs again. Other part types
 // (cloud-config, application/node.eks.aws, ...) are left alone: nodeadm reads its own.
 // Exits 1 when a script failed, so cloud-final.service shows the failure.

@@ -70,6 +70,7 @@ STARTED=0
 SOCKET_WAS_ACTIVE=0
 CONTAINERD_RESTARTED=0
 KUBELET_RESTARTED=0
+CONTAINERD_WAS_ACTIVE=0
 COMMITTED=0
 REASON="unexpected error"
 
@@ -149,19 +150,25 @@ rollback() {
   set +e
   log err "rolling back: $REASON"
   for unit in "${ENABLED[@]}"; do systemctl disable "$unit" >/dev/null 2>&1; done
-  if [ "$STARTED" = 1 ] && booted; then
-    systemctl stop soci-snapshotter.service >/dev/null 2>&1
-    [ "$SOCKET_WAS_ACTIVE" = 1 ] || systemctl stop soci-snapshotter.socket >/dev/null 2>&1
-  fi
+  # Files first, and systemd told, before soci stops: while containerd's drop-in (ours, or a Requires=
+  # of an older one) is loaded, stopping soci could stop containerd too.
   for ((i = ${#CHANGED[@]} - 1; i >= 0; i--)); do
     path=${CHANGED[$i]}
     if [ -e "$WORK/orig$path" ]; then mv -f "$WORK/orig$path" "$path"; else rm -f "$path"; fi
   done
   UNITS_CHANGED=1
   reload
+  if [ "$STARTED" = 1 ] && booted; then
+    systemctl stop soci-snapshotter.service >/dev/null 2>&1
+    [ "$SOCKET_WAS_ACTIVE" = 1 ] || systemctl stop soci-snapshotter.socket >/dev/null 2>&1
+  fi
   # The one restart a failed live conversion may cost: containerd back on its old config.
   if [ "$CONTAINERD_RESTARTED" = 1 ]; then systemctl restart containerd.service; fi
-  # and kubelet, if live mode restarted it, back on its old image service endpoint.
+  # containerd as found: if it ran when we began, it runs now.
+  if [ "$CONTAINERD_WAS_ACTIVE" = 1 ] && ! systemctl is-active --quiet containerd.service; then
+    systemctl start containerd.service
+  fi
+  # kubelet, if live mode restarted it, back on its old image service endpoint.
   if [ "$KUBELET_RESTARTED" = 1 ]; then systemctl restart kubelet.service; fi
   mkdir -p "$STATE" && echo "$REASON" >"$STATE/last-failure"
   log err "soci-snapshotter NOT installed; containerd stays on its default snapshotter (overlayfs)"
@@ -180,6 +187,7 @@ trap on_exit EXIT
 
 # 1. The node
 [ "$(id -u)" = 0 ] || fail "must run as root"
+if booted && systemctl is-active --quiet containerd.service; then CONTAINERD_WAS_ACTIVE=1; fi
 case "$(uname -m)" in
   x86_64) ARCH=amd64 ;;
   aarch64 | arm64) ARCH=arm64 ;;
@@ -187,7 +195,10 @@ case "$(uname -m)" in
 esac
 case " $ARCHES " in *" $ARCH "*) ;; *) fail "this profile serves $ARCHES, not $ARCH (node.arch)" ;; esac
 [ -r '/etc/eks/containerd-version.txt' ] || fail "/etc/eks/containerd-version.txt is missing: not an EKS AL2023 node"
-have=$(tr -d '[:space:]' <'/etc/eks/containerd-version.txt')
+# The AMI writes containerd's whole --version line there; read it as nodeadm does: the first match of
+# [0-9]+\.[0-9]+.[0-9]+ (amazon-eks-ami nodeadm/internal/containerd/version.go, 81fec2e8), so a leading v
+# (upstream builds) or none (the AMI's package) reads the same.
+have=$(grep -oE '[0-9]+\.[0-9]+.[0-9]+' '/etc/eks/containerd-version.txt' | head -n 1 || true)
 case "$have" in
   1.*) line=1.7 ;;
   2.*) line=2 ;;
@@ -369,7 +380,10 @@ if booted && [ "$BAKE" = 0 ]; then
         fail "soci's settings changed but it serves running containers; drain and reboot the node to apply them"
       fi
       STARTED=1
-      timeout "$START_TIMEOUT" systemctl restart soci-snapshotter.service || fail "soci-snapshotter did not restart"
+      # soci alone: a Requires= on soci (nodeadm's FastImagePull drop-in, or ours before) would restart
+      # containerd with it, behind this script's back.
+      timeout "$START_TIMEOUT" systemctl restart --job-mode=ignore-dependencies soci-snapshotter.service ||
+        fail "soci-snapshotter did not restart"
     fi
   else
     STARTED=1
@@ -404,9 +418,12 @@ fi
 PHASE=wire
 put '/etc/systemd/system/containerd.service.d/20-soci-installer.conf' 0644 <<'SOCI_INSTALLER_EOF'
 # Written by soci-installer 0.1.0 once soci-snapshotter was running (or, in an AMI bake, installed):
-# containerd's snapshotter is soci, so soci must be up first.
+# containerd's snapshotter is soci, so soci starts first (After=; Type=notify, so it is ready).
+# Wants=, not Requires= as nodeadm's own 10-soci-snapshotter.conf: Requires= also stops and restarts
+# containerd whenever soci is stopped or restarted (uninstall, rollback, a settings change), and fails
+# containerd's start, and with it nodeadm-run and the node join, whenever soci does not start.
 [Unit]
-Requires=soci-snapshotter.service
+Wants=soci-snapshotter.service
 After=soci-snapshotter.service
 SOCI_INSTALLER_EOF
 put '/etc/systemd/system/soci-installer-pause-import.service' 0644 <<'SOCI_INSTALLER_EOF'
