@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real tools the test suite validates against (see test/support/):
 #   - Debian packages: shellcheck, cloud-init, containerd (1.6, bookworm), python3, systemd-container,
-#     debootstrap, packer, iproute2, zstd, ca-certificates;
+#     debootstrap, packer, iproute2, zstd, ca-certificates; for the pull tests and bench: docker-registry
+#     and skopeo (a registry on the test node's loopback), busybox-static (the test images' program);
 #   - containerd 1.7 (Debian trixie) and containerd 2.x (Debian sid), downloaded as .debs through a
 #     private apt configuration (nothing system-wide is changed) and unpacked with dpkg-deb -x into
 #     .cache/containerd/1.7/root and .cache/containerd/2/root.
@@ -39,7 +40,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 # ---------------------------------------------------------------------------------------------
 # 1. Debian packages (skip apt entirely when all are installed)
-PACKAGES=(shellcheck cloud-init containerd python3 systemd-container debootstrap packer iproute2 zstd ca-certificates xz-utils)
+PACKAGES=(shellcheck cloud-init containerd python3 systemd-container debootstrap packer iproute2 zstd ca-certificates xz-utils
+  docker-registry skopeo busybox-static)
 missing=()
 for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -52,7 +54,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y --no-install-recommends "${PACKAGES[@]}" >>"$LOG" 2>&1
 fi
 step "checking installed tools"
-for tool in shellcheck cloud-init containerd ctr python3 systemd-analyze systemd-nspawn debootstrap packer ip zstd; do
+for tool in shellcheck cloud-init containerd ctr python3 systemd-analyze systemd-nspawn debootstrap packer ip zstd docker-registry skopeo busybox; do
   command -v "$tool" >/dev/null || die "$tool is still missing after apt-get install"
 done
 # Debian's own interpreter (a pyenv or venv python3 earlier in PATH does not see cloud-init's modules)
