@@ -91,6 +91,13 @@ export function sociConvert(image: CachedImage, opts: { minLayerSize?: number } 
   if (r.status !== 0) throw new Error(`soci ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`);
   // soci copies the input layout, our image.json included: it describes the input, not this
   fs.rmSync(path.join(tmp, 'image.json'), { force: true });
+  // the layers are the input's: share them (hard links) instead of keeping the big image twice
+  for (const l of image.layers) {
+    const hex = l.digest.replace(/^sha256:/, '');
+    const copy = path.join(tmp, 'blobs', 'sha256', hex);
+    fs.rmSync(copy, { force: true });
+    fs.linkSync(path.join(image.dir, 'blobs', 'sha256', hex), copy);
+  }
 
   const blob = (digest: string) => JSON.parse(fs.readFileSync(path.join(tmp, 'blobs', 'sha256', digest.replace(/^sha256:/, '')), 'utf8'));
   const top = JSON.parse(fs.readFileSync(path.join(tmp, 'index.json'), 'utf8'));
