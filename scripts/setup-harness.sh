@@ -4,12 +4,12 @@
 #   2. the base rootfs: Debian bookworm (minbase + systemd, dbus, containerd, runc, curl, ...) built with
 #      debootstrap from this machine's own Debian mirror, cached in .cache/harness/base-<hash>/rootfs
 #      (and as base-<hash>.tar.zst, which unpacks in about a second); rebuilt when its recipe changes;
-#   3. the node layer: the stand-ins of test/standins/ (soci-snapshotter-grpc, nodeadm, cloud-init's
-#      final stage, kubelet, /etc/eks/pause.tar) and the nodeadm containerd base configs of
-#      test/harness/fixtures/, cached in .cache/harness/layer-<hash>/; rebuilt (in about a second) when
-#      this script or those files change.
+#   3. the node layer: the AMI's own units (test/fixtures/ami/systemd/, byte for byte) and the stand-ins
+#      of test/standins/ (IMDS, cloud-init's final stage, kubelet, /etc/eks/pause.tar), cached in
+#      .cache/harness/layer-<hash>/; rebuilt (in about a second) when this script or those files change.
 # The harness mounts an overlayfs of layer + base per node, so both stay pristine.
-# containerd 1.7 and 2.x come from .cache/containerd/{1.7,2}/root (scripts/setup-test-tools.sh).
+# The real nodeadm, soci and containerd are bound in at boot from .cache/upstream/bin
+# (scripts/setup-upstream.sh); runc and containerd-shim-runc-v2 are Debian's, from the base rootfs.
 #
 # Run as root. Idempotent and quiet when everything is in place; safe to run concurrently (flock).
 # Prints the paths the harness needs as KEY=VALUE lines on stdout; progress and timings go to stderr.
@@ -71,26 +71,15 @@ step "Node 24"
 bash scripts/setup-node.sh
 NODE_BIN=$(readlink -f "$REPO/.cache/node/24/bin/node")
 [ -x "$NODE_BIN" ] || die "Node 24 missing at .cache/node/24/bin/node after scripts/setup-node.sh"
-for m in @grpc/grpc-js @grpc/proto-loader smol-toml yaml; do
-  [ -d "$REPO/node_modules/$m" ] || die "node_modules lacks $m (the stand-ins need it): run npm ci first"
-done
+[ -d "$REPO/node_modules/smol-toml" ] || die "node_modules lacks smol-toml (the kubelet stand-in needs it): run npm ci first"
 
-# containerd 1.7 and 2.x, unpacked by scripts/setup-test-tools.sh
-containerd_ok() {
-  local line b
-  for line in 1.7 2; do
-    for b in containerd ctr containerd-shim-runc-v2; do
-      [ -x "$REPO/.cache/containerd/$line/root/usr/bin/$b" ] || return 1
-    done
-  done
-}
-if ! containerd_ok; then
-  [ -f scripts/setup-test-tools.sh ] || die "containerd 1.7/2.x missing in .cache/containerd/{1.7,2}/root: run scripts/setup-test-tools.sh"
-  say "containerd 1.7/2.x missing in .cache/containerd: running scripts/setup-test-tools.sh"
-  step "scripts/setup-test-tools.sh"
-  bash scripts/setup-test-tools.sh
-  containerd_ok || die "containerd 1.7/2.x still missing in .cache/containerd/{1.7,2}/root after scripts/setup-test-tools.sh"
-fi
+# The real upstream programs bound into every node (soci-snapshotter-grpc and soci v0.15.0, containerd
+# 2.2.4 + ctr, containerd 1.7.27, nodeadm): scripts/setup-upstream.sh (idempotent, checks their sha256)
+step "scripts/setup-upstream.sh"
+UPSTREAM_BIN=$(bash scripts/setup-upstream.sh)
+for b in nodeadm soci-snapshotter-grpc soci containerd-v2.2.4 ctr-v2.2.4 containerd-v1.7.27; do
+  [ -x "$UPSTREAM_BIN/$b" ] || die "$b missing in $UPSTREAM_BIN after scripts/setup-upstream.sh"
+done
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -196,35 +185,37 @@ if [ ! -x "$BASE/rootfs/usr/lib/systemd/systemd" ]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# 3. The node layer: everything the stand-ins need, on top of the base. Its recipe is this script plus
-# every file under test/standins/ and test/harness/fixtures/.
+# 3. The node layer: the AMI's units and everything the stand-ins need, on top of the base. Its recipe is
+# this script plus every file under test/standins/ and test/fixtures/ami/systemd/.
 build_layer() {
   local out=$1 r=$1.tmp
   safe_rm "$r"
   mkdir -p "$r"
-  # files placed verbatim (units, wrappers), then the Node code the wrappers run
+  # the AMI's own units, byte for byte (test/fixtures/ami/systemd/, from amazon-eks-ami)
+  mkdir -p "$r/etc/systemd/system/containerd.service.d"
+  cp test/fixtures/ami/systemd/*.service test/fixtures/ami/systemd/*.socket test/fixtures/ami/systemd/*.slice \
+    "$r/etc/systemd/system/"
+  cp test/fixtures/ami/systemd/containerd.service.d/*.conf "$r/etc/systemd/system/containerd.service.d/"
+  # the stand-ins (units, wrappers), then the Node code the wrappers run
   cp -a test/standins/rootfs/. "$r/"
   mkdir -p "$r/opt/standin-node/bin" "$r/opt/standin-node/node_modules" "$r/opt/standin-node/lib"
   cp -a test/standins/lib/. "$r/opt/standin-node/lib/"
   : >"$r/opt/standin-node/bin/node" # mount point: the harness binds Node 24 here
-  # the real nodeadm's path, which soci-installer's live mode calls
-  ln -s /usr/local/bin/nodeadm-standin "$r/usr/bin/nodeadm"
-  chmod 0755 "$r"/usr/local/bin/* "$r/opt/standin-node/bin/node"
-  find "$r/usr/bin" -maxdepth 1 -type f -exec chmod 0755 {} +
-  # nodeadm's containerd base configs (containerd 1.x: config version 2; 2.x: version 3)
-  mkdir -p "$r/usr/share/nodeadm-standin"
-  cp test/harness/fixtures/containerd-config-v2.toml test/harness/fixtures/containerd-config-v3.toml \
-    "$r/usr/share/nodeadm-standin/"
+  # mount points of the real upstream programs the harness binds in (.cache/upstream/bin)
+  for b in nodeadm soci-snapshotter-grpc soci; do : >"$r/usr/bin/$b"; done
+  chmod 0755 "$r"/usr/local/bin/* "$r/opt/standin-node/bin/node" "$r"/usr/bin/* "$r"/usr/sbin/*
   # a persistent journal, so a failure stays visible after a reboot
   mkdir -p "$r/var/log/journal"
-  # the AMI's cached sandbox image
-  mkdir -p "$r/etc/eks"
+  # the AMI's cached sandbox image, and nodeadm's drop-in directory (amazon-eks-ami
+  # templates/al2023/provisioners/install-nodeadm.sh creates it)
+  mkdir -p "$r/etc/eks/nodeadm.d"
   "$NODE_BIN" test/standins/lib/pause-image.mjs "$r/etc/eks/pause.tar"
-  # enabled like on the AMI: the soci socket, and nodeadm's boot chain
+  # enabled as on the AMI (install-worker.sh: the soci socket; install-nodeadm.sh: nodeadm's units),
+  # plus the stand-ins of cloud-init's final stage and IMDS
   mkdir -p "$r/etc/systemd/system/sockets.target.wants" "$r/etc/systemd/system/multi-user.target.wants"
   ln -s ../soci-snapshotter.socket "$r/etc/systemd/system/sockets.target.wants/soci-snapshotter.socket"
   local u
-  for u in nodeadm-config.service cloud-final.service nodeadm-run.service; do
+  for u in nodeadm-config.service cloud-final.service nodeadm-run.service imds-standin.service; do
     ln -s "../$u" "$r/etc/systemd/system/multi-user.target.wants/$u"
   done
   mv "$r" "$out"
@@ -233,22 +224,26 @@ build_layer() {
 step "layer recipe"
 LAYER_HASH=$( {
   sha256sum "$SELF"
-  find test/standins test/harness/fixtures -type f -print0 | sort -z | xargs -0 sha256sum
+  find test/standins test/fixtures/ami/systemd -type f -print0 | sort -z | xargs -0 sha256sum
   find test/standins -type f -perm -u+x | sort
 } | sha256sum | cut -c1-16)
-LAYER=$H/layer-$LAYER_HASH
+# node-layer-*: several checkouts (git worktrees) share one .cache and may need different layers at the
+# same time, so an unused layer goes only when it has not been used for a day.
+LAYER=$H/node-layer-$LAYER_HASH
 if [ ! -d "$LAYER" ]; then
   step "building the node layer"
   build_layer "$LAYER"
-  prune_old layer "$LAYER"
   say "node layer built ($(elapsed))"
 fi
+touch "$LAYER"
+for d in "$H"/node-layer-*; do
+  if [ "$d" != "$LAYER" ] && [ -n "$(find "$d" -maxdepth 0 -mmin +1440)" ] && ! in_use "$d"; then safe_rm "$d"; fi
+done
 
 cat <<EOF
 BASE=$BASE/rootfs
 LAYER=$LAYER
 NODE=$NODE_BIN
 NODE_MODULES=$REPO/node_modules
-CONTAINERD_1_7=$REPO/.cache/containerd/1.7/root
-CONTAINERD_2=$REPO/.cache/containerd/2/root
+UPSTREAM_BIN=$UPSTREAM_BIN
 EOF

@@ -1,6 +1,7 @@
 // Our generated user data and install.sh on a booted fake EKS node (test/harness/), on containerd 1.7
 // and 2.x with cgroup v2: boot order, idempotency, reboot, fault rollback, and the download path.
-// Stand-ins (named as such in test/standins/): soci-snapshotter-grpc, nodeadm, cloud-final, kubelet.
+// Real: nodeadm, soci-snapshotter-grpc v0.15.0, containerd 2.2.4 / 1.7.27 (test/harness/README.md).
+// Stand-ins (test/standins/): IMDS, cloud-final, kubelet.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,9 +27,8 @@ function artifacts(profile: string) {
 const profileFor = (line: '1.7' | '2', soci: string) =>
   `node: { kubernetesVersion: "${line === '1.7' ? '1.29' : '1.33'}", arch: x86_64 }\nsoci: ${soci}\n`;
 
-async function kubelet(node: FakeNode) {
-  return JSON.parse(await node.readFile('/run/kubelet-standin/status.json')) as { ok: boolean; snapshotter?: string; reason?: string };
-}
+/** kubelet's view, checked after `since` (the stand-in re-checks every 2 s and never restarts anything) */
+const kubelet = (node: FakeNode, since = Date.now()) => node.kubeletStatus({ since });
 
 /** sha256 of every file under the paths (and which exist), to prove a second run changes nothing. */
 async function fingerprint(node: FakeNode): Promise<string> {
@@ -68,7 +68,8 @@ for (const line of ['1.7', '2'] as const) {
         const config = loadToml(await node.readFile('/etc/containerd/config.toml')) as any;
         expect(config.proxy_plugins.soci.address).toBe(SOCKET);
         await node.run('ctr --namespace k8s.io snapshots --snapshotter soci prepare routed-key');
-        expect(await node.sociCalls()).toContainEqual(expect.objectContaining({ method: 'Prepare', key: expect.stringMatching(/routed-key$/), code: 0 }));
+        expect(await node.run('ctr --namespace k8s.io snapshots --snapshotter soci mounts /mnt routed-key')).toContain('/var/lib/soci-snapshotter-grpc/snapshotter/snapshots/');
+        await node.run('ctr --namespace k8s.io snapshots --snapshotter soci rm routed-key');
 
         // the pause image went into soci between containerd and kubelet
         const pause = await node.unit('soci-installer-pause-import.service', 'Result', 'ActiveState');
@@ -105,7 +106,7 @@ for (const line of ['1.7', '2'] as const) {
           .changedFiles()
           .map((f) => f.path)
           .filter((p) => !p.startsWith('/var/lib/soci-installer') && !p.startsWith('/var/log') && !p.startsWith('/run') && !p.startsWith('/var/lib/cloud'));
-        expect(changed.filter((p) => /soci|nodeadm\.d|containerd\.service\.d/.test(p) && !p.startsWith('/etc/containerd/') && !p.startsWith('/etc/soci-standin/'))).toEqual([]);
+        expect(changed.filter((p) => /soci|nodeadm\.d|containerd\.service\.d/.test(p) && !p.startsWith('/etc/containerd/') && !p.endsWith('/99-harness-fault.conf'))).toEqual([]);
         const journal = await node.journal();
         expect(journal).toMatch(/soci-installer: soci-snapshotter did not become ready/);
         expect(journal).toMatch(/soci-installer: soci-snapshotter NOT installed; containerd stays on its default snapshotter/);
@@ -115,11 +116,11 @@ for (const line of ['1.7', '2'] as const) {
       });
     });
 
-    it('an AMI whose soci is too old: auto downloads the pinned release; a wrong sha256 installs nothing', async () => {
+    it('an AMI without soci: auto downloads the pinned release; a wrong sha256 installs nothing', async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'soci-rel-'));
       try {
         const release = buildReleaseTarball(dir, { version: '0.15.0' });
-        await withNode({ containerd: line, name: `download-${line}`, soci: { version: 'v0.9.0' } }, async (node) => {
+        await withNode({ containerd: line, name: `download-${line}`, soci: { installed: false } }, async (node) => {
           const server = await node.serve({ [release.urlPath]: { hostFile: release.file } });
           const base = `${server.url}/${path.posix.dirname(path.posix.dirname(release.urlPath))}`;
           const soci = (sha: string) => `{ mode: lazy, source: auto, auth: none, version: 0.15.0, releaseBaseUrl: "${base}", sha256: { amd64: ${sha} } }`;
@@ -138,7 +139,7 @@ for (const line of ['1.7', '2'] as const) {
           await node.writeFile('/root/good.sh', good, 0o755);
           const ok = await node.exec('/root/good.sh --strict');
           expect(ok.code, ok.stderr).toBe(0);
-          expect(ok.stderr).toMatch(/the AMI's soci-snapshotter \(0\.9\.0\) cannot run mode lazy; using release 0\.15\.0/);
+          expect(ok.stderr).toMatch(/the AMI's soci-snapshotter \(absent\) cannot run mode lazy; using release 0\.15\.0/);
           expect(await node.run('/usr/local/bin/soci-snapshotter-grpc --version')).toMatch(/v0\.15\.0/);
           expect((await node.unit('soci-snapshotter.service', 'ExecStart')).ExecStart).toContain('path=/usr/local/bin/soci-snapshotter-grpc');
           expect(server.requests()).toHaveLength(2);
@@ -150,13 +151,32 @@ for (const line of ['1.7', '2'] as const) {
           // the wiring takes effect at the next boot
           await node.reboot();
           expect(await kubelet(node)).toMatchObject({ ok: true, snapshotter: 'soci' });
-          expect(await node.run('systemctl show -p MainPID --value soci-snapshotter.service | xargs -I{} readlink /proc/{}/exe')).toMatch(
-            /\/opt\/standin-node\/bin\/node|soci-snapshotter-grpc/,
+          expect(await node.run('systemctl show -p MainPID --value soci-snapshotter.service | xargs -I{} readlink /proc/{}/exe')).toBe(
+            '/usr/local/bin/soci-snapshotter-grpc\n',
           );
         });
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
+    });
+
+    it('D1: reads containerd-version.txt as nodeadm does: the whole --version line, with or without a leading v', async () => {
+      const { script } = artifacts(profileFor(line, '{ mode: parallel, source: ami, auth: none }'));
+      await withNode({ containerd: line, name: `d1-${line}` }, async (node) => {
+        // the AMI's line (its package prints no v), as the harness writes it
+        expect(await node.readFile('/etc/eks/containerd-version.txt')).toMatch(/^containerd github\.com\/containerd\/containerd(\/v2)? \d+\.\d+\.\d+ [0-9a-f]{40}\n$/);
+        await node.writeFile('/root/install.sh', script, 0o755);
+        const ami = await node.exec('/root/install.sh --strict');
+        expect(ami.stderr).not.toMatch(/runs here/);
+        expect(ami.code, ami.stderr).toBe(0);
+        // an upstream build's line, with its leading v (what `containerd --version` prints on this node)
+        const upstreamLine = await node.run('containerd --version');
+        expect(upstreamLine).toMatch(/ v\d+\.\d+\.\d+ /);
+        await node.writeFile('/etc/eks/containerd-version.txt', upstreamLine);
+        const upstream = await node.exec('/root/install.sh --strict');
+        expect(upstream.stderr).not.toMatch(/runs here/);
+        expect(upstream.code, upstream.stderr).toBe(0);
+      });
     });
 
     it('a profile for the other containerd major is refused on the node', async () => {

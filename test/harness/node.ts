@@ -1,5 +1,7 @@
 // A booted fake EKS AL2023 node: systemd 252 as PID 1 in a Debian bookworm rootfs under
-// systemd-nspawn, with the chosen containerd bound in and the stand-ins of test/standins/.
+// systemd-nspawn, running the real upstream programs (nodeadm, soci-snapshotter-grpc v0.15.0, containerd
+// 2.2.4 or 1.7.27, bound in from .cache/upstream/bin) under the AMI's own units, with stand-ins only for
+// IMDS, cloud-init's final stage and kubelet (test/standins/).
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -24,27 +26,35 @@ export type ContainerdLine = '1.7' | '2';
 export type FileSpec = string | Buffer | { content: string | Buffer; mode?: number };
 
 export interface NodeOptions {
-  /** which containerd is bound over /usr/bin/{containerd,ctr,containerd-shim-runc-v2} */
+  /** which real containerd is bound over /usr/bin/containerd: '2' = 2.2.4, '1.7' = 1.7.27 (ctr is 2.2.4's for both) */
   containerd: ContainerdLine;
   /** a short name for logs and the hostname; a unique suffix is added */
   name: string;
   /** files placed in the node before its first boot (absolute node paths) */
   files?: Record<string, FileSpec>;
   /**
-   * The instance's user data (stand-in IMDS, /var/lib/standin-imds/user-data): a shell script, a
-   * NodeConfig YAML or MIME multipart. nodeadm-standin reads its application/node.eks.aws parts,
-   * cloud-init-standin runs its shell parts once per instance in cloud-final.service.
+   * The instance's user data as the launch template gives it: a shell script, a NodeConfig YAML or MIME
+   * multipart. The IMDS stand-in serves it with the cluster's NodeConfig appended as a last MIME part
+   * (`CLUSTER_NODECONFIG`), the way EKS managed node groups append theirs, since nodeadm refuses a node
+   * without a cluster block. The real nodeadm reads its application/node.eks.aws parts; the cloud-init
+   * stand-in runs its shell parts once per instance in cloud-final.service.
    */
   userData?: string | Buffer;
-  /** the AMI's soci package stand-in */
+  /** the AMI's soci-snapshotter package: the real v0.15.0 binaries at /usr/bin, the AMI's units */
   soci?: {
-    /** false: an AMI without soci (before v20250813): no binary, no units. Default true. */
+    /** false: an AMI without soci (before v20250813): no binaries, no units. Default true. */
     installed?: boolean;
-    /** what `soci-snapshotter-grpc --version` reports, e.g. "v0.9.0" (default v0.12.1) */
-    version?: string;
-    /** fault mode of the stand-in daemon */
+    /**
+     * Break the real daemon's start with a drop-in (/etc/systemd/system/soci-snapshotter.service.d/
+     * 99-harness-fault.conf): 'never-ready' holds the start before the daemon runs, so the start job
+     * times out (Result=timeout); 'exit' gives the daemon a log level it refuses, so it exits 1 at once.
+     */
     fail?: 'never-ready' | 'exit';
   };
+  /** the Kubernetes minor in /etc/eks/kubelet-version.txt (what nodeadm reads). Default 1.29 on '1.7', 1.33 on '2'. */
+  kubernetesVersion?: string;
+  /** the whole line in /etc/eks/containerd-version.txt. Default: the AMI's line for the node's containerd (test/fixtures/ami/containerd-version/). */
+  containerdVersionLine?: string;
   /** systemd's DefaultTimeoutStartSec in the node (a start job that never gets READY=1 fails after it). Default 30. */
   defaultTimeoutStartSec?: number;
   /** how long boot may take until `systemctl is-system-running` says running or degraded. Default 120 s. */
@@ -77,30 +87,77 @@ export interface HttpServer {
   stop(): Promise<void>;
 }
 
-export interface SnapshotterCallResult {
+export interface KubeletStatus {
   ok: boolean;
-  response?: any;
-  code?: number;
-  codeName?: string;
-  details?: string;
+  /** why the node is not Ready */
+  reason?: string;
+  /** the snapshotter containerd's CRI uses, and the sandbox image's chain id there */
+  snapshotter?: string;
+  sandboxImage?: string;
+  chainId?: string;
+  /** from kubelet's effective configuration (--config plus the --config-dir drop-ins nodeadm writes) */
+  imageServiceEndpoint?: string | null;
+  maxPods?: number | null;
+  checkedAt: number;
 }
 
 const NODE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const CONTAINERD_BINARIES = ['containerd', 'ctr', 'containerd-shim-runc-v2'];
 
-function containerdVersion(root: string): string {
-  // .cache/containerd/<line>/version holds the Debian package version, e.g. 1.7.24~ds1-6+deb13u1
-  const deb = fs.readFileSync(path.join(root, '..', 'version'), 'utf8').trim();
-  const m = /^(\d+\.\d+\.\d+)/.exec(deb);
-  if (!m) throw new Error(`cannot read a containerd version from ${deb}`);
-  return m[1]!;
+/** The real programs of each containerd line (node path -> file in .cache/upstream/bin). */
+const CONTAINERD_BINARIES: Record<ContainerdLine, Record<string, string>> = {
+  '2': { '/usr/bin/containerd': 'containerd-v2.2.4', '/usr/bin/ctr': 'ctr-v2.2.4' },
+  // no ctr is built from 1.7.27: 2.2.4's ctr speaks the same API (runc and the shim are Debian's)
+  '1.7': { '/usr/bin/containerd': 'containerd-v1.7.27', '/usr/bin/ctr': 'ctr-v2.2.4' },
+};
+const CONTAINERD_VERSION: Record<ContainerdLine, string> = { '2': '2.2.4', '1.7': '1.7.27' };
+const AMI_FIXTURES = path.join(REPO, 'test/fixtures/ami');
+
+/**
+ * The cluster's NodeConfig the IMDS stand-in appends to every node's user data (as EKS managed node
+ * groups append theirs): the cluster block nodeadm requires, and the InstanceIdNodeName feature gate, so
+ * nodeadm names the node after its instance id instead of asking the EC2 API for its private DNS name
+ * (amazon-eks-ami nodeadm/internal/api/status.go; this nodeadm build cannot read EC2 API answers).
+ */
+export const CLUSTER_NODECONFIG = `apiVersion: node.eks.aws/v1alpha1
+kind: NodeConfig
+spec:
+  cluster:
+    name: harness
+    apiServerEndpoint: https://harness.eks.test
+    certificateAuthority: ${Buffer.from('-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIBADAKBggqhkjOPQQDAjAAMB4XDTI2MDEwMTAwMDAwMFoX\n-----END CERTIFICATE-----\n').toString('base64')}
+    cidr: 10.100.0.0/16
+  featureGates:
+    InstanceIdNodeName: true
+`;
+
+/** The user data IMDS serves: the test's, with the cluster NodeConfig as the last MIME part. */
+export function withClusterNodeConfig(userData: string | Buffer | undefined): Buffer {
+  const part = `Content-Type: application/node.eks.aws\n\n${CLUSTER_NODECONFIG}`;
+  const text = userData === undefined ? '' : Buffer.isBuffer(userData) ? userData.toString('utf8') : userData;
+  const head = /^MIME-Version:[^\n]*\n(?:[^\n]+\n)*?Content-Type:\s*multipart\/[^;\n]+;\s*boundary="?([^"\n;]+)"?/i.exec(text);
+  if (head) {
+    const close = `--${head[1]}--`;
+    const at = text.lastIndexOf(close);
+    if (at < 0) throw new Error('user data: MIME multipart without its closing boundary');
+    return Buffer.from(`${text.slice(0, at)}--${head[1]}\n${part}\n${text.slice(at)}`);
+  }
+  const boundary = 'harness-cluster-part';
+  const first = !text.trim()
+    ? ''
+    : `--${boundary}\nContent-Type: ${text.startsWith('#!') ? 'text/x-shellscript' : 'application/node.eks.aws'}\n\n${text.replace(/\n?$/, '\n')}`;
+  return Buffer.from(`MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="${boundary}"\n\n${first}--${boundary}\n${part}\n--${boundary}--\n`);
 }
+
+const SOCI_FAULTS = {
+  'never-ready': '# test harness fault: the start never gets to the daemon, so READY=1 never comes\n[Service]\nExecStartPre=/bin/sleep infinity\n',
+  exit: '# test harness fault: the real daemon refuses this log level and exits 1 at start\n[Service]\nExecStart=\nExecStart=/usr/bin/soci-snapshotter-grpc --address fd:// --log-level harness-fault\n',
+};
 
 export class FakeNode {
   readonly id: string;
   /** machine name and hostname */
   readonly machine: string;
-  /** containerd version, as in /etc/eks/containerd-version.txt */
+  /** the node's containerd version, e.g. 2.2.4 (its whole `--version` line is in /etc/eks/containerd-version.txt) */
   readonly containerdVersion: string;
   readonly runDir: string;
   /** the overlay's upper dir: exactly the files changed in the node's root since it was created */
@@ -127,7 +184,7 @@ export class FakeNode {
     this.upperDir = path.join(this.runDir, 'upper');
     this.rootfs = path.join(this.runDir, 'merged');
     this.cgroups = new NodeCgroups(this.id);
-    this.containerdVersion = containerdVersion(paths.containerd[options.containerd]);
+    this.containerdVersion = CONTAINERD_VERSION[options.containerd];
   }
 
   get containerd(): ContainerdLine {
@@ -152,19 +209,24 @@ export class FakeNode {
       this.rootfs,
     ]);
     const o = this.options;
+    const kubernetes = o.kubernetesVersion ?? (o.containerd === '1.7' ? '1.29' : '1.33');
     const files: Record<string, FileSpec> = {
       '/etc/hostname': `${this.machine}\n`,
-      '/etc/eks/containerd-version.txt': `${this.containerdVersion}\n`,
+      // what the AMI build writes: `containerd --version | tee` (amazon-eks-ami install-worker.sh)
+      '/etc/eks/containerd-version.txt':
+        o.containerdVersionLine ?? fs.readFileSync(path.join(AMI_FIXTURES, 'containerd-version', `${this.containerdVersion}.txt`), 'utf8'),
+      // `kubelet --version > /etc/eks/kubelet-version.txt` (install-worker.sh); nodeadm reads it
+      '/etc/eks/kubelet-version.txt': `Kubernetes v${kubernetes}.0\n`,
       '/var/lib/standin-imds/instance-id': `i-${crypto.randomBytes(8).toString('hex')}\n`,
+      '/var/lib/standin-imds/user-data': { content: withClusterNodeConfig(o.userData), mode: 0o600 },
       '/etc/systemd/system.conf.d/90-harness.conf': `# test harness: start jobs that never finish fail sooner than the default 90 s\n[Manager]\nDefaultTimeoutStartSec=${o.defaultTimeoutStartSec ?? 30}s\n`,
     };
-    if (o.userData !== undefined) files['/var/lib/standin-imds/user-data'] = { content: o.userData, mode: 0o600 };
-    if (o.soci?.version) files['/etc/soci-standin/version'] = `${o.soci.version}\n`;
-    if (o.soci?.fail) files['/etc/soci-standin/fail'] = `${o.soci.fail}\n`;
+    if (o.soci?.fail) files['/etc/systemd/system/soci-snapshotter.service.d/99-harness-fault.conf'] = SOCI_FAULTS[o.soci.fail];
     Object.assign(files, o.files ?? {});
     if (o.soci?.installed === false) {
       for (const p of [
         '/usr/bin/soci-snapshotter-grpc',
+        '/usr/bin/soci',
         '/etc/systemd/system/soci-snapshotter.service',
         '/etc/systemd/system/soci-snapshotter.socket',
         '/etc/systemd/system/sockets.target.wants/soci-snapshotter.socket',
@@ -206,7 +268,9 @@ export class FakeNode {
   async boot(): Promise<void> {
     const t0 = performance.now();
     this.cgroups.create();
-    const cd = this.paths.containerd[this.options.containerd];
+    const bin = (name: string) => path.join(this.paths.upstreamBin, name);
+    const binds: Record<string, string> = { ...CONTAINERD_BINARIES[this.options.containerd], '/usr/bin/nodeadm': 'nodeadm' };
+    if (this.options.soci?.installed !== false) Object.assign(binds, { '/usr/bin/soci-snapshotter-grpc': 'soci-snapshotter-grpc', '/usr/bin/soci': 'soci' });
     const args = [
       '-q',
       '-D',
@@ -226,7 +290,10 @@ export class FakeNode {
       '--system-call-filter=add_key keyctl request_key bpf',
       `--bind-ro=${this.paths.node}:/opt/standin-node/bin/node`,
       `--bind-ro=${this.paths.nodeModules}:/opt/standin-node/node_modules`,
-      ...CONTAINERD_BINARIES.map((b) => `--bind-ro=${path.join(cd, 'usr/bin', b)}:/usr/bin/${b}`),
+      ...Object.entries(binds).map(([nodePath, name]) => `--bind-ro=${bin(name)}:${nodePath}`),
+      // lazy loading mounts FUSE file systems
+      '--bind=/dev/fuse',
+      '--property=DeviceAllow=/dev/fuse rwm',
       `--bind=${path.join(this.runDir, 'var-lib-containerd')}:/var/lib/containerd`,
       `--bind=${path.join(this.runDir, 'var-lib-soci')}:/var/lib/soci-snapshotter-grpc`,
     ];
@@ -512,26 +579,28 @@ export class FakeNode {
   }
 
   // ------------------------------------------------------------------------------------------
-  // stand-ins
+  // what the node runs
 
-  /** Calls the soci stand-in (or any snapshots socket) directly over gRPC, bypassing containerd. */
-  async snapshotterCall(method: string, request: object = {}, address?: string): Promise<SnapshotterCallResult> {
-    const args = ['/opt/standin-node/bin/node', '/opt/standin-node/lib/snapshots-client.mjs'];
-    if (address) args.push('--address', address);
-    const out = await this.run([...args, method, JSON.stringify(request)]);
-    return JSON.parse(out.trim().split('\n').pop()!);
+  /**
+   * The kubelet stand-in's latest check (it re-checks every 2 s), once it is at least as new as
+   * `since` (ms since the epoch; default: any). It never restarts anything, so reading it touches nothing.
+   */
+  async kubeletStatus(opts: { since?: number; timeoutMs?: number } = {}): Promise<KubeletStatus> {
+    const end = Date.now() + (opts.timeoutMs ?? 30_000);
+    for (;;) {
+      const r = await this.exec(['cat', '/run/kubelet-standin/status.json']);
+      if (r.code === 0) {
+        const s = JSON.parse(r.stdout) as KubeletStatus;
+        if (s.checkedAt >= (opts.since ?? 0)) return s;
+      }
+      if (Date.now() > end) throw new Error(`[${this.machine}] no kubelet stand-in status newer than ${opts.since ?? 0} after ${opts.timeoutMs ?? 30_000} ms`);
+      await sleep(250);
+    }
   }
 
-  /** The soci stand-in's persisted state (snapshots by key), read from its root. */
-  async sociState(root = '/var/lib/soci-snapshotter-grpc'): Promise<{ nextId: number; snapshots: Record<string, any> }> {
-    const r = await this.exec(['cat', `${root}/standin-state.json`]);
-    return r.code === 0 ? JSON.parse(r.stdout) : { nextId: 1, snapshots: {} };
-  }
-
-  /** Every gRPC call the soci stand-in answered: {method, key, name, parent, code, ...}. */
-  async sociCalls(root = '/var/lib/soci-snapshotter-grpc'): Promise<any[]> {
-    const r = await this.exec(['cat', `${root}/standin-calls.jsonl`]);
-    return r.code === 0 ? r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+  /** Whether a unit is active, as `systemctl is-active` says (active, inactive, failed, activating, ...). */
+  async isActive(unit: string): Promise<string> {
+    return (await this.exec(['systemctl', 'is-active', unit])).stdout.trim();
   }
 
   /**

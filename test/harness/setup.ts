@@ -1,25 +1,28 @@
 // Runs scripts/setup-harness.sh (idempotent, fast when everything is cached) once per process and
 // returns the paths it prints.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { log } from './log.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const HARNESS_CACHE = path.join(REPO, '.cache/harness');
+// the real path: in a git worktree .cache may be a symlink, and /proc/self/mountinfo names real paths
+fs.mkdirSync(path.join(REPO, '.cache'), { recursive: true });
+export const HARNESS_CACHE = path.join(fs.realpathSync(path.join(REPO, '.cache')), 'harness');
 export const RUN_DIR = path.join(HARNESS_CACHE, 'run');
 
 export interface HarnessPaths {
   /** the debootstrapped Debian rootfs (read-only lower layer) */
   base: string;
-  /** the stand-in layer (read-only lower layer above base) */
+  /** the AMI units and stand-ins (read-only lower layer above base) */
   layer: string;
   /** Node 24 binary, bound into every node at /opt/standin-node/bin/node */
   node: string;
   /** the project's node_modules, bound read-only at /opt/standin-node/node_modules */
   nodeModules: string;
-  /** unpacked containerd packages: <root>/usr/bin/{containerd,ctr,containerd-shim-runc-v2} */
-  containerd: Record<'1.7' | '2', string>;
+  /** the real upstream programs (.cache/upstream/bin): nodeadm, soci-snapshotter-grpc, soci, containerd-v2.2.4, ctr-v2.2.4, containerd-v1.7.27 */
+  upstreamBin: string;
 }
 
 let pending: Promise<HarnessPaths> | undefined;
@@ -55,7 +58,7 @@ function runSetup(): Promise<HarnessPaths> {
           .filter((l) => l.includes('='))
           .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
       );
-      const need = ['BASE', 'LAYER', 'NODE', 'NODE_MODULES', 'CONTAINERD_1_7', 'CONTAINERD_2'];
+      const need = ['BASE', 'LAYER', 'NODE', 'NODE_MODULES', 'UPSTREAM_BIN'];
       const missing = need.filter((k) => !kv[k]);
       if (missing.length) {
         reject(new Error(`scripts/setup-harness.sh did not print ${missing.join(', ')}:\n${out}`));
@@ -67,7 +70,7 @@ function runSetup(): Promise<HarnessPaths> {
         layer: kv.LAYER!,
         node: kv.NODE!,
         nodeModules: kv.NODE_MODULES!,
-        containerd: { '1.7': kv.CONTAINERD_1_7!, '2': kv.CONTAINERD_2! },
+        upstreamBin: kv.UPSTREAM_BIN!,
       });
     });
   });

@@ -1,17 +1,18 @@
-// Builds a soci-snapshotter release tarball TEST STAND-IN, named and laid out like the real release
-// assets (https://github.com/awslabs/soci-snapshotter/releases/download/v<V>/<file>):
+// Builds a soci-snapshotter release tarball the way the real release assets are named and laid out
+// (https://github.com/awslabs/soci-snapshotter/releases/download/v<V>/<file>):
 //   soci-snapshotter-<V>-linux-<arch>[-static].tar.gz   soci-snapshotter-grpc, soci, THIRD_PARTY_LICENSES, NOTICE.md
 //   <file>.sha256sum                                     the `sha256sum <file>` line
-// soci-snapshotter-grpc in it is the stand-in daemon (test/standins/lib/soci-snapshotter.mjs, present on
-// every harness node) with this version baked in; soci only answers `--version`.
+// The two programs in it are the REAL v0.15.0 binaries (.cache/upstream/bin, built from the v0.15.0
+// tag); only the packaging is ours. So the only version it can be is 0.15.0, for amd64.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { upstreamBin } from '../support/upstream.js';
 import { tar } from './lib/pause-image.mjs';
 
 export interface ReleaseTarball {
-  /** version without the leading v, e.g. "0.12.1" */
+  /** version without the leading v: "0.15.0" */
   version: string;
   /** the tarball's file name, e.g. soci-snapshotter-0.12.1-linux-amd64.tar.gz */
   name: string;
@@ -30,40 +31,19 @@ export interface ReleaseTarballOptions {
   static?: boolean;
 }
 
-function revisionOf(version: string): string {
-  return crypto.createHash('sha1').update(`soci-standin v${version}`).digest('hex');
-}
-
 /** Writes the tarball and its .sha256sum into dir (created if needed). Byte-for-byte reproducible. */
 export function buildReleaseTarball(dir: string, opts: ReleaseTarballOptions): ReleaseTarball {
   const version = opts.version.replace(/^v/, '');
   const arch = opts.arch ?? 'amd64';
   const name = `soci-snapshotter-${version}-linux-${arch}${opts.static ? '-static' : ''}.tar.gz`;
-  const daemon = [
-    '#!/bin/sh',
-    `# soci-snapshotter-grpc v${version} TEST STAND-IN from a stand-in release tarball.`,
-    '# The code is /opt/standin-node/lib/soci-snapshotter.mjs on harness nodes.',
-    `SOCI_STANDIN_VERSION=\${SOCI_STANDIN_VERSION:-v${version}}`,
-    'export SOCI_STANDIN_VERSION',
-    'exec /opt/standin-node/bin/node /opt/standin-node/lib/soci-snapshotter.mjs "$@"',
-    '',
-  ].join('\n');
-  const cli = [
-    '#!/bin/sh',
-    `# soci CLI v${version} TEST STAND-IN: answers --version only.`,
-    'case "$1" in',
-    `  --version|-v|version) echo "soci version v${version} ${revisionOf(version)}" ;;`,
-    '  *) echo "soci (test stand-in): only --version is implemented" >&2; exit 1 ;;',
-    'esac',
-    '',
-  ].join('\n');
+  if (version !== '0.15.0' || arch !== 'amd64') throw new Error(`buildReleaseTarball: only the real v0.15.0 amd64 binaries exist here, not ${version} ${arch}`);
   const archive = tar([
-    { name: 'soci-snapshotter-grpc', content: daemon, mode: 0o755 },
-    { name: 'soci', content: cli, mode: 0o755 },
-    { name: 'THIRD_PARTY_LICENSES', content: 'Test stand-in: no third-party code is included.\n', mode: 0o644 },
-    { name: 'NOTICE.md', content: `soci-snapshotter v${version} test stand-in (not the real release).\n`, mode: 0o644 },
+    { name: 'soci-snapshotter-grpc', content: fs.readFileSync(upstreamBin('soci-snapshotter-grpc')), mode: 0o755 },
+    { name: 'soci', content: fs.readFileSync(upstreamBin('soci')), mode: 0o755 },
+    { name: 'THIRD_PARTY_LICENSES', content: 'Test repackaging of soci-snapshotter v0.15.0 built from source (see ../shared/upstream/README.md).\n', mode: 0o644 },
+    { name: 'NOTICE.md', content: 'soci-snapshotter v0.15.0, built from the v0.15.0 tag; repackaged for tests.\n', mode: 0o644 },
   ]);
-  const gz = zlib.gzipSync(archive, { level: 9 });
+  const gz = zlib.gzipSync(archive, { level: 1 });
   // gzip's header carries an mtime and OS byte; zero them for reproducible bytes
   gz.writeUInt32LE(0, 4);
   gz[9] = 3;

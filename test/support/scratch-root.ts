@@ -4,7 +4,7 @@
  *
  * API:
  *   makeScratchRoot(opts): ScratchRoot
- *     opts.containerdVersion: written to /etc/eks/containerd-version.txt (e.g. "2.1.4", "1.7.27")
+ *     opts.containerdVersion: e.g. "2.1.4", "1.7.27"; /etc/eks/containerd-version.txt gets the AMI's whole line with it
  *     opts.amiSociVersion: the AMI's /usr/bin/soci-snapshotter-grpc reports this (STAND-IN script)
  *     opts.ecrHelper: put a STAND-IN /usr/bin/docker-credential-ecr-login (as the AL2023 package would)
  *     Builds in a temp dir S:
@@ -91,7 +91,9 @@ export function makeScratchRoot(opts: ScratchRootOptions): ScratchRoot {
   write(join(root, 'etc/ssh/ssh_host_ed25519_key'), 'PRIVATE KEY OF THE BUILDER\n', 0o600);
   write(join(root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'ssh-ed25519 AAAA builder\n');
   write(join(root, 'etc/ssh/sshd_config'), '# kept\n');
-  write(join(root, 'etc/eks/containerd-version.txt'), `${opts.containerdVersion}\n`);
+  // the AMI's shape: containerd's whole --version line (test/fixtures/ami/containerd-version/)
+  const pkg = `github.com/containerd/containerd${opts.containerdVersion.startsWith('1.') ? '' : '/v2'}`;
+  write(join(root, 'etc/eks/containerd-version.txt'), `containerd ${pkg} ${opts.containerdVersion} 75cb2b7193e4e490e9fbdc236c0e811ccaba3376\n`);
   write(join(root, 'etc/systemd/system/soci-snapshotter.service'), AMI_SOCI_SERVICE);
   write(join(root, 'etc/systemd/system/soci-snapshotter.socket'), AMI_SOCI_SOCKET);
   write(join(root, 'var/lib/cloud/instances/i-0123456789abcdef0/boot-finished'), 'done\n');

@@ -1,18 +1,26 @@
-// kubelet TEST STAND-IN (kubelet.service, a oneshot started by nodeadm-run.service after containerd).
-// It checks what a real kubelet plus containerd need before the node can become Ready:
-//   - /etc/kubernetes/kubelet/config.json exists (nodeadm wrote it); when it sets imageServiceEndpoint,
-//     that socket accepts a connection;
+// kubelet TEST STAND-IN, run by the AMI's own kubelet.service (amazon-eks-ami templates/al2023/runtime/
+// rootfs/etc/systemd/system/kubelet.service, started by nodeadm-run.service after containerd). Like a
+// kubelet it keeps running and keeps trying (kubernetes pkg/kubelet/kubelet.go syncLoop: the node stays
+// NotReady until the runtime is ready). Every few seconds it checks what a real kubelet plus containerd
+// need before the node can become Ready:
+//   - its configuration, read as kubelet reads it: the file named by --config, then the *.conf drop-ins of
+//     --config-dir in lexical order, each merged over it (kubernetes cmd/kubelet/app/server.go,
+//     mergeKubeletConfigurations; nodeadm puts NodeConfig kubelet.config there, amazon-eks-ami
+//     nodeadm/internal/kubelet/config.go); when it sets imageServiceEndpoint, that socket accepts a connection;
 //   - containerd answers, and the sandbox (pause) image named in containerd's CRI config is unpacked in
 //     the snapshotter containerd's CRI config names (containerd 2.2.3+ otherwise keeps the node NotReady).
-// Result: exit 0/1, a line in the journal, and /run/kubelet-standin/status.json for tests.
+// Result: a journal line whenever the answer changes, and /run/kubelet-standin/status.json (with the
+// time of the check) for tests. It never starts or restarts anything.
 import fs from 'node:fs';
 import net from 'node:net';
 import crypto from 'node:crypto';
 import { parse as loadToml } from 'smol-toml';
-import { plain, run, say, writeFileWithDir } from './common.mjs';
+import { deepMerge, plain, run, say, writeFileWithDir } from './common.mjs';
 
 const TOOL = 'kubelet-standin';
-const KUBELET_CONFIG = '/etc/kubernetes/kubelet/config.json';
+const flag = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const KUBELET_CONFIG = flag('config') ?? '/etc/kubernetes/kubelet/config.json';
+const KUBELET_CONFIG_DIR = flag('config-dir');
 const STATUS = '/run/kubelet-standin/status.json';
 
 class Failure extends Error {}
@@ -70,14 +78,19 @@ function socketAnswers(path) {
   });
 }
 
-async function check() {
+async function check(status) {
   let kubelet;
   try {
     kubelet = JSON.parse(fs.readFileSync(KUBELET_CONFIG, 'utf8'));
+    if (KUBELET_CONFIG_DIR) {
+      for (const f of fs.readdirSync(KUBELET_CONFIG_DIR).filter((n) => n.endsWith('.conf')).sort()) {
+        kubelet = deepMerge(kubelet, JSON.parse(fs.readFileSync(`${KUBELET_CONFIG_DIR}/${f}`, 'utf8')));
+      }
+    }
   } catch (err) {
     throw new Failure(`cannot read ${KUBELET_CONFIG} (did nodeadm's config phase run?): ${err.message}`);
   }
-  const status = { imageServiceEndpoint: kubelet.imageServiceEndpoint ?? null };
+  Object.assign(status, { imageServiceEndpoint: kubelet.imageServiceEndpoint ?? null, maxPods: kubelet.maxPods ?? null });
   if (kubelet.imageServiceEndpoint) {
     const sock = kubelet.imageServiceEndpoint.replace(/^unix:\/\//, '');
     if (!(await socketAnswers(sock))) throw new Failure(`imageServiceEndpoint ${kubelet.imageServiceEndpoint} does not answer`);
@@ -92,13 +105,21 @@ async function check() {
   return status;
 }
 
-try {
-  const status = await check();
-  writeFileWithDir(STATUS, JSON.stringify({ ok: true, ...status }, null, 2) + '\n');
-  say(TOOL, `ready: sandbox image ${status.sandboxImage} is unpacked in snapshotter ${status.snapshotter}`);
-} catch (err) {
-  const reason = err instanceof Failure ? err.message : err.stack;
-  writeFileWithDir(STATUS, JSON.stringify({ ok: false, reason }, null, 2) + '\n');
-  process.stderr.write(`${TOOL}: NOT READY: ${reason}\n`);
-  process.exit(1);
+const INTERVAL_MS = 2000;
+let last = '';
+for (;;) {
+  const seen = {};
+  let result;
+  try {
+    result = { ok: true, ...(await check(seen)) };
+  } catch (err) {
+    result = { ok: false, ...seen, reason: err instanceof Failure ? err.message : err.stack };
+  }
+  writeFileWithDir(STATUS, JSON.stringify({ ...result, checkedAt: Date.now() }, null, 2) + '\n');
+  const line = result.ok
+    ? `ready: sandbox image ${result.sandboxImage} is unpacked in snapshotter ${result.snapshotter}`
+    : `NOT READY: ${result.reason}`;
+  if (line !== last) say(TOOL, line);
+  last = line;
+  await new Promise((r) => setTimeout(r, INTERVAL_MS));
 }

@@ -167,7 +167,10 @@ case "$(uname -m)" in
 esac
 case " $ARCHES " in *" $ARCH "*) ;; *) fail "this profile serves $ARCHES, not $ARCH (node.arch)" ;; esac
 [ -r '/etc/eks/containerd-version.txt' ] || fail "/etc/eks/containerd-version.txt is missing: not an EKS AL2023 node"
-have=$(tr -d '[:space:]' <'/etc/eks/containerd-version.txt')
+# The AMI writes containerd's whole --version line there; read it as nodeadm does: the first match of
+# [0-9]+\.[0-9]+.[0-9]+ (amazon-eks-ami nodeadm/internal/containerd/version.go, 81fec2e8), so a leading v
+# (upstream builds) or none (the AMI's package) reads the same.
+have=$(grep -oE '[0-9]+\.[0-9]+.[0-9]+' '/etc/eks/containerd-version.txt' | head -n 1 || true)
 case "$have" in
   1.*) line=1.7 ;;
   2.*) line=2 ;;
