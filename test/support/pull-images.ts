@@ -8,7 +8,7 @@
  *   interface CachedImage { dir: string; manifestDigest: string; layers: {digest, size}[]; bytes: number }
  *   interface PullImage { name; plain: CachedImage; soci: CachedImage & {sociIndexDigest, ztocLayers};
  *                         expectedOutput: string; lazyLayer: {digest, size} }
- *   smallImage(variant?): PullImage    3 layers (busybox 1.1 MB, a 12 MiB data layer that gets a zTOC, a
+ *   smallImage(variant?): PullImage    3 layers (busybox 1.1 MB, a 32 MiB data layer that gets a zTOC, a
  *                                      tiny app layer); its command prints two small files; a variant has
  *                                      its own data and app layers (same busybox layer)
  *   bigImage(): PullImage              about 1 GiB: busybox and 8 layers of 32 files of 4 MiB (random, so
@@ -138,7 +138,7 @@ export function smallImage(variant = ''): PullImage {
   const hello = `hello from a soci pull${variant ? ` (${variant})` : ''}\n`;
   const data = 'data layer file\n';
   const files: ImageFile[] = [
-    { path: '/data/big.bin', random: { seed: `pull-${name}/big.bin`, bytes: 12 << 20 } },
+    { path: '/data/big.bin', random: { seed: `pull-${name}/big.bin`, bytes: 32 << 20 } },
     { path: '/data/a.txt', content: data },
   ];
   const plain = cachedImage(`pull-${name}`, {
