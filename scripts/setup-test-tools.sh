@@ -53,6 +53,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   step "apt-get install ${missing[*]}"
   apt-get install -y --no-install-recommends "${PACKAGES[@]}" >>"$LOG" 2>&1
 fi
+# Debian's docker-registry package enables a registry on every interface's port 5000; the tests run their
+# own inside the test node's network namespace only, so a booted host does not keep that one running.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet docker-registry.service 2>/dev/null; then
+  step "systemctl disable --now docker-registry.service"
+  systemctl disable --now docker-registry.service >>"$LOG" 2>&1
+fi
 step "checking installed tools"
 for tool in shellcheck cloud-init containerd ctr python3 systemd-analyze systemd-nspawn debootstrap packer ip zstd docker-registry skopeo busybox; do
   command -v "$tool" >/dev/null || die "$tool is still missing after apt-get install"
