@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Prints render timings, then check-image's time and bytes per image for 100 images against a local
-# docker-registry (needs scripts/setup-test-tools.sh and the upstream soci). Speed is measured, not asserted;
-# check-image fails the bench only if it fetched a layer blob or more than 50 KB for an image.
+# Prints render timings, check-image's time and bytes per image for 100 images against a local
+# docker-registry, then pull figures on the booted test node (scripts/bench-pull.sh, as root).
+# Speed is measured, not asserted; check-image fails the bench only if it fetched a layer blob or more
+# than 50 KB for an image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-node.sh
@@ -10,3 +11,4 @@ export PATH="$PWD/.cache/node/24/bin:$PATH"
 npm run --silent build
 node scripts/bench.mjs
 node scripts/bench-check-image.mjs
+bash scripts/bench-pull.sh

@@ -4,6 +4,7 @@
 #     (soci's gzip decompressor in parallel modes, as on the AMI), debootstrap, packer, iproute2, zstd,
 #     ca-certificates; docker-registry, skopeo, apache2-utils (htpasswd), openssl and jq for the registry
 #     tests (check-image, the mirror, the credential bridge); strace (kills a render mid-way in cli.test.ts);
+#     busybox-static (the pull tests' image program);
 #   - containerd 1.7 (Debian trixie) and containerd 2.x (Debian sid), downloaded as .debs through a
 #     private apt configuration (nothing system-wide is changed) and unpacked with dpkg-deb -x into
 #     .cache/containerd/1.7/root and .cache/containerd/2/root.
@@ -41,7 +42,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # ---------------------------------------------------------------------------------------------
 # 1. Debian packages (skip apt entirely when all are installed)
-PACKAGES=(shellcheck cloud-init containerd python3 systemd-container debootstrap packer iproute2 zstd ca-certificates xz-utils pigz docker-registry skopeo apache2-utils openssl jq strace)
+PACKAGES=(shellcheck cloud-init containerd python3 systemd-container debootstrap packer iproute2 zstd ca-certificates xz-utils pigz docker-registry skopeo apache2-utils openssl jq strace busybox-static)
 missing=()
 for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -53,8 +54,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   step "apt-get install ${missing[*]}"
   apt-get install -y --no-install-recommends "${PACKAGES[@]}" >>"$LOG" 2>&1
 fi
+# Debian's docker-registry package enables a registry on every interface's port 5000; the tests run their
+# own inside the test node's network namespace only, so a booted host does not keep that one running.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet docker-registry.service 2>/dev/null; then
+  step "systemctl disable --now docker-registry.service"
+  systemctl disable --now docker-registry.service >>"$LOG" 2>&1
+fi
 step "checking installed tools"
-for tool in shellcheck cloud-init containerd ctr python3 systemd-analyze systemd-nspawn debootstrap packer ip zstd xz unpigz docker-registry skopeo htpasswd openssl jq strace unshare; do
+for tool in shellcheck cloud-init containerd ctr python3 systemd-analyze systemd-nspawn debootstrap packer ip zstd xz unpigz docker-registry skopeo htpasswd openssl jq strace unshare busybox; do
   command -v "$tool" >/dev/null || die "$tool is still missing after apt-get install"
 done
 # Debian's own interpreter (a pyenv or venv python3 earlier in PATH does not see cloud-init's modules)
