@@ -10,6 +10,7 @@
 # Where they come from:
 #   SOCI_INSTALLER_UPSTREAM=DIR   a folder laid out as DIR/bin/<name>.xz (CI: ../shared/upstream,
 #                                 offline builds of exactly these revisions); checked against our pins.
+#                                 Unset, ../shared/upstream beside the repository is used when it exists.
 #   otherwise                     scripts/fetch-upstream.sh builds the same revisions from source on a
 #                                 machine with internet (Go and git needed) and writes them there.
 # Idempotent and quiet when everything is in place. Prints the bin folder on stdout.
@@ -25,6 +26,9 @@ die() { say "$*"; exit 1; }
 pinned() { awk -v n="$1" '$2 == n { print $1 }' "$SUMS"; }
 good() { [ -x "$BIN/$1" ] && [ "$(sha256sum <"$BIN/$1" | cut -d' ' -f1)" = "$(pinned "$1")" ]; }
 
+if [ -z "${SOCI_INSTALLER_UPSTREAM:-}" ] && [ -d "$REPO/../shared/upstream/bin" ]; then
+  SOCI_INSTALLER_UPSTREAM=$(cd "$REPO/../shared/upstream" && pwd)
+fi
 mkdir -p "$BIN"
 exec 9>"$BIN/.lock"
 flock 9
