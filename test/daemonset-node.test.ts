@@ -27,7 +27,7 @@ describe('D8: live mode with auth cri-keychain', { timeout: 600_000 }, () => {
   it('D8: live mode restarts kubelet once so it takes soci as its image service; a second run restarts nothing', async () => {
     await withNode({ containerd: '2', name: 'd8-keychain' }, async (node) => {
       const kubeletBefore = await invocation(node, 'kubelet.service');
-      expect(JSON.parse(await node.readFile('/run/kubelet-standin/status.json'))).toMatchObject({ ok: true, imageServiceEndpoint: null });
+      expect(await node.kubeletStatus()).toMatchObject({ ok: true, imageServiceEndpoint: null });
 
       const pod = podOf(profile);
       const first = await runInit(node, pod);
@@ -35,7 +35,7 @@ describe('D8: live mode with auth cri-keychain', { timeout: 600_000 }, () => {
       // Nothing touched between the script and these: kubelet was restarted by the script, once, and
       // its start found soci's endpoint in its config and answering.
       expect(await invocation(node, 'kubelet.service')).not.toBe(kubeletBefore);
-      expect(JSON.parse(await node.readFile('/run/kubelet-standin/status.json'))).toMatchObject({ ok: true, imageServiceEndpoint: SOCI_ENDPOINT, snapshotter: 'soci' });
+      expect(await node.kubeletStatus({ since: Date.now() })).toMatchObject({ ok: true, imageServiceEndpoint: SOCI_ENDPOINT, snapshotter: 'soci' });
       expect(await ready(node, pod)).toBe(true);
       expect(first.stdout + first.stderr).toMatch(/restarted kubelet: its image service is now soci/);
 
@@ -54,7 +54,8 @@ describe('D8b: a node that is not EKS AL2023', { timeout: 600_000 }, () => {
     // A Bottlerocket-like node: no nodeadm, no /etc/eks/containerd-version.txt, its own os-release.
     const osRelease = 'NAME=Bottlerocket\nID=bottlerocket\nVERSION_ID=1.44.0\nPRETTY_NAME="Bottlerocket OS 1.44.0 (aws-k8s-1.33)"\n';
     await withNode({ containerd: '2', name: 'd8b-other-os', files: { '/usr/lib/os-release': osRelease } }, async (node) => {
-      await node.run('rm -f /usr/bin/nodeadm /etc/eks/containerd-version.txt');
+      // the harness binds the real nodeadm over /usr/bin/nodeadm: take it away as Bottlerocket has none
+      await node.run('umount /usr/bin/nodeadm && rm -f /usr/bin/nodeadm /etc/eks/containerd-version.txt');
       const pristine = await fingerprint(node);
       const containerd = await invocation(node, 'containerd.service');
       for (const uninstall of [false, true]) {

@@ -36,7 +36,7 @@ describe('booted node, containerd 2', { timeout: 300_000 }, () => {
       '',
     ].join('\n');
     const userData = artifact('node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: lazy, source: ami, auth: none }\n', 'user-data.mime');
-    // (the node's /usr/bin/nodeadm is the harness's nodeadm stand-in, test/standins/lib/nodeadm.mjs)
+    // (the node's /usr/bin/nodeadm is the real one: with no sources it reads user data from IMDS only)
     const files = { '/etc/systemd/system/nodeadm-run.service': oldUnit };
     await withNode({ containerd: '2', name: 'd6-old-nodeadm', userData, files }, async (node) => {
       const journal = await node.journal();
@@ -44,7 +44,7 @@ describe('booted node, containerd 2', { timeout: 300_000 }, () => {
       expect(journal).not.toMatch(/soci-installer: done:/);
       expect(await node.exists('/etc/eks/nodeadm.d/50-soci-installer.yaml')).toBe(false);
       expect(await node.readFile('/var/lib/soci-installer/last-failure')).toMatch(/does not read \/etc\/eks\/nodeadm\.d/);
-      expect(JSON.parse(await node.readFile('/run/kubelet-standin/status.json'))).toMatchObject({ ok: true, snapshotter: 'overlayfs' });
+      expect(await node.kubeletStatus()).toMatchObject({ ok: true, snapshotter: 'overlayfs' });
     });
   });
 
