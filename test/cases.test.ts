@@ -3,6 +3,7 @@
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ProfileError, render } from '../src/index.js';
 import { caseProfile, compareWithGolden, gzipPayloads, UPDATE } from './golden.js';
@@ -27,6 +28,21 @@ describe('golden cases', () => {
       for (const a of result.artifacts) {
         for (const payload of gzipPayloads(a.content)) expect(payload, `the script gzipped in ${a.path} is install.sh`).toBe(script);
       }
+      // The DaemonSet's ConfigMap carries install.sh and rootfs/ (items[] put each key back at its
+      // path): the same bytes as those files, and the same uninstall.sh in both manifests.
+      const uninstallCopies: string[] = [];
+      for (const a of result.artifacts.filter((x) => /^daemonset(-uninstall)?\.yaml$/.test(x.path))) {
+        const docs = parseAllDocuments(a.content).map((d) => d.toJS() as Record<string, any>);
+        const data = docs.find((d) => d.kind === 'ConfigMap')?.data as Record<string, string>;
+        const items = (docs.find((d) => d.kind === 'DaemonSet')?.spec.template.spec.volumes as { configMap?: { items?: { key: string; path: string }[] } }[])
+          .flatMap((v) => v.configMap?.items ?? []);
+        expect(Object.keys(data).sort(), `${a.path}: every ConfigMap key has a path`).toEqual(items.map((i) => i.key).sort());
+        for (const { key, path } of items) {
+          if (path === 'uninstall.sh') uninstallCopies.push(data[key]!);
+          else expect(data[key], `${a.path}: ConfigMap ${key} is ${path}`).toBe(result.artifacts.find((x) => x.path === path)?.content);
+        }
+      }
+      expect(new Set(uninstallCopies).size, 'one uninstall.sh').toBeLessThanOrEqual(1);
       compareWithGolden(
         join(CASES, name, 'expected'),
         result.artifacts.filter((a) => !copies.includes(a)),
