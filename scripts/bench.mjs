@@ -44,7 +44,7 @@ const lib = await import('../dist/index.js');
 console.log(`library import (yaml, mustache; ajv only if dist has no precompiled validator): ${ms(performance.now() - t)}`);
 t = performance.now();
 lib.render();
-console.log(`first render of the default profile (schema compile, template reads): ${ms(performance.now() - t)}`);
+console.log(`first render of the default profile (template reads, cold code): ${ms(performance.now() - t)}`);
 
 const warm = [];
 for (let i = 0; i < 50; i++) {
