@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // Entry point: run the CLI; the only place that decides exit codes.
+import './compile-cache.js'; // first: it must run before the other modules load
 import { CommanderError } from 'commander';
 import { buildProgram } from './cli.js';
 import { ExternalError, exitCodeOf, ProfileError, UsageError } from './errors.js';

@@ -1,10 +1,12 @@
 // One test per folder in test/cases/: the profile renders to exactly the files in expected/.
 // And one per folder in test/cases-invalid/: the profile is refused with exactly errors.txt.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ProfileError, render } from '../src/index.js';
-import { caseProfile, compareWithGolden, UPDATE } from './golden.js';
+import { caseProfile, compareWithGolden, gzipPayloads, UPDATE } from './golden.js';
 
 const CASES = join(import.meta.dirname, 'cases');
 const INVALID = join(import.meta.dirname, 'cases-invalid');
@@ -20,12 +22,63 @@ describe('golden cases', () => {
       for (const c of copies) {
         expect(c.content, c.path).toBe(result.artifacts.find((a) => a.path === c.path.slice('packer/files/'.length))?.content);
       }
+      // The self-extracting wrapper (user data, eksctl, Karpenter) carries install.sh: the golden
+      // compares the bytes it unpacks to; here they must be install.sh's, stored once.
+      const script = result.artifacts.find((a) => a.path === 'install.sh')?.content;
+      for (const a of result.artifacts) {
+        for (const payload of gzipPayloads(a.content)) expect(payload, `the script gzipped in ${a.path} is install.sh`).toBe(script);
+      }
+      // The DaemonSet's ConfigMap carries install.sh and rootfs/ (items[] put each key back at its
+      // path): the same bytes as those files, and the same uninstall.sh in both manifests.
+      const uninstallCopies: string[] = [];
+      for (const a of result.artifacts.filter((x) => /^daemonset(-uninstall)?\.yaml$/.test(x.path))) {
+        const docs = parseAllDocuments(a.content).map((d) => d.toJS() as Record<string, any>);
+        const data = docs.find((d) => d.kind === 'ConfigMap')?.data as Record<string, string>;
+        const items = (docs.find((d) => d.kind === 'DaemonSet')?.spec.template.spec.volumes as { configMap?: { items?: { key: string; path: string }[] } }[])
+          .flatMap((v) => v.configMap?.items ?? []);
+        expect(Object.keys(data).sort(), `${a.path}: every ConfigMap key has a path`).toEqual(items.map((i) => i.key).sort());
+        for (const { key, path } of items) {
+          if (path === 'uninstall.sh') uninstallCopies.push(data[key]!);
+          else expect(data[key], `${a.path}: ConfigMap ${key} is ${path}`).toBe(result.artifacts.find((x) => x.path === path)?.content);
+        }
+      }
+      expect(new Set(uninstallCopies).size, 'one uninstall.sh').toBeLessThanOrEqual(1);
       compareWithGolden(
         join(CASES, name, 'expected'),
         result.artifacts.filter((a) => !copies.includes(a)),
       );
     });
   }
+
+  it('a one-character edit of a comment in any kind of golden file fails the comparison', () => {
+    const name = 'hostile-values';
+    const artifacts = render(caseProfile(name), name).artifacts.filter((a) => !a.path.startsWith('packer/files/'));
+    const edits: [string, RegExp][] = [
+      ['rootfs/etc/soci-snapshotter-grpc/config.toml', /^# Regenerate/m],
+      ['bottlerocket/settings.toml', /^# This file/m],
+      ['daemonset.yaml', /^#/m],
+      ['nodeconfig.yaml', /#/],
+      ['user-data.mime', /^# /m],
+      ['install.sh', /^# /m],
+      ['packer/build.pkr.hcl', /^# /m],
+    ];
+    for (const [path, where] of edits) {
+      const dir = mkdtempSync(join(tmpdir(), 'golden-'));
+      try {
+        cpSync(join(CASES, name, 'expected'), dir, { recursive: true });
+        const file = join(dir, path);
+        const text = readFileSync(file, 'utf8');
+        const match = where.exec(text);
+        expect(match, `${path} has a comment to edit`).not.toBeNull();
+        const i = match!.index + match![0].length; // the character after the comment's start
+        compareWithGolden(dir, artifacts, false); // the copy matches before the edit
+        writeFileSync(file, text.slice(0, i) + (text[i] === 'x' ? 'y' : 'x') + text.slice(i + 1));
+        expect(() => compareWithGolden(dir, artifacts, false), path).toThrow(/differs from the golden file/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
 });
 
 describe('refused profiles', () => {

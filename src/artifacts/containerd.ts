@@ -2,7 +2,7 @@
 // The key paths follow the containerd the node runs: config version 2 keys for 1.7, version 3
 // keys for 2.x (nodeadm treats the fragment as v3 only if it names io.containerd.cri.v1.*).
 // No `version =` line: nodeadm sets that. No default_runtime_name: GPU AMIs keep theirs.
-import { dump } from 'js-toml';
+import { toToml } from '../render/toml.js';
 import { PATHS, type Plan } from '../plan.js';
 
 export function containerdTable(plan: Plan): Record<string, unknown> {
@@ -42,7 +42,7 @@ export function containerdTable(plan: Plan): Record<string, unknown> {
 const FOR_CTR = '# For `ctr image pull` (containerd 2 transfer service) only: kubelet pulls through CRI and ignores it.';
 
 export function containerdToml(plan: Plan): string {
-  const text = dump(containerdTable(plan));
+  const text = toToml(containerdTable(plan));
   if (plan.containerd !== '2') return text;
   return text
     .split('\n')

@@ -1,7 +1,7 @@
 // /etc/soci-snapshotter-grpc/config.toml for the chosen mode. Built as data and written with
-// js-toml, so no value needs hand escaping. soci ignores unknown keys silently: tests check every
+// toToml (src/render/toml.ts), so no value needs hand escaping. soci ignores unknown keys silently: tests check every
 // key against the upstream defaults file.
-import { dump } from 'js-toml';
+import { toToml } from '../render/toml.js';
 import { PATHS, type Plan } from '../plan.js';
 
 type Table = Record<string, unknown>;
@@ -71,7 +71,7 @@ export function sociConfigToml(plan: Plan, opts: { unpigz: boolean } = { unpigz:
   return (
     `# soci-snapshotter-grpc configuration, written by soci-installer ${plan.generatorVersion} (mode ${plan.mode}).\n` +
     `# Regenerate it from the profile rather than editing it here.\n\n` +
-    dump(sociConfigTable(plan, opts))
+    toToml(sociConfigTable(plan, opts))
   );
 }
 

@@ -1,23 +1,17 @@
 // Profile YAML -> checked Profile. Every problem is collected and reported together, one per line,
 // naming the field, the value and what is allowed.
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ProfileError } from '../errors.js';
 import { limit, parseProfileText, shorten } from './parse.js';
 import { PROFILE_SCHEMA, type Profile } from './schema.js';
 import { sociStartupProblems } from './soci-startup.js';
 import { DEFAULTS, servedArches } from '../plan.js';
 import { numberProblems, textProblems, valueProblems } from './values.js';
+import { profileValidator } from './validator.js';
 
-let compiled: ReturnType<Ajv['compile']> | undefined;
-function validator() {
-  if (!compiled) {
-    // The YAML is read with the failsafe schema (every scalar a string, as written: 1.30 stays
-    // "1.30", a digits-only sha256 stays a string); ajv turns the numbers and booleans the schema
-    // asks for back into numbers and booleans.
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true });
-    ajv.addKeyword('x-hint');
-    compiled = ajv.compile(PROFILE_SCHEMA);
-  }
+let compiled: ValidateFunction | undefined;
+function validator(): ValidateFunction {
+  compiled ??= profileValidator();
   return compiled;
 }
 

@@ -1,0 +1,6 @@
+// Run by `npm run build` after tsc: writes the profile schema's compiled validator as plain code
+// (dist/profile/profile-validator.cjs), so the CLI does not compile the schema at every start.
+import { writeFileSync } from 'node:fs';
+import { standaloneValidatorSource } from '../dist/profile/validator.js';
+
+writeFileSync(new URL('../dist/profile/profile-validator.cjs', import.meta.url), standaloneValidatorSource());
