@@ -24,7 +24,7 @@ beforeAll(async () => {
 describe('D8: live mode with auth cri-keychain', { timeout: 600_000 }, () => {
   const profile = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: cri-keychain }\n';
 
-  it('D8: live mode restarts kubelet once so it takes soci as its image service; a second run restarts nothing', async () => {
+  it('D8: live mode restarts kubelet once so it takes soci as its image service; a second run restarts nothing; uninstall restarts it off soci', async () => {
     await withNode({ containerd: '2', name: 'd8-keychain' }, async (node) => {
       const kubeletBefore = await invocation(node, 'kubelet.service');
       expect(await node.kubeletStatus()).toMatchObject({ ok: true, imageServiceEndpoint: null });
@@ -43,6 +43,13 @@ describe('D8: live mode with auth cri-keychain', { timeout: 600_000 }, () => {
       const second = await runInit(node, pod);
       expect(second.code, second.stdout + second.stderr).toBe(0);
       expect(await invocation(node, 'kubelet.service')).toBe(kubeletAfter);
+
+      // Uninstall: kubelet must leave soci's endpoint, which is going away, with nothing else touched.
+      const uninstall = await runInit(node, podOf(profile, true));
+      expect(uninstall.code, uninstall.stdout + uninstall.stderr).toBe(0);
+      expect(await node.isActive('containerd.service')).toBe('active');
+      expect(await invocation(node, 'kubelet.service')).not.toBe(kubeletAfter);
+      expect(await node.kubeletStatus({ since: Date.now() })).toMatchObject({ ok: true, imageServiceEndpoint: null });
     });
   });
 });
