@@ -2,11 +2,11 @@
 // init command runs with the ConfigMap files at their mount paths (/bundle, /state), on a node that
 // already runs containers, on containerd 1.7 and 2.x.
 import crypto from 'node:crypto';
-import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { render } from '../src/index.js';
 import { buildPauseImage, ensureHarness, withNode, type FakeNode } from './harness/index.js';
 import { tar } from './standins/lib/pause-image.mjs';
+import { podOf, runInit } from './support/daemonset-pod.js';
 
 const sha256 = (b: Buffer | string) => crypto.createHash('sha256').update(b).digest('hex');
 
@@ -56,22 +56,6 @@ function appImage(name: string): Buffer {
   ]);
 }
 
-function manifest(profile: string, uninstall = false) {
-  const file = uninstall ? 'daemonset-uninstall.yaml' : 'daemonset.yaml';
-  const text = render(profile).artifacts.find((a) => a.path === file)!.content;
-  const [, , cm, ds] = parseAllDocuments(text).map((d) => d.toJS() as any);
-  const init = ds.spec.template.spec.initContainers[0];
-  const items = ds.spec.template.spec.volumes.find((v: any) => v.name === 'bundle').configMap.items as { key: string; path: string; mode?: number }[];
-  return { command: init.command as string[], files: items.map((i) => ({ path: `/bundle/${i.path}`, content: cm.data[i.key] as string, mode: i.mode ?? 0o644 })) };
-}
-
-/** Lay out the pod's mounts on the node (/bundle from the ConfigMap, /state = the hostPath) and run the init command. */
-async function runInit(node: FakeNode, m: ReturnType<typeof manifest>) {
-  await node.run('rm -rf /bundle && mkdir -p /var/lib/soci-installer && ln -sfn /var/lib/soci-installer /state');
-  for (const f of m.files) await node.writeFile(f.path, f.content, f.mode);
-  return node.exec(m.command, { timeoutMs: 240_000 });
-}
-
 const FINGERPRINT_DIRS = '/etc /usr/local /root';
 async function fingerprint(node: FakeNode): Promise<string> {
   // Everything under /etc, /usr/local and /root, but files the node itself rewrites at any time:
@@ -107,7 +91,7 @@ for (const line of ['1.7', '2'] as const) {
         const pristine = await fingerprint(node);
         const startsBefore = await containerdStarts(node);
 
-        const install = manifest(profile);
+        const install = podOf(profile);
         const first = await runInit(node, install);
         expect(first.code, first.stdout + first.stderr).toBe(0);
         expect(first.stdout + first.stderr).toMatch(/done: soci-snapshotter in parallel mode/);
@@ -146,7 +130,7 @@ for (const line of ['1.7', '2'] as const) {
         await node.run('ctr -n k8s.io task rm after-1 && ctr -n k8s.io container rm after-1');
         const startsBeforeUninstall = await containerdStarts(node);
         const kubeletInvocation = (await node.unit('kubelet.service', 'InvocationID')).InvocationID;
-        const un = await runInit(node, manifest(profile, true));
+        const un = await runInit(node, podOf(profile, true));
         expect(un.code, un.stdout + un.stderr).toBe(0);
         // right after the script: containerd runs (restarted once, by uninstall itself), soci is stopped,
         // kubelet untouched
@@ -172,7 +156,7 @@ for (const line of ['1.7', '2'] as const) {
         expect(await node.isActive('soci-snapshotter.service')).toBe('active');
         const startsBefore = await containerdStarts(node);
         const kubeletInvocation = (await node.unit('kubelet.service', 'InvocationID')).InvocationID;
-        const un = await runInit(node, manifest(profile, true));
+        const un = await runInit(node, podOf(profile, true));
         expect(un.code, un.stdout + un.stderr).toBe(0);
         // right after the script, nothing else touched
         expect(await node.isActive('containerd.service')).toBe('active');
@@ -191,7 +175,7 @@ for (const line of ['1.7', '2'] as const) {
         await node.writeFile('/etc/eks/nodeadm.d/10-broken.yaml', 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec: [\n');
         const pristine = await fingerprint(node);
         const ctrd = (await node.unit('containerd.service', 'InvocationID')).InvocationID;
-        const res = await runInit(node, manifest(profile));
+        const res = await runInit(node, podOf(profile));
         expect(res.code).not.toBe(0);
         expect(await node.readFile('/dev/termination-log')).toMatch(/nodeadm could not regenerate containerd's config/);
         // right after the script, nothing else touched
@@ -207,7 +191,7 @@ for (const line of ['1.7', '2'] as const) {
       await withNode({ containerd: line, name: `live-fail-${line}`, soci: { fail: 'never-ready' }, defaultTimeoutStartSec: 5 }, async (node) => {
         const pristine = await fingerprint(node);
         const startsBefore = await containerdStarts(node);
-        const res = await runInit(node, manifest(profile));
+        const res = await runInit(node, podOf(profile));
         expect(res.code).not.toBe(0);
         expect(await node.readFile('/dev/termination-log')).toMatch(/soci-snapshotter did not become ready/);
         await node.run('rm -rf /bundle /state /dev/termination-log');
