@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Prepares the booted fake EKS node used by test/harness/ (systemd-nspawn, see test/harness/README.md):
 #   1. host packages: systemd-container, debootstrap, iproute2, zstd (apt, only when missing);
-#   2. the base rootfs: Debian bookworm (minbase + systemd, dbus, containerd, runc, curl, ...) built with
+#   2. the base rootfs: Debian bookworm (minbase + systemd, dbus, containerd, runc, curl, cloud-init, ...) built with
 #      debootstrap from this machine's own Debian mirror, cached in .cache/harness/base-<hash>/rootfs
 #      (and as base-<hash>.tar.zst, which unpacks in about a second); rebuilt when its recipe changes;
-#   3. the node layer: the AMI's own units (test/fixtures/ami/systemd/, byte for byte) and the stand-ins
-#      of test/standins/ (IMDS, cloud-init's final stage, kubelet, /etc/eks/pause.tar), cached in
+#   3. the node layer: the AMI's own units (test/fixtures/ami/systemd/, byte for byte), the harness's
+#      settings for Debian's real cloud-init (test/harness/rootfs/) and the stand-ins of test/standins/
+#      (IMDS, kubelet, /etc/eks/pause.tar), cached in
 #      .cache/harness/layer-<hash>/; rebuilt (in about a second) when this script or those files change.
 # The harness mounts an overlayfs of layer + base per node, so both stay pristine.
 # The real nodeadm, soci and containerd are bound in at boot from .cache/upstream/bin
@@ -22,7 +23,9 @@ LOG=$H/setup.log
 SELF=$REPO/scripts/setup-harness.sh
 
 SUITE=bookworm
-INCLUDE=systemd,systemd-sysv,dbus,containerd,runc,iproute2,curl,ca-certificates,procps,kmod
+# cloud-init: Debian's real one boots in the node. python3-cffi-backend: debootstrap does not resolve
+# virtual packages (python3-cryptography, for cloud-init, needs python3-cffi-backend-api-*, which it provides)
+INCLUDE=systemd,systemd-sysv,dbus,containerd,runc,iproute2,curl,ca-certificates,procps,kmod,cloud-init,python3-cffi-backend
 HOST_PACKAGES=(systemd-container debootstrap iproute2 zstd util-linux tar)
 
 say() { echo "setup-harness: $*" >&2; }
@@ -187,8 +190,9 @@ if [ ! -x "$BASE/rootfs/usr/lib/systemd/systemd" ]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# 3. The node layer: the AMI's units and everything the stand-ins need, on top of the base. Its recipe is
-# this script plus every file under test/standins/ and test/fixtures/ami/systemd/.
+# 3. The node layer: the AMI's units, cloud-init's settings and everything the stand-ins need, on top of
+# the base. Its recipe is this script plus every file under test/standins/, test/harness/rootfs/ and
+# test/fixtures/ami/systemd/.
 build_layer() {
   local out=$1 r=$1.tmp
   safe_rm "$r"
@@ -198,7 +202,9 @@ build_layer() {
   cp test/fixtures/ami/systemd/*.service test/fixtures/ami/systemd/*.socket test/fixtures/ami/systemd/*.slice \
     "$r/etc/systemd/system/"
   cp test/fixtures/ami/systemd/containerd.service.d/*.conf "$r/etc/systemd/system/containerd.service.d/"
-  # the stand-ins (units, wrappers), then the Node code the wrappers run
+  # cloud-init as on the AMI (its units without Debian's ordering, NoCloud seeded by the harness), then
+  # the stand-ins (units, wrappers) and the Node code the wrappers run
+  cp -a test/harness/rootfs/. "$r/"
   cp -a test/standins/rootfs/. "$r/"
   mkdir -p "$r/opt/standin-node/bin" "$r/opt/standin-node/node_modules" "$r/opt/standin-node/lib"
   cp -a test/standins/lib/. "$r/opt/standin-node/lib/"
@@ -213,11 +219,11 @@ build_layer() {
   mkdir -p "$r/etc/eks/nodeadm.d"
   "$NODE_BIN" test/standins/lib/pause-image.mjs "$r/etc/eks/pause.tar"
   # enabled as on the AMI (install-worker.sh: the soci socket; install-nodeadm.sh: nodeadm's units),
-  # plus the stand-ins of cloud-init's final stage and IMDS
+  # plus the IMDS stand-in; cloud-init.target is enabled at boot by cloud-init's own generator
   mkdir -p "$r/etc/systemd/system/sockets.target.wants" "$r/etc/systemd/system/multi-user.target.wants"
   ln -s ../soci-snapshotter.socket "$r/etc/systemd/system/sockets.target.wants/soci-snapshotter.socket"
   local u
-  for u in nodeadm-config.service cloud-final.service nodeadm-run.service imds-standin.service; do
+  for u in nodeadm-config.service nodeadm-run.service imds-standin.service; do
     ln -s "../$u" "$r/etc/systemd/system/multi-user.target.wants/$u"
   done
   mv "$r" "$out"
@@ -226,7 +232,7 @@ build_layer() {
 step "layer recipe"
 LAYER_HASH=$( {
   sha256sum "$SELF"
-  find test/standins test/fixtures/ami/systemd -type f -print0 | sort -z | xargs -0 sha256sum
+  find test/standins test/harness/rootfs test/fixtures/ami/systemd -type f -print0 | sort -z | xargs -0 sha256sum
   find test/standins -type f -perm -u+x | sort
 } | sha256sum | cut -c1-16)
 # node-layer-*: several checkouts (git worktrees) share one .cache and may need different layers at the

@@ -1,6 +1,6 @@
 // Smoke tests of the booted fake EKS node (test/harness/): the real nodeadm, soci-snapshotter-grpc
-// v0.15.0 and containerd 2.2.4 / 1.7.27 under the AMI's units, with stand-ins for IMDS, cloud-init's final
-// stage and kubelet (test/standins/), on cgroup v2. They prove the harness itself: a later test installs
+// v0.15.0 and containerd 2.2.4 / 1.7.27 under the AMI's units, Debian's real cloud-init, with stand-ins for
+// IMDS and kubelet (test/standins/), on cgroup v2. They prove the harness itself: a later test installs
 // our generated files in such a node and checks them.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -238,7 +238,7 @@ for (const line of ['1.7', '2'] as const) {
 }
 
 describe('fake EKS node lifecycle', { timeout: 240_000 }, () => {
-  it('runs user data (a gzip part) in the cloud-final stand-in once per instance, between the real nodeadm phases', async () => {
+  it("runs user data (a gzip part) in Debian's real cloud-init once per instance, between the real nodeadm phases", async () => {
     const script = [
       '#!/bin/bash',
       'set -eu',
@@ -285,11 +285,15 @@ describe('fake EKS node lifecycle', { timeout: 240_000 }, () => {
       expect(await node.journal('nodeadm-run.service')).toContain('"configSource": ["imds://user-data", "file:///etc/eks/nodeadm.d/"]');
       expect((await node.kubeletStatus()).maxPods).toBe(17);
       expect(await node.readFile('/etc/eks/kubelet/environment')).toContain('--node-labels=harness=yes');
-      expect(await node.journal('cloud-final.service')).toContain('ran 1 user script(s)');
+      // Debian's real cloud-init ran it once for this instance (the IMDS stand-in's instance-id, seeded to NoCloud)
+      const iid = (await node.readFile('/var/lib/standin-imds/instance-id')).trim();
+      expect((await node.exec(['test', '-e', `/var/lib/cloud/instances/${iid}/sem/config_scripts_user`])).code).toBe(0);
+      expect((await node.run('ls /var/lib/cloud/instance/scripts')).trim().split('\n')).toHaveLength(1);
+      expect((await node.unit('cloud-final.service', 'Result')).Result).toBe('success');
 
       await node.reboot();
       expect(await node.readFile('/var/lib/harness-user-data.log')).toBe(log1);
-      expect(await node.journal('cloud-final.service', { boot: 0 })).toContain('already ran');
+      expect(await node.readFile('/var/log/cloud-init.log')).toContain('config-scripts_user already ran (freq=once-per-instance)');
       expect(node.changedFiles().map((f) => f.path)).toContain('/etc/eks/nodeadm.d/60-from-script.yaml');
     });
   });

@@ -1,7 +1,7 @@
 // A booted fake EKS AL2023 node: systemd 252 as PID 1 in a Debian bookworm rootfs under
 // systemd-nspawn, running the real upstream programs (nodeadm, soci-snapshotter-grpc v0.15.0, containerd
 // 2.2.4 or 1.7.27, bound in from .cache/upstream/bin) under the AMI's own units, with stand-ins only for
-// IMDS, cloud-init's final stage and kubelet (test/standins/).
+// IMDS and kubelet (test/standins/); cloud-init is Debian's own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -36,8 +36,8 @@ export interface NodeOptions {
    * The instance's user data as the launch template gives it: a shell script, a NodeConfig YAML or MIME
    * multipart. The IMDS stand-in serves it with the cluster's NodeConfig appended as a last MIME part
    * (`CLUSTER_NODECONFIG`), the way EKS managed node groups append theirs, since nodeadm refuses a node
-   * without a cluster block. The real nodeadm reads its application/node.eks.aws parts; the cloud-init
-   * stand-in runs its shell parts once per instance in cloud-final.service.
+   * without a cluster block. The real nodeadm reads its application/node.eks.aws parts; Debian's real
+   * cloud-init runs its shell parts once per instance in cloud-final.service.
    */
   userData?: string | Buffer;
   /** the AMI's soci-snapshotter package: the real v0.15.0 binaries at /usr/bin, the AMI's units */
@@ -210,6 +210,8 @@ export class FakeNode {
     ]);
     const o = this.options;
     const kubernetes = o.kubernetesVersion ?? (o.containerd === '1.7' ? '1.29' : '1.33');
+    const instanceId = `i-${crypto.randomBytes(8).toString('hex')}`;
+    const userData = withClusterNodeConfig(o.userData);
     const files: Record<string, FileSpec> = {
       '/etc/hostname': `${this.machine}\n`,
       // what the AMI build writes: `containerd --version | tee` (amazon-eks-ami install-worker.sh)
@@ -217,8 +219,11 @@ export class FakeNode {
         o.containerdVersionLine ?? fs.readFileSync(path.join(AMI_FIXTURES, 'containerd-version', `${this.containerdVersion}.txt`), 'utf8'),
       // `kubelet --version > /etc/eks/kubelet-version.txt` (install-worker.sh); nodeadm reads it
       '/etc/eks/kubelet-version.txt': `Kubernetes v${kubernetes}.0\n`,
-      '/var/lib/standin-imds/instance-id': `i-${crypto.randomBytes(8).toString('hex')}\n`,
-      '/var/lib/standin-imds/user-data': { content: withClusterNodeConfig(o.userData), mode: 0o600 },
+      '/var/lib/standin-imds/instance-id': `${instanceId}\n`,
+      '/var/lib/standin-imds/user-data': { content: userData, mode: 0o600 },
+      // the same instance for Debian's real cloud-init, through its NoCloud seed (test/harness/rootfs/etc/cloud/)
+      '/var/lib/cloud/seed/nocloud/meta-data': `instance-id: ${instanceId}\n`,
+      '/var/lib/cloud/seed/nocloud/user-data': { content: userData, mode: 0o600 },
       '/etc/systemd/system.conf.d/90-harness.conf': `# test harness: start jobs that never finish fail sooner than the default 90 s\n[Manager]\nDefaultTimeoutStartSec=${o.defaultTimeoutStartSec ?? 30}s\n`,
     };
     if (o.soci?.fail) files['/etc/systemd/system/soci-snapshotter.service.d/99-harness-fault.conf'] = SOCI_FAULTS[o.soci.fail];

@@ -1,7 +1,6 @@
-// Helpers shared by the node TEST STAND-INs (nodeadm, cloud-init's final stage, kubelet).
+// Helpers shared by the node TEST STAND-INs (IMDS, kubelet).
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 
 /** Stand-in for the instance metadata service: the user data and instance id of this fake instance. */
@@ -52,73 +51,4 @@ export function plain(v) {
   if (Array.isArray(v)) return v.map(plain);
   if (isPlainObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
   return v;
-}
-
-function maybeGunzip(buf) {
-  return buf.length > 2 && buf[0] === 0x1f && buf[1] === 0x8b ? zlib.gunzipSync(buf) : buf;
-}
-
-function maybeBase64(buf) {
-  const text = buf.toString('latin1').trim();
-  if (text.length < 8 || !/^[A-Za-z0-9+/=\r\n]+$/.test(text)) return buf;
-  const decoded = Buffer.from(text, 'base64');
-  const head = decoded.subarray(0, 64).toString('latin1');
-  return decoded[0] === 0x1f || /^(MIME-Version|Content-Type|#!|#cloud|apiVersion|---)/im.test(head) ? decoded : buf;
-}
-
-/** Decodes a user data payload the way nodeadm does: base64 and gzip are undone when present. */
-export function decodePayload(buf) {
-  return maybeGunzip(maybeBase64(maybeGunzip(buf)));
-}
-
-function headerValue(headers, name) {
-  const m = new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(headers);
-  return m ? m[1].trim() : '';
-}
-
-/**
- * Splits user data into parts [{ contentType, body: Buffer }]. A non-MIME payload is one part whose
- * type is guessed like cloud-init and Karpenter do (#! shell script, NodeConfig YAML, #cloud-config).
- */
-export function userDataParts(raw) {
-  const text = decodePayload(raw).toString('utf8').replace(/\r\n/g, '\n');
-  const headEnd = text.indexOf('\n\n');
-  const head = headEnd >= 0 ? text.slice(0, headEnd) : '';
-  const ctype = headerValue(head, 'Content-Type');
-  if (/^multipart\//i.test(ctype)) {
-    const b = /boundary="?([^";]+)"?/i.exec(ctype);
-    if (!b) throw new Error('multipart user data without a boundary');
-    const boundary = `--${b[1]}`;
-    const body = text.slice(headEnd + 2);
-    const chunks = body.split(new RegExp(`^${boundary.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}(?:--)?[ \\t]*$`, 'm'));
-    const parts = [];
-    for (const chunk of chunks.slice(1)) {
-      const c = chunk.replace(/^\n/, '');
-      const end = c.indexOf('\n\n');
-      if (end < 0) continue;
-      const headers = c.slice(0, end);
-      const type = headerValue(headers, 'Content-Type').split(';')[0].trim().toLowerCase();
-      if (!type) continue;
-      let partBody = Buffer.from(c.slice(end + 2).replace(/\n$/, ''), 'utf8');
-      if (/base64/i.test(headerValue(headers, 'Content-Transfer-Encoding'))) partBody = Buffer.from(partBody.toString(), 'base64');
-      // like cloud-init: a gzip part is unpacked and then read as if it had come uncompressed
-      if (type === 'application/x-gzip' || type === 'application/gzip') parts.push(...userDataParts(maybeGunzip(partBody)));
-      else parts.push({ contentType: type, body: maybeGunzip(partBody) });
-    }
-    return parts;
-  }
-  const body = Buffer.from(text, 'utf8');
-  if (text.startsWith('#!')) return [{ contentType: 'text/x-shellscript', body }];
-  if (text.startsWith('#cloud-config')) return [{ contentType: 'text/cloud-config', body }];
-  if (/^\s*(---\s*\n)?[\s\S]*apiVersion:\s*node\.eks\.aws\//m.test(text)) return [{ contentType: 'application/node.eks.aws', body }];
-  return text.trim() ? [{ contentType: 'text/plain', body }] : [];
-}
-
-export function readUserDataParts() {
-  const raw = readIfExists(USER_DATA_FILE);
-  return raw ? userDataParts(raw) : [];
-}
-
-export function instanceId() {
-  return (readIfExists(INSTANCE_ID_FILE)?.toString() ?? 'i-standin').trim();
 }
