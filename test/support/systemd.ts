@@ -18,14 +18,15 @@
  *     Tests must require code 0 AND an empty stderr: most problems (unknown directives, bad values) are
  *     warnings with exit code 0. R is removed afterwards unless opts.keepRoot.
  *   STANDIN_UNITS: Record<unit name, content>
- *     containerd.service, kubelet.service, nodeadm-config.service, nodeadm-run.service, cloud-final.service.
- *     Written for these tests as approximations of the units on an AL2023 EKS node (types, ordering and
- *     ExecStart paths); they are stand-ins, not copies of the real units.
+ *     kubelet.service, nodeadm-config.service, nodeadm-run.service, runtime.slice: the AMI's own
+ *     (test/fixtures/ami/systemd/); cloud-init.service, cloud-final.service: the test node's (Debian's
+ *     cloud-init, rendered as for AL2023: Debian's own order cycles with nodeadm-config); containerd.service: a STAND-IN approximating the containerd package's unit (the AMI
+ *     takes it from the RPM, which is not among the fixtures).
  */
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
-import { requireOnPath, run, SETUP_HINT } from './exec.js';
+import { REPO_ROOT, requireOnPath, run, SETUP_HINT } from './exec.js';
 
 const HOST_UNIT_DIR = '/usr/lib/systemd/system';
 
@@ -50,69 +51,14 @@ OOMScoreAdjust=-999
 [Install]
 WantedBy=multi-user.target
 `,
-  'kubelet.service': `# STAND-IN for tests (approximates an AL2023 EKS node's kubelet.service)
-[Unit]
-Description=Kubernetes Kubelet (test stand-in)
-Wants=containerd.service
-After=containerd.service
-
-[Service]
-EnvironmentFile=-/etc/eks/kubelet/environment
-ExecStart=/usr/bin/kubelet $NODEADM_KUBELET_ARGS
-Restart=on-failure
-RestartSec=5
-KillMode=process
-
-[Install]
-WantedBy=multi-user.target
-`,
-  'nodeadm-config.service': `# STAND-IN for tests (approximates nodeadm's config phase on AL2023)
-[Unit]
-Description=EKS Nodeadm Config (test stand-in)
-Documentation=https://github.com/awslabs/amazon-eks-ami
-Wants=network-online.target
-After=network-online.target
-Before=cloud-config.service cloud-final.service
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/nodeadm init --skip run
-RemainAfterExit=yes
-
-[Install]
-WantedBy=multi-user.target
-`,
-  'nodeadm-run.service': `# STAND-IN for tests (approximates nodeadm's run phase on AL2023)
-[Unit]
-Description=EKS Nodeadm Run (test stand-in)
-Documentation=https://github.com/awslabs/amazon-eks-ami
-After=nodeadm-config.service cloud-final.service
-Requires=nodeadm-config.service
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/nodeadm init --skip config
-RemainAfterExit=yes
-
-[Install]
-WantedBy=multi-user.target
-`,
-  'cloud-final.service': `# STAND-IN for tests (approximates cloud-init's final stage unit)
-[Unit]
-Description=Execute cloud user/final scripts (test stand-in)
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/cloud-init modules --mode=final
-RemainAfterExit=yes
-TimeoutSec=0
-KillMode=process
-
-[Install]
-WantedBy=multi-user.target
-`,
+  // The AMI's own units, byte for byte (test/fixtures/ami/, amazon-eks-ami 81fec2e8), and cloud-init's
+  // units as the test node runs them (Debian's cloud-init 22.4.2, rendered as for AL2023).
+  ...Object.fromEntries(
+    ['kubelet.service', 'nodeadm-config.service', 'nodeadm-run.service', 'runtime.slice'].map((u) => [u, readFileSync(join(REPO_ROOT, 'test/fixtures/ami/systemd', u), 'utf8')]),
+  ),
+  ...Object.fromEntries(
+    ['cloud-init.service', 'cloud-final.service'].map((u) => [u, readFileSync(join(REPO_ROOT, 'test/harness/rootfs/etc/systemd/system', u), 'utf8')]),
+  ),
 };
 
 export interface SystemdVerifyResult {
