@@ -4,7 +4,7 @@
 // Stand-ins: the token service of the bearer flow (test/standins/registry-token.ts) and a loopback proxy
 // that answers 429 (test/standins/registry-proxy.ts). Never the registry.
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,6 +76,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await registry?.stop();
+  rmSync(work, { recursive: true, force: true });
 });
 
 describe('check-image against a real registry', () => {
