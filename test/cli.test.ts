@@ -144,6 +144,21 @@ describe('soci-installer CLI', () => {
     expect(urls.filter((u) => u.includes('@aws-sdk') || u.includes('@smithy'))).toEqual([]);
   });
 
+  it.each([['--help'], ['--version'], ['init', '-o', 'p.yaml'], ['render', '--help']])(
+    'loads only the modules a command needs: %s starts without yaml, ajv, mustache or the artifacts',
+    async (...args: string[]) => {
+      const cwd = tmp();
+      const trace = join(cwd, 'imports.txt');
+      writeFileSync(trace, '');
+      const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), BIN, ...args], { cwd, env: { ...process.env, TRACE_IMPORTS_FILE: trace } });
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      const urls = readFileSync(trace, 'utf8').split('\n');
+      expect(urls.some((u) => u.includes('/dist/cli.js')), 'the trace must see our own modules').toBe(true);
+      expect(urls.filter((u) => /node_modules\/(yaml|ajv|mustache)\/|\/dist\/(artifacts|profile\/load|synth)/.test(u))).toEqual([]);
+    },
+  );
+
   it('render writes the outputs the profile allows and notes the others on stderr', async () => {
     const cwd = tmp();
     const res = await cli(['render', '-o', 'out'], cwd);
