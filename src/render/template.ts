@@ -11,9 +11,15 @@ const cache = new Map<string, string>();
 // Templates parsed at build time (dist/render/templates.json, from parsedTemplates() below):
 // mustache's parser makes a token of every character and then merges them, about 45 ms of CPU per
 // CLI start for our templates. The entries are keyed as mustache keys its template cache (the
-// template's text and tags), so a template edited after the build is not found and is parsed.
+// template's text and tags), so a template edited after the build is not found and is parsed; a
+// file written by another mustache version (its tokens may differ) is not used at all.
 const PARSED = new URL('./templates.json', import.meta.url);
 Mustache.templateCache = tokenCache(new Map(Object.entries(readParsed())));
+
+interface Parsed {
+  mustache: string;
+  templates: Record<string, TemplateSpans>;
+}
 
 // A Map is a template cache (get, set, clear); @types/mustache types its values as strings, but
 // mustache stores the token arrays there (Writer.prototype.parse in mustache 4.2).
@@ -22,16 +28,18 @@ function tokenCache(map: Map<string, TemplateSpans>): TemplateCache {
 }
 
 function readParsed(): Record<string, TemplateSpans> {
+  let parsed: Parsed;
   try {
-    return JSON.parse(readFileSync(PARSED, 'utf8')) as Record<string, TemplateSpans>;
+    parsed = JSON.parse(readFileSync(PARSED, 'utf8')) as Parsed;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}; // run from src/ (tests): parsed when used
     throw err;
   }
+  return parsed.mustache === Mustache.version ? parsed.templates : {};
 }
 
 /** Every templates/**\/*.mustache parsed, keyed as mustache's cache keys it: what the build stores. */
-export function parsedTemplates(): Record<string, TemplateSpans> {
+export function parsedTemplates(): Parsed {
   const parsed = new Map<string, TemplateSpans>();
   const own = Mustache.templateCache;
   Mustache.templateCache = tokenCache(parsed);
@@ -42,7 +50,7 @@ export function parsedTemplates(): Record<string, TemplateSpans> {
   } finally {
     Mustache.templateCache = own;
   }
-  return Object.fromEntries(parsed);
+  return { mustache: Mustache.version, templates: Object.fromEntries(parsed) };
 }
 
 export function loadTemplate(name: string): string {

@@ -22,15 +22,16 @@ describe('templates', () => {
   it('refuses triple mustaches (escaping is off already; two ways to say it invite mistakes)', () => {
     expect(() => renderText('{{{v}}}', { v: 1 })).toThrow(/use \{\{v\}\}/);
   });
-  it('the parse the build stores (dist/render/templates.json) covers every template and survives JSON', () => {
-    const parsed = parsedTemplates();
+  it('the parse the build stores (dist/render/templates.json) covers every template, survives JSON and names its mustache', () => {
+    const { mustache, templates } = parsedTemplates();
+    expect(mustache).toBe(Mustache.version);
     const files = readdirSync(join(REPO_ROOT, 'templates'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.mustache'));
-    expect(Object.keys(parsed)).toHaveLength(files.length);
+    expect(Object.keys(templates)).toHaveLength(files.length);
     for (const f of files) {
       const text = readFileSync(join(REPO_ROOT, 'templates', f), 'utf8');
-      const key = Object.keys(parsed).find((k) => k.startsWith(text));
+      const key = Object.keys(templates).find((k) => k.startsWith(text));
       expect(key, f).toBeDefined();
-      expect(JSON.parse(JSON.stringify(parsed[key!])), f).toStrictEqual(Mustache.parse(text));
+      expect(JSON.parse(JSON.stringify(templates[key!])), f).toStrictEqual(Mustache.parse(text));
     }
   });
 });
