@@ -2,6 +2,8 @@
 // schemas/profile.schema.json is written from PROFILE_SCHEMA (npm run schema) so editors can use it;
 // a test keeps the two in step.
 
+import { REGION, REGION_HINT } from '../aws/config.js';
+
 export const MODES = ['lazy', 'parallel', 'lazy-with-parallel-fallback', 'fast-image-pull'] as const;
 export const SOURCES = ['auto', 'ami', 'release'] as const;
 export const AUTHS = ['ecr-credential-helper', 'ecr-credential-helper-package', 'cri-keychain', 'none'] as const;
@@ -188,7 +190,7 @@ export const PROFILE_SCHEMA = {
     eksctl: obj(
       {
         clusterName: { ...CLUSTER_NAME, description: 'metadata.name; default: cluster.name or cluster.fromEks' },
-        region: str('^[a-z]{2}(?:-[a-z]+)+-[0-9]$', 'an AWS region such as us-west-2'),
+        region: str(REGION, REGION_HINT),
         nodeGroupName: str('^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$', 'a node group name: letters, digits, - and _'),
         instanceType: str('^[a-z0-9-]+\\.[a-z0-9-]+$', 'an EC2 instance type such as m7i.xlarge'),
       },
@@ -288,7 +290,7 @@ export const PROFILE_SCHEMA = {
     ami: obj(
       {
         id: AMI_ID,
-        region: str('^[a-z]{2}(?:-[a-z]+)+-[0-9]+$', 'an AWS region such as us-west-2'),
+        region: str(REGION, REGION_HINT),
         variant: { enum: [...AMI_VARIANTS], description: 'The EKS AL2023 AMI variant to start from. Default: standard.' },
         sourceAmiId: perNodeArch(str('^ami-[0-9a-f]{8,17}$', 'an AMI id such as ami-0123456789abcdef0'), 'Start from these AMIs instead of the newest EKS AL2023 AMI.'),
         instanceType: perNodeArch(
