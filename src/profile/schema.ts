@@ -2,9 +2,11 @@
 // schemas/profile.schema.json is written from PROFILE_SCHEMA (npm run schema) so editors can use it;
 // a test keeps the two in step.
 
+import { MODES, type Mode } from '../modes.js';
 import { REGION, REGION_HINT } from '../aws/config.js';
 
-export const MODES = ['lazy', 'parallel', 'lazy-with-parallel-fallback', 'fast-image-pull'] as const;
+// The modes and their traits live in src/modes.ts; the enum below is its list.
+export { MODES, type Mode };
 export const SOURCES = ['auto', 'ami', 'release'] as const;
 export const AUTHS = ['ecr-credential-helper', 'ecr-credential-helper-package', 'cri-keychain', 'none'] as const;
 export const NODE_ARCHES = ['x86_64', 'arm64'] as const;
@@ -13,7 +15,6 @@ export const WIRINGS = ['drop-in', 'user-data'] as const;
 export const AMI_VARIANTS = ['standard', 'nvidia', 'neuron'] as const;
 export const SSH_INTERFACES = ['public_ip', 'private_ip', 'public_dns', 'private_dns', 'session_manager'] as const;
 
-export type Mode = (typeof MODES)[number];
 export type Source = (typeof SOURCES)[number];
 export type Auth = (typeof AUTHS)[number];
 export type NodeArch = (typeof NODE_ARCHES)[number];
