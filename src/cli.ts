@@ -13,6 +13,7 @@ import { decodeProfile, MAX_PROFILE_BYTES, shorten } from './profile/parse.js';
 import { OUTPUT_PATHS, writeArtifacts } from './synth.js';
 import type { Profile } from './profile/schema.js';
 import { PROFILE_SCHEMA } from './profile/schema.js';
+import { CLUSTER_NAME as CLUSTER_NAME_PATTERN } from './aws/names.js';
 import { GENERATOR_VERSION } from './version.js';
 
 export interface Io {
@@ -41,8 +42,7 @@ function loadProfileFile(config: string | undefined): Profile {
   return loadProfile(text ?? defaultProfileText(), origin ?? 'default profile');
 }
 
-// EKS cluster names [EKS CreateCluster API]: 1 to 100 of letters, digits, - and _, starting with a letter or digit.
-const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
+const CLUSTER_NAME = new RegExp(CLUSTER_NAME_PATTERN);
 
 /** --cluster reaches the AWS SDK and our outputs: checked like cluster.name. */
 function checkClusterFlag(cluster: string | undefined): void {

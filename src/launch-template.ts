@@ -6,6 +6,7 @@
 import type { RequestLaunchTemplateData } from '@aws-sdk/client-ec2';
 import { ProfileError, UsageError } from './errors.js';
 import { call } from './aws/errors.js';
+import { AMI_ID } from './aws/names.js';
 import type { Ec2Api } from './aws/ec2.js';
 import type { EksApi } from './aws/eks.js';
 import { mergeUserData } from './mime/merge.js';
@@ -55,7 +56,7 @@ export type DryRun = {
 };
 
 const NAME = /^[A-Za-z0-9().\/_-]{3,128}$/;
-const AMI = /^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+const AMI = new RegExp(AMI_ID);
 export const TAG_GENERATOR = 'soci-installer:generated-by';
 export const TAG_MODE = 'soci-installer:mode';
 

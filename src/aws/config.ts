@@ -1,11 +1,7 @@
 // What every AWS SDK client is made with: a region checked against the one region pattern (the
-// schema's eksctl.region and ami.region use it too), and our retries. No SDK import here: the
-// schema reads REGION at start-up.
+// schema's eksctl.region and ami.region use it too), and our retries.
 import { UsageError } from '../errors.js';
-
-/** AWS region names: us-west-2, ap-southeast-1, us-gov-west-1, cn-north-1. */
-export const REGION = '^[a-z]{2}(?:-[a-z]+)+-[0-9]+$';
-export const REGION_HINT = 'an AWS region such as us-west-2';
+import { REGION, REGION_HINT } from './names.js';
 
 /** Attempts per call (the SDK's standard retry: throttling and 5xx are retried with backoff). */
 export const MAX_ATTEMPTS = 5;

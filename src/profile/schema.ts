@@ -3,7 +3,7 @@
 // a test keeps the two in step.
 
 import { MODES, type Mode } from '../modes.js';
-import { REGION, REGION_HINT } from '../aws/config.js';
+import { AMI_ID as AMI_ID_PATTERN, AMI_ID_HINT, CLUSTER_NAME as CLUSTER_NAME_PATTERN, CLUSTER_NAME_HINT, REGION, REGION_HINT } from '../aws/names.js';
 
 // The modes and their traits live in src/modes.ts; the enum below is its list.
 export { MODES, type Mode };
@@ -135,8 +135,8 @@ function obj(properties: Record<string, unknown>, required: string[] = [], descr
 }
 const perNodeArch = (item: Record<string, unknown>, description: string) =>
   obj({ x86_64: item, arm64: item }, [], description);
-const CLUSTER_NAME = str('^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$', 'an EKS cluster name: letters, digits, - and _, at most 100');
-const AMI_ID = str('^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$', 'an AMI id such as ami-0123456789abcdef0');
+const CLUSTER_NAME = str(CLUSTER_NAME_PATTERN, CLUSTER_NAME_HINT);
+const AMI_ID = str(AMI_ID_PATTERN, AMI_ID_HINT);
 // Tag keys and values go into YAML through a serializer, so any text is safe; EC2's own limits apply.
 const TAGS = {
   type: 'object',
@@ -293,7 +293,7 @@ export const PROFILE_SCHEMA = {
         id: AMI_ID,
         region: str(REGION, REGION_HINT),
         variant: { enum: [...AMI_VARIANTS], description: 'The EKS AL2023 AMI variant to start from. Default: standard.' },
-        sourceAmiId: perNodeArch(str('^ami-[0-9a-f]{8,17}$', 'an AMI id such as ami-0123456789abcdef0'), 'Start from these AMIs instead of the newest EKS AL2023 AMI.'),
+        sourceAmiId: perNodeArch(AMI_ID, 'Start from these AMIs instead of the newest EKS AL2023 AMI.'),
         instanceType: perNodeArch(
           str('^[a-z][a-z0-9-]*\\.[a-z0-9]+$', 'an EC2 instance type such as m6i.large'),
           'Builder instance per architecture. Default: m6i.large (x86_64), m7g.large (arm64).',

@@ -9,7 +9,9 @@ import { daemonSetRefusal } from '../../src/artifacts/daemonset.js';
 import { nodeFiles } from '../../src/artifacts/node-files.js';
 import { userDataNodeConfig } from '../../src/artifacts/nodeconfig.js';
 import { sociConfigTable } from '../../src/artifacts/soci-config.js';
-import { clientConfig, REGION } from '../../src/aws/config.js';
+import { clientConfig } from '../../src/aws/config.js';
+import { AMI_ID, CLUSTER_NAME, REGION } from '../../src/aws/names.js';
+import { dryRun } from '../../src/launch-template.js';
 import { ec2Api } from '../../src/aws/ec2.js';
 import { eksApi } from '../../src/aws/eks.js';
 import { resolveSourceAmis } from '../../src/aws/ami.js';
@@ -162,7 +164,7 @@ function sourceFiles(dir = join(REPO_ROOT, 'src')): string[] {
   });
 }
 
-describe('one region pattern', () => {
+describe('one pattern per AWS name: region, AMI id, cluster name', () => {
   it('the schema (eksctl.region, ami.region) and the published schema use REGION', () => {
     for (const schema of [PROFILE_SCHEMA, publishedSchema()]) {
       expect(at(schema, 'properties.eksctl.properties.region.pattern')).toBe(REGION);
@@ -170,9 +172,31 @@ describe('one region pattern', () => {
     }
   });
 
-  it('no other copy of a region pattern in src/', () => {
-    const copies = sourceFiles().filter((f) => /\[a-z\]\{2\}\(\?:-\[a-z\]\+\)\+/.test(readFileSync(f, 'utf8')));
-    expect(copies.map((f) => relative(REPO_ROOT, f))).toEqual(['src/aws/config.ts']);
+  it('no other copy of a region, AMI id or cluster name pattern in src/', () => {
+    const copies = sourceFiles().filter((f) => /\[a-z\]\{2\}\(\?:-\[a-z\]\+\)\+|ami-\[0-9a-f\]|\[0-9A-Za-z\]\[A-Za-z0-9_-\]/.test(readFileSync(f, 'utf8')));
+    expect(copies.map((f) => relative(REPO_ROOT, f))).toEqual(['src/aws/names.ts']);
+  });
+
+  it('AMI ids and cluster names: the schema fields and the --ami and --cluster flags use one pattern each', async () => {
+    for (const schema of [PROFILE_SCHEMA, publishedSchema()]) {
+      for (const path of ['ami.properties.id', 'ami.properties.sourceAmiId.properties.x86_64', 'ami.properties.sourceAmiId.properties.arm64']) {
+        expect(at(schema, `properties.${path}.pattern`)).toBe(AMI_ID);
+      }
+      for (const path of ['cluster.properties.name', 'cluster.properties.fromEks', 'eksctl.properties.clusterName']) {
+        expect(at(schema, `properties.${path}.pattern`)).toBe(CLUSTER_NAME);
+      }
+    }
+    // 8 or 17 hex digits; sourceAmiId allowed 9 to 16 before.
+    expect(checkProfile({ soci: { source: 'ami' }, ami: { sourceAmiId: { x86_64: 'ami-0123456789' } } })).toEqual([
+      'ami.sourceAmiId.x86_64: "ami-0123456789" is not valid; expected an AMI id such as ami-0123456789abcdef0',
+    ]);
+    expect(() => dryRun({ name: 'nodes', profile: { soci: { source: 'ami' }, cluster: { name: 'c', apiServerEndpoint: 'https://x.example', certificateAuthority: 'QQ==', cidr: '10.0.0.0/16' } }, ami: 'ami-0123456789' })).toThrow(
+      '--ami: "ami-0123456789" is not an AMI id such as ami-0123456789abcdef0',
+    );
+    const err = await buildProgram({ stdout: () => undefined, stderr: () => undefined })
+      .parseAsync(['node', 'soci-installer', 'render', '--cluster', '-bad', '-o', '/nonexistent'])
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^--cluster: "-bad" is not an EKS cluster name/);
   });
 
   it('the loader and every AWS client accept and refuse the same names', async () => {
