@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { call } from '../aws/errors.js';
+import { REGION } from '../aws/names.js';
 
 export type Credential = { username: string; password: string } | { identityToken: string };
 
@@ -44,7 +45,7 @@ interface DockerConfig {
 }
 
 /** 123456789012.dkr.ecr.us-west-2.amazonaws.com (also -fips, .cn, and the dual-stack dkr-ecr ... on.aws). */
-const ECR_HOST = /^(\d{12})\.dkr[.-]ecr(?:-fips)?\.([a-z0-9-]+)\.(?:amazonaws\.com(?:\.cn)?|on\.aws)$/;
+const ECR_HOST = new RegExp(`^(\\d{12})\\.dkr[.-]ecr(?:-fips)?\\.(${REGION.slice(1, -1)})\\.(?:amazonaws\\.com(?:\\.cn)?|on\\.aws)$`);
 
 export function ecrHost(host: string): { registryId: string; region: string } | undefined {
   const m = ECR_HOST.exec(host);

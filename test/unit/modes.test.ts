@@ -15,6 +15,7 @@ import { dryRun } from '../../src/launch-template.js';
 import { ec2Api } from '../../src/aws/ec2.js';
 import { eksApi } from '../../src/aws/eks.js';
 import { resolveSourceAmis } from '../../src/aws/ami.js';
+import { ecrHost } from '../../src/check-image/auth.js';
 import { verdict } from '../../src/check-image/report.js';
 import { buildProgram } from '../../src/cli.js';
 import { UsageError } from '../../src/errors.js';
@@ -216,6 +217,13 @@ describe('one pattern per AWS name: region, AMI id, cluster name', () => {
       }
     }
     expect(clientConfig(undefined)).toEqual({ maxAttempts: 5 });
+  });
+
+  it("check-image reads an ECR host's region with the same pattern", () => {
+    expect(ecrHost('123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com')).toEqual({ registryId: '123456789012', region: 'us-gov-west-1' });
+    expect(ecrHost('123456789012.dkr-ecr.ap-southeast-12.on.aws')).toEqual({ registryId: '123456789012', region: 'ap-southeast-12' });
+    // Not a region by REGION, so not an ECR host (it was, with the region part [a-z0-9-]+).
+    expect(ecrHost('123456789012.dkr.ecr.localhost.amazonaws.com')).toBeUndefined();
   });
 
   it('the ami command refuses a bad --region before any call (exit 2)', async () => {
