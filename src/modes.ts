@@ -12,15 +12,12 @@ export interface ModeTraits {
   parallel: boolean;
   /** Parallel pull only as the fallback for images lazy loading cannot serve. */
   fallback: boolean;
-  /**
-   * The oldest soci-snapshotter release that has the mode (soci's docs/ at each tag). 0.0.0 where we
-   * install nothing: nodeadm runs the AMI's soci.
-   */
+  /** The oldest soci-snapshotter release that has the mode. 0.0.0 where we install nothing: nodeadm runs the AMI's soci. */
   minSociVersion: string;
   /**
-   * Where pulled layers are kept: containerd's content store for parallel pull as a fallback
-   * (soci v0.15.0 docs/parallel-mode.md). undefined: not ours to choose (nodeadm writes soci's config).
-   * Parallel pull that keeps unpacked layers needs containerd's too: the plan decides that case.
+   * Where pulled layers are kept: parallel pull as a fallback keeps them in containerd's content store.
+   * undefined: not ours to choose (nodeadm writes soci's config). Parallel pull that keeps unpacked
+   * layers needs containerd's too: the plan decides that case (contentStoreOf).
    */
   contentStore: 'soci' | 'containerd' | undefined;
   /** Values of soci.auth the mode refuses, and why (checked at load). */
