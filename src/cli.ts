@@ -13,6 +13,7 @@ import { decodeProfile, MAX_PROFILE_BYTES, shorten } from './profile/parse.js';
 import { OUTPUT_PATHS, writeArtifacts } from './synth.js';
 import type { Profile } from './profile/schema.js';
 import { PROFILE_SCHEMA } from './profile/schema.js';
+import { CLUSTER_NAME as CLUSTER_NAME_PATTERN } from './aws/names.js';
 import { GENERATOR_VERSION } from './version.js';
 
 export interface Io {
@@ -41,8 +42,7 @@ function loadProfileFile(config: string | undefined): Profile {
   return loadProfile(text ?? defaultProfileText(), origin ?? 'default profile');
 }
 
-// EKS cluster names [EKS CreateCluster API]: 1 to 100 of letters, digits, - and _, starting with a letter or digit.
-const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
+const CLUSTER_NAME = new RegExp(CLUSTER_NAME_PATTERN);
 
 /** --cluster reaches the AWS SDK and our outputs: checked like cluster.name. */
 function checkClusterFlag(cluster: string | undefined): void {
@@ -63,7 +63,7 @@ async function profileFrom(opts: ProfileOpts): Promise<Profile> {
   const profile = loadProfileFile(opts.config);
   if (opts.cluster === undefined && profile.cluster?.fromEks === undefined) return profile;
   const { eksApi, resolveClusterFromEks } = await import('./aws/eks.js');
-  return resolveClusterFromEks(profile, await eksApi(opts.region ? { region: opts.region } : {}), opts.cluster);
+  return resolveClusterFromEks(profile, await eksApi({ region: opts.region }), opts.cluster);
 }
 
 async function renderFrom(opts: ProfileOpts, io: Io) {
@@ -254,7 +254,7 @@ Examples:
           io.stdout(`${JSON.stringify(dry?.note ? { ...requests, clusterNote: dry.note } : requests, null, 2)}\n`);
           return;
         }
-        const region = opts.region ? { region: opts.region } : {};
+        const region = { region: opts.region };
         const result = await lt.launchTemplate(ltOpts, {
           ec2: async () => (await import('./aws/ec2.js')).ec2Api(region),
           eks: async () => (await import('./aws/eks.js')).eksApi(region),
@@ -294,12 +294,9 @@ Examples:
     .addHelpText('after', '\nPermissions: ec2:DescribeImages, ssm:GetParameter (on arn:aws:ssm:*::parameter/aws/service/eks/*).\nExample:\n  soci-installer ami -c soci.yaml --region us-west-2 --json')
     .action(async (opts: { config?: string; region?: string; ssm?: boolean; json?: boolean }) => {
       const p = plan(loadProfileFile(opts.config));
-      if (opts.region !== undefined && !/^[a-z]{2}(?:-[a-z]+)+-[0-9]+$/.test(opts.region)) {
-        throw new UsageError(`--region: ${JSON.stringify(opts.region)} is not an AWS region such as us-west-2`);
-      }
       // Loaded here only: no other command pulls in the AWS SDK.
       const { formatAmiResult, resolveSourceAmis } = await import('./aws/ami.js');
-      const result = await resolveSourceAmis(p, { ...(opts.region ? { region: opts.region } : {}), via: opts.ssm ? 'ssm' : 'ec2' });
+      const result = await resolveSourceAmis(p, { region: opts.region, via: opts.ssm ? 'ssm' : 'ec2' });
       io.stdout(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatAmiResult(result));
     });
 
