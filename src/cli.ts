@@ -9,6 +9,7 @@ import { NotReadyError, ProfileError, UsageError } from './errors.js';
 import { OUTPUT_PATHS } from './output-paths.js';
 import type { Plan } from './plan.js';
 import type { Profile } from './profile/schema.js';
+import { CLUSTER_NAME as CLUSTER_NAME_PATTERN } from './aws/names.js';
 import { GENERATOR_VERSION } from './version.js';
 
 export interface Io {
@@ -45,8 +46,7 @@ async function planFile(config: string | undefined): Promise<Plan> {
   return (await import('./plan.js')).plan(profile);
 }
 
-// EKS cluster names [EKS CreateCluster API]: 1 to 100 of letters, digits, - and _, starting with a letter or digit.
-const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
+const CLUSTER_NAME = new RegExp(CLUSTER_NAME_PATTERN);
 
 /** --cluster reaches the AWS SDK and our outputs: checked like cluster.name. */
 async function checkClusterFlag(cluster: string | undefined): Promise<void> {
@@ -68,7 +68,7 @@ async function profileFrom(opts: ProfileOpts): Promise<Profile> {
   const profile = await loadProfileFile(opts.config);
   if (opts.cluster === undefined && profile.cluster?.fromEks === undefined) return profile;
   const { eksApi, resolveClusterFromEks } = await import('./aws/eks.js');
-  return resolveClusterFromEks(profile, await eksApi(opts.region ? { region: opts.region } : {}), opts.cluster);
+  return resolveClusterFromEks(profile, await eksApi({ region: opts.region }), opts.cluster);
 }
 
 async function renderFrom(opts: ProfileOpts, io: Io) {
@@ -261,7 +261,7 @@ Examples:
           io.stdout(`${JSON.stringify(dry?.note ? { ...requests, clusterNote: dry.note } : requests, null, 2)}\n`);
           return;
         }
-        const region = opts.region ? { region: opts.region } : {};
+        const region = { region: opts.region };
         const result = await lt.launchTemplate(ltOpts, {
           ec2: async () => (await import('./aws/ec2.js')).ec2Api(region),
           eks: async () => (await import('./aws/eks.js')).eksApi(region),
@@ -301,12 +301,9 @@ Examples:
     .addHelpText('after', '\nPermissions: ec2:DescribeImages, ssm:GetParameter (on arn:aws:ssm:*::parameter/aws/service/eks/*).\nExample:\n  soci-installer ami -c soci.yaml --region us-west-2 --json')
     .action(async (opts: { config?: string; region?: string; ssm?: boolean; json?: boolean }) => {
       const p = await planFile(opts.config);
-      if (opts.region !== undefined && !/^[a-z]{2}(?:-[a-z]+)+-[0-9]+$/.test(opts.region)) {
-        throw new UsageError(`--region: ${JSON.stringify(opts.region)} is not an AWS region such as us-west-2`);
-      }
       // Loaded here only: no other command pulls in the AWS SDK.
       const { formatAmiResult, resolveSourceAmis } = await import('./aws/ami.js');
-      const result = await resolveSourceAmis(p, { ...(opts.region ? { region: opts.region } : {}), via: opts.ssm ? 'ssm' : 'ec2' });
+      const result = await resolveSourceAmis(p, { region: opts.region, via: opts.ssm ? 'ssm' : 'ec2' });
       io.stdout(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatAmiResult(result));
     });
 

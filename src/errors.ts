@@ -1,52 +1,43 @@
-// Typed errors: commands throw these, and only bin.ts turns them into exit codes.
+// Typed errors: commands throw these, and only main.ts turns them into exit codes.
+
+/** What every error of ours has: the exit code main.ts gives it, and its class's name as its name. */
+abstract class SociInstallerError extends Error {
+  abstract readonly exitCode: number;
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
 
 /** The profile (or a flag standing in for it) is wrong. Carries every problem found, one per line. */
-export class ProfileError extends Error {
+export class ProfileError extends SociInstallerError {
   readonly exitCode = 2;
   constructor(readonly problems: string[]) {
     super(problems.join('\n'));
-    this.name = 'ProfileError';
   }
 }
 
 /** The command line is wrong (unknown flag, bad combination). */
-export class UsageError extends Error {
+export class UsageError extends SociInstallerError {
   readonly exitCode = 2;
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
 }
 
 /** Something outside us failed (network, AWS, file system). */
-export class ExternalError extends Error {
+export class ExternalError extends SociInstallerError {
   readonly exitCode = 1;
-  constructor(message: string) {
-    super(message);
-    this.name = 'ExternalError';
-  }
 }
 
 /** check-image: some images are not ready (exit 1, as any failure outside us), the report already printed. */
-export class NotReadyError extends ExternalError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotReadyError';
-  }
-}
+export class NotReadyError extends ExternalError {}
 
 /** A bug in soci-installer itself: the message asks for a report. */
-export class InternalError extends Error {
+export class InternalError extends SociInstallerError {
   readonly exitCode = 1;
   constructor(message: string) {
     super(`internal error (please report it): ${message}`);
-    this.name = 'InternalError';
   }
 }
 
 export function exitCodeOf(err: unknown): number {
-  if (err instanceof ProfileError || err instanceof UsageError || err instanceof ExternalError || err instanceof InternalError) {
-    return err.exitCode;
-  }
-  return 1;
+  return err instanceof SociInstallerError ? err.exitCode : 1;
 }

@@ -6,11 +6,12 @@
 import type { RequestLaunchTemplateData } from '@aws-sdk/client-ec2';
 import { ProfileError, UsageError } from './errors.js';
 import { call } from './aws/errors.js';
+import { AMI_ID } from './aws/names.js';
 import type { Ec2Api } from './aws/ec2.js';
 import type { EksApi } from './aws/eks.js';
 import { mergeUserData } from './mime/merge.js';
 import { USER_DATA_LIMIT } from './artifacts/user-data.js';
-import { DEFAULTS, eksAmiParameter, nodeArchOf, plan as makePlan, type Plan } from './plan.js';
+import { eksAmiParameter, nodeArchOf, plan as makePlan, type Plan } from './plan.js';
 import type { Profile } from './profile/schema.js';
 import { synth } from './synth.js';
 
@@ -55,7 +56,7 @@ export type DryRun = {
 };
 
 const NAME = /^[A-Za-z0-9().\/_-]{3,128}$/;
-const AMI = /^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+const AMI = new RegExp(AMI_ID);
 export const TAG_GENERATOR = 'soci-installer:generated-by';
 export const TAG_MODE = 'soci-installer:mode';
 
@@ -64,7 +65,7 @@ export function ssmImageId(plan: Plan): string {
     throw new UsageError('--ami-from-ssm: set node.arch in the profile (x86_64 or arm64): the SSM parameter names one architecture');
   }
   // The profile's variant (nvidia, neuron): GPU and Neuron nodes need the AMI with their drivers.
-  return `resolve:ssm:${eksAmiParameter(plan.kubernetesVersion, nodeArchOf(plan.arches[0]!), plan.ami?.variant ?? DEFAULTS.ami.variant)}`;
+  return `resolve:ssm:${eksAmiParameter(plan.kubernetesVersion, nodeArchOf(plan.arches[0]!), plan.variant)}`;
 }
 
 /** What imageIdOf returns for ami.tags: resolved with DescribeImages when the command runs. */

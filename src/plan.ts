@@ -1,13 +1,14 @@
-// Profile -> Plan: every decision made once, with defaults filled in. Artifacts read only the plan.
+// Profile -> Plan: every decision made once, with defaults filled in. Artifacts read only the plan;
+// the profile checks (profile/load.ts) read the same filled values through sociSettings().
 import { ProfileError, UsageError } from './errors.js';
-import type { AmiVariant, Auth, ContainerdLine, Mode, NodeArch, Profile, ReleaseArch, SelectorTerm, SshInterface, Wiring } from './profile/schema.js';
-import { minSociVersion } from './profile/load.js';
+import { MODE_TRAITS, type ModeTraits } from './modes.js';
+import type { AmiVariant, Auth, ContainerdLine, Mode, NodeArch, Profile, ReleaseArch, SelectorTerm, SshInterface, Source, Wiring } from './profile/schema.js';
 import { GENERATOR_VERSION } from './version.js';
 
 export const DEFAULTS = {
   kubernetesVersion: '1.35',
   mode: 'lazy' as Mode,
-  source: 'auto' as const,
+  source: 'auto' as Source,
   version: '0.15.0',
   releaseBaseUrl: 'https://github.com/awslabs/soci-snapshotter/releases/download',
   auth: 'ecr-credential-helper' as Auth,
@@ -78,14 +79,17 @@ export interface Plan {
   /** Architectures the nodes may run, as release archives name them. */
   arches: ReleaseArch[];
   mode: Mode;
-  /** Whether we install anything: fast-image-pull hands everything to nodeadm. */
+  /** Whether we install anything (MODE_TRAITS): fast-image-pull hands everything to nodeadm. */
   installs: boolean;
-  source: 'auto' | 'ami' | 'release';
+  source: Source;
   minSociVersion: string;
+  /** soci's content store; undefined when we install nothing (nodeadm writes soci's config). */
+  contentStore: 'soci' | 'containerd' | undefined;
   sociVersion: string;
   /** Archives that may be downloaded (empty with source "ami"). */
   releases: ReleaseArchive[];
   auth: Auth;
+  /** soci's parallel pull settings, defaults filled; undefined when we configure no parallel pull. */
   parallel: typeof DEFAULTS.parallel | undefined;
   mirrors: { registry: string; endpoints: { host: string; insecure: boolean; requestTimeoutSec?: number }[] }[];
   proxy: { http?: string; https?: string; noProxy: string[] } | undefined;
@@ -101,6 +105,8 @@ export interface Plan {
     nodeSelector: Record<string, string>;
     maxUnavailable: number | string;
   };
+  /** The EKS AL2023 AMI variant the nodes run, and a bake starts from. */
+  variant: AmiVariant;
   /** The Packer bake; undefined when nothing is installed (fast-image-pull). */
   ami: AmiPlan | undefined;
   /** The AMI the nodes run when it is not the EKS-optimized AL2023 AMI: by id, or a baked one by its tags. */
@@ -174,14 +180,14 @@ export function eksAmiNameFilter(kubernetesVersion: string, arch: NodeArch, vari
   return `amazon-eks-node-al2023-${arch}-${variant}-${kubernetesVersion}-v*`;
 }
 
-function amiPlan(profile: Profile, arches: ReleaseArch[]): AmiPlan {
+function amiPlan(profile: Profile, arches: ReleaseArch[], variant: AmiVariant): AmiPlan {
   const a = profile.ami ?? {};
   const d = DEFAULTS.ami;
   // Sorted so the generated files do not depend on the order keys were written in.
   const tags = Object.fromEntries(Object.entries(a.tags ?? {}).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
   return {
     region: a.region,
-    variant: a.variant ?? d.variant,
+    variant,
     arches: arches.map(nodeArchOf),
     sourceAmiId: { x86_64: a.sourceAmiId?.x86_64 ?? '', arm64: a.sourceAmiId?.arm64 ?? '' },
     instanceType: { ...d.instanceType, ...a.instanceType },
@@ -206,16 +212,62 @@ export function servedArches(profile: Profile): ReleaseArch[] {
   return profile.ami?.variant === 'neuron' ? ['amd64'] : ['amd64', 'arm64'];
 }
 
+/**
+ * The containerd lines EKS AL2023 AMIs ship for a Kubernetes minor, the default first
+ * (soci-on-eks.md section 1): 1.28/1.29 stayed on 1.7; 1.30-1.33 had 1.7 until AMI v20250807 and 2.x
+ * since; 1.34 and later 2.x only. Where both exist, the profile's choice stands and install.sh checks
+ * the node's containerd-version.txt. The profile checks refuse a line not listed.
+ */
+export function containerdLines(kubernetesVersion: string): readonly ContainerdLine[] {
+  const minor = Number(kubernetesVersion.split('.')[1]);
+  if (minor <= 29) return ['1.7'];
+  if (minor <= 33) return ['2', '1.7'];
+  return ['2'];
+}
+
+/** The soci choices with their defaults filled: plan() and the profile checks read these, never raw keys. */
+export function sociSettings(profile: Profile): {
+  mode: Mode;
+  traits: ModeTraits;
+  source: Source;
+  version: string;
+  auth: Auth;
+  wiring: Wiring;
+  parallel: Plan['parallel'];
+} {
+  const soci = profile.soci ?? {};
+  const mode = soci.mode ?? DEFAULTS.mode;
+  const traits = MODE_TRAITS[mode];
+  return {
+    mode,
+    traits,
+    source: soci.source ?? DEFAULTS.source,
+    version: soci.version ?? DEFAULTS.version,
+    auth: soci.auth ?? DEFAULTS.auth,
+    wiring: soci.wiring ?? DEFAULTS.wiring,
+    // Only where we write soci's config: with fast-image-pull nodeadm writes its own parallel settings.
+    parallel: traits.installs && traits.parallel ? { ...DEFAULTS.parallel, ...soci.parallel } : undefined,
+  };
+}
+
+/**
+ * soci's content store. containerd's where the mode needs it, and for parallel pull that keeps
+ * unpacked layers: soci v0.15.0 refuses to start with its own store then (fs/fs.go, NewFilesystem:
+ * "parallel_pull_unpack mode requires containerd content store").
+ */
+function contentStoreOf(traits: ModeTraits, parallel: Plan['parallel']): Plan['contentStore'] {
+  if (parallel && !parallel.discardUnpackedLayers) return 'containerd';
+  return traits.contentStore;
+}
+
 export function plan(profile: Profile): Plan {
   const soci = profile.soci ?? {};
   const kubernetesVersion = profile.node?.kubernetesVersion ?? DEFAULTS.kubernetesVersion;
-  const minor = Number(kubernetesVersion.split('.')[1]);
-  const containerd = profile.node?.containerd ?? (minor <= 29 ? '1.7' : '2');
+  const containerd = profile.node?.containerd ?? containerdLines(kubernetesVersion)[0]!;
   const arches = servedArches(profile);
-  const mode = soci.mode ?? DEFAULTS.mode;
-  const installs = mode !== 'fast-image-pull';
-  const source = soci.source ?? DEFAULTS.source;
-  const sociVersion = soci.version ?? DEFAULTS.version;
+  const { mode, traits, source, version: sociVersion, auth, wiring, parallel } = sociSettings(profile);
+  const installs = traits.installs;
+  const variant = profile.ami?.variant ?? DEFAULTS.ami.variant;
   const base = (soci.releaseBaseUrl ?? DEFAULTS.releaseBaseUrl).replace(/\/+$/, '');
   const releases =
     installs && source !== 'ami'
@@ -224,7 +276,6 @@ export function plan(profile: Profile): Plan {
           return { arch, file, url: `${base}/v${sociVersion}/${file}`, sha256: soci.sha256?.[arch] ?? '' };
         })
       : [];
-  const usesParallel = mode === 'parallel' || mode === 'lazy-with-parallel-fallback';
   return {
     generatorVersion: GENERATOR_VERSION,
     ...(profile.cluster ? { cluster: clusterOf(profile)! } : {}),
@@ -234,18 +285,19 @@ export function plan(profile: Profile): Plan {
     mode,
     installs,
     source,
-    minSociVersion: minSociVersion(mode),
+    minSociVersion: traits.minSociVersion,
+    contentStore: contentStoreOf(traits, parallel),
     sociVersion,
     releases,
-    auth: soci.auth ?? DEFAULTS.auth,
-    parallel: usesParallel ? { ...DEFAULTS.parallel, ...soci.parallel } : undefined,
+    auth,
+    parallel,
     mirrors: (soci.mirrors ?? []).map((m) => ({
       registry: m.registry,
       endpoints: m.endpoints.map((e) => ({ host: e.host, insecure: e.insecure ?? false, ...(e.requestTimeoutSec ? { requestTimeoutSec: e.requestTimeoutSec } : {}) })),
     })),
     proxy: soci.proxy ? { ...soci.proxy, noProxy: soci.proxy.noProxy ?? [] } : undefined,
     metricsAddress: soci.metricsAddress,
-    wiring: soci.wiring ?? DEFAULTS.wiring,
+    wiring,
     ecrHelperDownloads: soci.ecrCredentialHelper
       ? arches.map((arch) => ({ arch, url: soci.ecrCredentialHelper!.url[arch] ?? '', sha256: soci.ecrCredentialHelper!.sha256[arch] ?? '' }))
       : [],
@@ -255,8 +307,9 @@ export function plan(profile: Profile): Plan {
       // A namespace named in the profile may exist already (kube-system): ours only when asked.
       createNamespace: profile.daemonset?.createNamespace ?? (profile.daemonset?.namespace ?? DEFAULTS.daemonset.namespace) === DEFAULTS.daemonset.namespace,
     },
-    ami: installs ? amiPlan(profile, arches) : undefined,
-    nodeAmi: nodeAmi(profile, mode, kubernetesVersion),
+    variant,
+    ami: installs ? amiPlan(profile, arches, variant) : undefined,
+    nodeAmi: nodeAmi(profile, mode, kubernetesVersion, variant),
     karpenter: profile.karpenter
       ? {
           name: profile.karpenter.name ?? DEFAULTS.karpenterName,
@@ -282,7 +335,7 @@ export function plan(profile: Profile): Plan {
  * The AMI the nodes run, for launch templates, Karpenter and eksctl: ami.id, or with ami.baked the
  * AMIs our Packer build tagged for this profile (newest wins), or undefined for the EKS AMI.
  */
-function nodeAmi(profile: Profile, mode: Mode, kubernetesVersion: string): Plan['nodeAmi'] {
+function nodeAmi(profile: Profile, mode: Mode, kubernetesVersion: string, variant: AmiVariant): Plan['nodeAmi'] {
   const a = profile.ami;
   if (a?.id) return { id: a.id };
   if (!a?.baked) return undefined;
@@ -291,7 +344,7 @@ function nodeAmi(profile: Profile, mode: Mode, kubernetesVersion: string): Plan[
       ...a.tags,
       'soci-installer:soci-mode': mode,
       'soci-installer:kubernetes': kubernetesVersion,
-      'soci-installer:variant': a.variant ?? DEFAULTS.ami.variant,
+      'soci-installer:variant': variant,
     },
   };
 }

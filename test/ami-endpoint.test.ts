@@ -93,7 +93,7 @@ describe('soci-installer ami (real SDK, stand-in endpoint)', () => {
     const res = await ami({ describeImages: () => ({ error: { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.' } }) }, ['-c', PROFILE]);
     expect(res.code).toBe(1);
     expect(res.stderr).toBe(
-      "soci-installer: access denied: ec2:DescribeImages (amazon-eks-node-al2023-x86_64-standard-1.34-v*) in us-west-2; the caller needs ec2:DescribeImages (see the README's IAM policy)\n",
+      'soci-installer: ec2:DescribeImages: access denied for EKS AMIs named amazon-eks-node-al2023-x86_64-standard-1.34-v* in us-west-2: the caller needs ec2:DescribeImages (see "IAM policies" in the README)\n',
     );
   });
 
@@ -110,6 +110,6 @@ describe('soci-installer ami (real SDK, stand-in endpoint)', () => {
   it('no region anywhere is a one-line error', async () => {
     const res = await ami({}, []);
     expect(res.code).toBe(1);
-    expect(res.stderr).toBe('soci-installer: no AWS region: pass --region, set ami.region in the profile, or set AWS_REGION\n');
+    expect(res.stderr).toBe('soci-installer: ec2:DescribeImages: no AWS region: pass --region, set ami.region in the profile, or set AWS_REGION\n');
   });
 });

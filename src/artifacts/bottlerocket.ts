@@ -3,13 +3,14 @@
 // get no output here, and the `bottlerocket` command refuses them with the reason.
 // Built as a table and written with toToml (src/render/toml.ts): no value is templated into TOML text.
 import { toToml } from '../render/toml.js';
+import { modeTraits } from '../modes.js';
 import type { Plan } from '../plan.js';
 
 export const BOTTLEROCKET_MIN_VERSION = '1.44.0';
 
 /** Why this plan has no Bottlerocket output, or undefined when it has one. */
 export function bottlerocketRefusal(plan: Plan): string | undefined {
-  if (plan.mode === 'parallel' || plan.mode === 'fast-image-pull') return undefined;
+  if (!modeTraits(plan.mode).lazy) return undefined;
   return (
     `soci.mode: "${plan.mode}" is not available on Bottlerocket: Bottlerocket's SOCI support is parallel pull and unpack only, ` +
     'with no lazy loading; use soci.mode parallel for Bottlerocket nodes'

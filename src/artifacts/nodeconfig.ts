@@ -31,7 +31,8 @@ export function userDataNodeConfig(plan: Plan): NodeConfig {
     spec: {
       ...(plan.cluster ? { cluster: { ...plan.cluster } } : {}),
       ...(plan.installs && plan.wiring === 'user-data' ? wiringSpec(plan) : {}),
-      ...(plan.mode === 'fast-image-pull' ? { featureGates: { FastImagePull: true } } : {}),
+      // Where we install nothing, nodeadm's FastImagePull gate does the work (MODE_TRAITS).
+      ...(!plan.installs ? { featureGates: { FastImagePull: true } } : {}),
     },
   };
 }

@@ -2,6 +2,7 @@
 // toToml (src/render/toml.ts), so no value needs hand escaping. soci ignores unknown keys silently: tests check every
 // key against the upstream defaults file.
 import { toToml } from '../render/toml.js';
+import { modeTraits } from '../modes.js';
 import { PATHS, type Plan } from '../plan.js';
 
 type Table = Record<string, unknown>;
@@ -31,21 +32,19 @@ export function sociConfigTable(plan: Plan, opts: { unpigz: boolean } = { unpigz
         ...(opts.unpigz ? { decompress_streams: { gzip: { path: UNPIGZ, args: ['-d', '-c'] } } } : {}),
       }
     : {};
+  const traits = modeTraits(plan.mode);
   const pullModes: Table = {
     soci_v1: { enable: false },
-    soci_v2: { enable: plan.mode !== 'parallel' },
-    parallel_pull_unpack:
-      plan.mode === 'parallel'
-        ? { enable: true, ...parallel }
-        : plan.mode === 'lazy-with-parallel-fallback'
-          ? { enable: false, experimental_parallel_pull_as_fallback: true, ...parallel }
-          : { enable: false },
+    soci_v2: { enable: traits.lazy },
+    parallel_pull_unpack: !traits.parallel
+      ? { enable: false }
+      : traits.fallback
+        ? { enable: false, experimental_parallel_pull_as_fallback: true, ...parallel }
+        : { enable: true, ...parallel },
   };
   const config: Table = { ...top, pull_modes: pullModes };
-  // Parallel pull as a fallback keeps layers in containerd's content store. Parallel pull that keeps
-  // unpacked layers needs it too: soci v0.15.0 refuses to start with its own store then (fs/fs.go,
-  // NewFilesystem: "parallel_pull_unpack mode requires containerd content store").
-  if (plan.mode === 'lazy-with-parallel-fallback' || (plan.parallel && !plan.parallel.discardUnpackedLayers)) {
+  // soci's own store is its default: only containerd's is written (the plan says when, and why).
+  if (plan.contentStore === 'containerd') {
     config.content_store = { type: 'containerd', containerd_address: PATHS.containerdSocket };
   }
   if (plan.auth === 'cri-keychain') {

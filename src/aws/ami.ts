@@ -7,6 +7,8 @@
 import type { DescribeImagesCommandOutput, EC2Client } from '@aws-sdk/client-ec2';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { ExternalError, UsageError } from '../errors.js';
+import { clientConfig } from './config.js';
+import { awsError, call } from './errors.js';
 import { eksAmiNameFilter, eksAmiParameter, type Plan } from '../plan.js';
 import type { AmiVariant, NodeArch } from '../profile/schema.js';
 
@@ -43,6 +45,8 @@ export interface AmiOptions {
 
 /** Known EKS versions to tell "unknown Kubernetes version" from "region without the AMIs". */
 const PROBE_VERSION = '1.33';
+/** Where this command takes the region from, for the message when there is none. */
+const REGION_FROM = 'pass --region, set ami.region in the profile, or set AWS_REGION';
 
 export async function resolveSourceAmis(plan: Plan, opts: AmiOptions = {}): Promise<AmiResult> {
   if (!plan.ami) throw new UsageError('ami: soci.mode "fast-image-pull" installs nothing, so there is no AMI to bake');
@@ -70,7 +74,7 @@ export async function resolveSourceAmis(plan: Plan, opts: AmiOptions = {}): Prom
 
 async function makeClients(region: string | undefined): Promise<AmiClients> {
   const [{ EC2Client }, { SSMClient }] = await Promise.all([import('@aws-sdk/client-ec2'), import('@aws-sdk/client-ssm')]);
-  const config = region ? { region } : {};
+  const config = clientConfig(region);
   return { ec2: new EC2Client(config), ssm: new SSMClient(config) };
 }
 
@@ -79,7 +83,7 @@ async function regionOf(client: EC2Client): Promise<string> {
     const r = client.config.region;
     return typeof r === 'function' ? await r() : String(r);
   } catch (err) {
-    throw awsError(err, 'finding the region', '');
+    throw awsError(err, 'ec2:DescribeImages', 'the EKS AL2023 AMI', REGION_FROM);
   }
 }
 
@@ -90,9 +94,8 @@ async function newestImage(ec2: EC2Client, k8s: string, arch: NodeArch, variant:
   let best: { imageId: string; name: string; creationDate: string } | undefined;
   let token: string | undefined;
   do {
-    let page: DescribeImagesCommandOutput;
-    try {
-      page = await ec2.send(
+    const page: DescribeImagesCommandOutput = await call('ec2:DescribeImages', `EKS AMIs named ${filter} in ${region}`, () =>
+      ec2.send(
         new DescribeImagesCommand({
           Owners: ['amazon'],
           Filters: [
@@ -105,10 +108,8 @@ async function newestImage(ec2: EC2Client, k8s: string, arch: NodeArch, variant:
           MaxResults: 1000,
           ...(token ? { NextToken: token } : {}),
         }),
-      );
-    } catch (err) {
-      throw awsError(err, `ec2:DescribeImages (${filter}) in ${region}`, 'ec2:DescribeImages');
-    }
+      ),
+    );
     for (const img of page.Images ?? []) {
       if (!img.ImageId || !img.CreationDate) continue;
       if (!best || img.CreationDate > best.creationDate) best = { imageId: img.ImageId, name: img.Name ?? '', creationDate: img.CreationDate };
@@ -126,7 +127,7 @@ async function readParameter(ssm: SSMClient, name: string, region: string): Prom
     return out.Parameter?.Value || undefined;
   } catch (err) {
     if ((err as Error).name === 'ParameterNotFound') return undefined;
-    throw awsError(err, `ssm:GetParameter ${name} in ${region}`, 'ssm:GetParameter');
+    throw awsError(err, 'ssm:GetParameter', `parameter ${name} in ${region}`);
   }
 }
 
@@ -140,25 +141,6 @@ async function diagnose(ssm: SSMClient, k8s: string, arch: NodeArch, variant: Am
     return `no ${what} in ${region}: Kubernetes ${k8s} is unknown to EKS there (not yet released, or no longer published); check node.kubernetesVersion`;
   }
   return `no ${what} in ${region}: the region has no EKS AL2023 AMIs (parameter ${eksAmiParameter(k8s, arch, variant)} is absent); check --region / ami.region`;
-}
-
-function awsError(err: unknown, what: string, permission: string): ExternalError {
-  const e = err as Error & { $metadata?: { httpStatusCode?: number } };
-  const name = e?.name ?? 'Error';
-  const message = String(e?.message ?? err).split('\n')[0] ?? '';
-  if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(message)) {
-    return new ExternalError(`no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run aws sso login (${what})`);
-  }
-  if (/Region is missing/i.test(message)) {
-    return new ExternalError('no AWS region: pass --region, set ami.region in the profile, or set AWS_REGION');
-  }
-  if (['AccessDeniedException', 'AccessDenied', 'UnauthorizedOperation'].includes(name)) {
-    return new ExternalError(`access denied: ${what}; the caller needs ${permission} (see the README's IAM policy)`);
-  }
-  if (['UnrecognizedClientException', 'InvalidClientTokenId', 'AuthFailure', 'ExpiredTokenException', 'ExpiredToken', 'InvalidSignatureException'].includes(name)) {
-    return new ExternalError(`AWS refused the credentials (${name}): ${message}`);
-  }
-  return new ExternalError(`${what} failed: ${name}: ${message}`);
 }
 
 /** One line per architecture: arch, id, name, creation date, how it was found. */

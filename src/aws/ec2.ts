@@ -15,6 +15,7 @@ import type {
   ModifyLaunchTemplateCommandInput,
   ModifyLaunchTemplateCommandOutput,
 } from '@aws-sdk/client-ec2';
+import { clientConfig } from './config.js';
 
 export interface Ec2Api {
   /** Only to find a baked AMI by its tags (ami.tags). */
@@ -26,12 +27,9 @@ export interface Ec2Api {
   modifyLaunchTemplate(input: ModifyLaunchTemplateCommandInput): Promise<ModifyLaunchTemplateCommandOutput>;
 }
 
-/** Attempts per call (the SDK's standard retry: throttling and 5xx are retried with backoff). */
-export const MAX_ATTEMPTS = 5;
-
 export async function ec2Api(opts: { region?: string; client?: EC2Client } = {}): Promise<Ec2Api> {
   const sdk = await import('@aws-sdk/client-ec2');
-  const client = opts.client ?? new sdk.EC2Client({ ...(opts.region ? { region: opts.region } : {}), maxAttempts: MAX_ATTEMPTS });
+  const client = opts.client ?? new sdk.EC2Client(clientConfig(opts.region));
   return {
     describeImages: (input) => client.send(new sdk.DescribeImagesCommand(input)),
     describeLaunchTemplates: (input) => client.send(new sdk.DescribeLaunchTemplatesCommand(input)),

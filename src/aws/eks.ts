@@ -10,7 +10,7 @@ import type {
 import { ExternalError } from '../errors.js';
 import type { Profile } from '../profile/schema.js';
 import { call } from './errors.js';
-import { MAX_ATTEMPTS } from './ec2.js';
+import { clientConfig } from './config.js';
 
 export interface EksApi {
   describeCluster(input: DescribeClusterCommandInput): Promise<DescribeClusterCommandOutput>;
@@ -19,7 +19,7 @@ export interface EksApi {
 
 export async function eksApi(opts: { region?: string; client?: EKSClient } = {}): Promise<EksApi> {
   const sdk = await import('@aws-sdk/client-eks');
-  const client = opts.client ?? new sdk.EKSClient({ ...(opts.region ? { region: opts.region } : {}), maxAttempts: MAX_ATTEMPTS });
+  const client = opts.client ?? new sdk.EKSClient(clientConfig(opts.region));
   return {
     describeCluster: (input) => client.send(new sdk.DescribeClusterCommand(input)),
     updateNodegroupVersion: (input) => client.send(new sdk.UpdateNodegroupVersionCommand(input)),

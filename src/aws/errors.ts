@@ -1,4 +1,5 @@
-// AWS SDK errors -> one clear line each (an ExternalError, exit code 1). Nothing here imports the SDK:
+// AWS SDK errors -> one clear line each (an ExternalError, exit code 1), for every command that calls
+// AWS (launch-template, ami, cluster.fromEks, check-image's ECR tokens). Nothing here imports the SDK:
 // errors are recognised by their name and metadata.
 import { ExternalError } from '../errors.js';
 
@@ -11,20 +12,22 @@ interface SdkError {
 
 const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException', 'RequestThrottled', 'RequestThrottledException']);
 const DENIED = new Set(['UnauthorizedOperation', 'AccessDenied', 'AccessDeniedException', 'UnauthorizedException']);
-const BAD_CREDENTIALS = new Set(['AuthFailure', 'InvalidClientTokenId', 'UnrecognizedClientException', 'SignatureDoesNotMatch', 'ExpiredToken', 'ExpiredTokenException', 'RequestExpired']);
+const BAD_CREDENTIALS = new Set(['AuthFailure', 'InvalidClientTokenId', 'UnrecognizedClientException', 'SignatureDoesNotMatch', 'InvalidSignatureException', 'ExpiredToken', 'ExpiredTokenException', 'RequestExpired']);
 
 /**
  * `action` names the IAM action of the call, e.g. "ec2:CreateLaunchTemplate"; `subject` what it was
- * about, e.g. 'launch template "nodes"'.
+ * about, e.g. 'launch template "nodes"'; `regionFrom` where the command takes a region from.
  */
-export function awsError(err: unknown, action: string, subject: string): ExternalError {
+export function awsError(err: unknown, action: string, subject: string, regionFrom = 'pass --region or set AWS_REGION'): ExternalError {
   const e = (err ?? {}) as SdkError;
   const name = e.name ?? '';
   const message = (e.message ?? String(err)).split('\n')[0]!;
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(message)) {
-    return new ExternalError(`${action}: no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance or pod role is available)`);
+    return new ExternalError(
+      `${action}: no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run aws sso login, or run where an instance or pod role is available)`,
+    );
   }
-  if (/Region is missing/i.test(message)) return new ExternalError(`${action}: no AWS region: pass --region or set AWS_REGION`);
+  if (/Region is missing/i.test(message)) return new ExternalError(`${action}: no AWS region: ${regionFrom}`);
   if (BAD_CREDENTIALS.has(name)) return new ExternalError(`${action}: AWS refused the credentials (${name}): ${message}`);
   if (DENIED.has(name)) {
     return new ExternalError(`${action}: access denied for ${subject}: the caller needs ${action} (see "IAM policies" in the README)`);
@@ -48,10 +51,10 @@ export function awsError(err: unknown, action: string, subject: string): Externa
 }
 
 /** Calls `fn`, turning any AWS error into one clear line. */
-export async function call<T>(action: string, subject: string, fn: () => Promise<T>): Promise<T> {
+export async function call<T>(action: string, subject: string, fn: () => Promise<T>, regionFrom?: string): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    throw awsError(err, action, subject);
+    throw awsError(err, action, subject, regionFrom);
   }
 }

@@ -11,6 +11,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { call } from '../aws/errors.js';
+import { REGION } from '../aws/names.js';
 
 export type Credential = { username: string; password: string } | { identityToken: string };
 
@@ -43,7 +45,7 @@ interface DockerConfig {
 }
 
 /** 123456789012.dkr.ecr.us-west-2.amazonaws.com (also -fips, .cn, and the dual-stack dkr-ecr ... on.aws). */
-const ECR_HOST = /^(\d{12})\.dkr[.-]ecr(?:-fips)?\.([a-z0-9-]+)\.(?:amazonaws\.com(?:\.cn)?|on\.aws)$/;
+const ECR_HOST = new RegExp(`^(\\d{12})\\.dkr[.-]ecr(?:-fips)?\\.(${REGION.slice(1, -1)})\\.(?:amazonaws\\.com(?:\\.cn)?|on\\.aws)$`);
 
 export function ecrHost(host: string): { registryId: string; region: string } | undefined {
   const m = ECR_HOST.exec(host);
@@ -152,14 +154,14 @@ interface EcrSdk {
 }
 
 export const sdkEcrTokens: EcrTokenProvider = {
-  async token(region) {
+  async token(region, registryId) {
     let sdk: EcrSdk;
     try {
       sdk = (await import(ECR_SDK)) as EcrSdk;
     } catch {
       throw new Error(`${ECR_SDK} is not installed (npm ci installs it; or log in with docker-credential-ecr-login)`);
     }
-    const out = await new sdk.ECRClient({ region }).send(new sdk.GetAuthorizationTokenCommand({}));
+    const out = await call('ecr:GetAuthorizationToken', `registry ${registryId} in ${region}`, () => new sdk.ECRClient({ region }).send(new sdk.GetAuthorizationTokenCommand({})));
     const token = out.authorizationData?.[0]?.authorizationToken;
     if (!token) throw new Error('GetAuthorizationToken returned no token');
     // The token is base64 of "AWS:<password>", used as basic auth (ECR's documented docker login).

@@ -1,5 +1,5 @@
 // Verdicts against the profile's soci.mode, and the two outputs: a table for people, JSON for CI gates.
-import type { Mode } from '../profile/schema.js';
+import { modeTraits, type Mode } from '../modes.js';
 import { SOCI, type ImageReport, type PlatformReport } from './analyze.js';
 import { canonical } from './reference.js';
 
@@ -17,10 +17,11 @@ export interface Verdict {
  */
 export function verdict(p: PlatformReport, mode: Mode): Verdict {
   if (p.index === 'no-platform') return { ready: false, says: `no ${p.platform} image: nodes of this platform cannot run it` };
-  if (mode === 'parallel' || mode === 'fast-image-pull') {
+  const traits = modeTraits(mode);
+  if (!traits.lazy) {
     return { ready: true, says: p.index === 'v2' ? `parallel pull (${mode}: the SOCI index is not used)` : `parallel pull (${mode})` };
   }
-  const otherwise = mode === 'lazy' ? 'pulls normally' : 'parallel pull (fallback), not lazy';
+  const otherwise = traits.fallback ? 'parallel pull (fallback), not lazy' : 'pulls normally';
   switch (p.index) {
     case 'v2':
       return { ready: true, says: 'lazy loading' };
@@ -78,7 +79,7 @@ function notes(r: ImageReport, mode: Mode): string[] {
   const out: string[] = [];
   const name = r.ref.text;
   if (r.error) return out;
-  const lazyMode = mode === 'lazy' || mode === 'lazy-with-parallel-fallback';
+  const lazyMode = modeTraits(mode).lazy;
   if (r.mutable) out.push(`${name}: "${r.ref.tag}" is a tag, which anyone who can push may move: this verdict holds for ${r.ref.registry}/${r.ref.repository}@${r.digest}; deploy that to keep it.`);
   for (const p of r.platforms) for (const problem of p.problems) out.push(`${name} ${p.platform}: ${problem}`);
   if (r.platforms.some((p) => p.index === 'v1-only')) {

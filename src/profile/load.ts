@@ -3,9 +3,10 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ProfileError } from '../errors.js';
 import { limit, parseProfileText, shorten } from './parse.js';
-import { PROFILE_SCHEMA, type Profile } from './schema.js';
+import { PROFILE_SCHEMA, type ContainerdLine, type Profile } from './schema.js';
 import { sociStartupProblems } from './soci-startup.js';
-import { DEFAULTS, servedArches } from '../plan.js';
+import { installingModes, modeTraits, MODES } from '../modes.js';
+import { containerdLines, servedArches, sociSettings } from '../plan.js';
 import { numberProblems, textProblems, valueProblems } from './values.js';
 import { profileValidator } from './validator.js';
 
@@ -111,17 +112,8 @@ function describe(e: ErrorObject): string {
   }
 }
 
-const MIN_VERSION: Record<string, string> = {
-  lazy: '0.10.0', // index manifest v2
-  parallel: '0.11.0', // parallel pull/unpack
-  'lazy-with-parallel-fallback': '0.14.0', // parallel pull as fallback
-};
 // Releases that fail to start without a config file, or are otherwise known bad.
 export const BAD_SOCI_VERSIONS = ['0.10.0', '0.11.0'];
-
-export function minSociVersion(mode: string): string {
-  return MIN_VERSION[mode] ?? '0.0.0';
-}
 
 export function versionAtLeast(v: string, min: string): boolean {
   const a = v.split('.').map(Number);
@@ -137,8 +129,9 @@ function amiProblems(p: Profile): string[] {
   const out: string[] = [];
   const ami = p.ami;
   if (!ami) return out;
-  if ((p.soci?.mode ?? 'lazy') === 'fast-image-pull') {
-    out.push('ami: not allowed with soci.mode "fast-image-pull": nothing is installed, so there is nothing to bake; remove ami: or choose mode lazy, parallel or lazy-with-parallel-fallback');
+  const { mode, traits } = sociSettings(p);
+  if (!traits.installs) {
+    out.push(`ami: not allowed with soci.mode "${mode}": nothing is installed, so there is nothing to bake; remove ami: or choose mode ${installingModes()}`);
   }
   if (ami.baked === true && !p.cluster) {
     out.push('cluster: missing, and required with ami.baked: true: a launch template with an ImageId makes EKS merge nothing, so user data must carry name, apiServerEndpoint, certificateAuthority and cidr');
@@ -163,29 +156,26 @@ const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-l
 
 export const AMI_NAME_PLACEHOLDERS = ['arch', 'kubernetesVersion', 'variant', 'timestamp'];
 
-/**
- * Which containerd lines EKS AL2023 AMIs ship for a Kubernetes minor (soci-on-eks.md section 1):
- * 1.28/1.29 stayed on 1.7; 1.30-1.33 had 1.7 until AMI v20250807 and 2.x since; 1.34 and later 2.x only.
- * Where both exist, the profile's choice stands and install.sh checks the node's containerd-version.txt.
- */
-function containerdLineProblem(minor: number, line: string): string | undefined {
-  if (minor <= 29 && line !== '1.7') return `does not match Kubernetes 1.${minor}: EKS AL2023 AMIs for it ship containerd 1.7; use "1.7" or omit the key`;
-  if (minor >= 34 && line !== '2') return `does not match Kubernetes 1.${minor}: EKS AL2023 AMIs for it ship containerd 2.x; use "2" or omit the key`;
-  return undefined;
+/** A node.containerd the AMIs for the Kubernetes version do not ship (containerdLines in plan.ts). */
+function containerdLineProblem(kubernetesVersion: string, line: ContainerdLine): string | undefined {
+  const lines = containerdLines(kubernetesVersion);
+  if (lines.includes(line)) return undefined;
+  const only = lines[0]!;
+  return `does not match Kubernetes ${kubernetesVersion}: EKS AL2023 AMIs for it ship containerd ${only === '2' ? '2.x' : only}; use "${only}" or omit the key`;
 }
 
 /** Rules that span fields, which a JSON Schema states poorly. */
 function semanticProblems(p: Profile): string[] {
   const out: string[] = [];
   const soci = p.soci ?? {};
-  const mode = soci.mode ?? 'lazy';
+  const { mode, traits, source, version, auth } = sociSettings(p);
   const k8s = p.node?.kubernetesVersion;
   if (k8s !== undefined) {
     const minor = Number(k8s.split('.')[1]);
     if (minor < 28 || minor > 36) {
       out.push(`node.kubernetesVersion: "${k8s}" has no EKS AL2023 AMI with nodeadm; supported: "1.28" to "1.36"`);
     } else if (p.node?.containerd) {
-      const problem = containerdLineProblem(minor, p.node.containerd);
+      const problem = containerdLineProblem(k8s, p.node.containerd);
       if (problem) out.push(`node.containerd: "${p.node.containerd}" ${problem}`);
     }
   }
@@ -197,26 +187,21 @@ function semanticProblems(p: Profile): string[] {
   }
   out.push(...outputProblems(p));
 
-  if (mode === 'fast-image-pull') {
-    // nodeadm rewrites soci's config and kubelet's image endpoint on every boot in this mode:
-    // anything we would set is silently overridden, so refuse it.
-    const ignored = ['source', 'version', 'releaseBaseUrl', 'sha256', 'auth', 'parallel', 'mirrors', 'proxy', 'metricsAddress', 'wiring', 'ecrCredentialHelper'];
-    for (const key of ignored) {
-      if (key in soci) {
-        out.push(`soci.${key}: not allowed with soci.mode "fast-image-pull": nodeadm writes soci's configuration itself on every boot and would silently override it; remove the key or choose mode lazy, parallel or lazy-with-parallel-fallback`);
-      }
+  const refused = traits.refusedSociKeys;
+  if (refused) {
+    for (const key of refused.keys) {
+      if (key in soci) out.push(`soci.${key}: not allowed with soci.mode "${mode}": ${refused.why}; remove the key or choose mode ${installingModes()}`);
     }
-    return out;
   }
+  if (!traits.installs) return out;
 
-  out.push(...sociStartupProblems(p, DEFAULTS.parallel));
-  if (mode === 'lazy' && soci.parallel) {
-    out.push('soci.parallel: has no effect with soci.mode "lazy"; remove it or choose parallel or lazy-with-parallel-fallback');
+  out.push(...sociStartupProblems(p));
+  if (!traits.parallel && soci.parallel) {
+    const parallelModes = MODES.filter((m) => modeTraits(m).installs && modeTraits(m).parallel);
+    out.push(`soci.parallel: has no effect with soci.mode "${mode}"; remove it or choose ${parallelModes.join(' or ')}`);
   }
-  const source = soci.source ?? 'auto';
-  const version = soci.version ?? '0.15.0';
   if (source !== 'ami') {
-    const min = minSociVersion(mode);
+    const min = traits.minSociVersion;
     if (!versionAtLeast(version, min)) {
       out.push(`soci.version: ${version} does not support mode "${mode}" (needs ${min} or later)`);
     }
@@ -236,8 +221,8 @@ function semanticProblems(p: Profile): string[] {
       if (key in soci) out.push(`soci.${key}: has no effect with soci.source "ami" (nothing is downloaded); remove it or use source auto or release`);
     }
   }
-  if (soci.ecrCredentialHelper && soci.auth !== 'ecr-credential-helper-package') {
-    out.push(`soci.ecrCredentialHelper: only used with soci.auth "ecr-credential-helper-package" (auth is "${String(soci.auth ?? 'ecr-credential-helper')}")`);
+  if (soci.ecrCredentialHelper && auth !== 'ecr-credential-helper-package') {
+    out.push(`soci.ecrCredentialHelper: only used with soci.auth "ecr-credential-helper-package" (auth is "${auth}")`);
   }
   if (soci.ecrCredentialHelper) {
     const arches = servedArches(p);
@@ -250,11 +235,9 @@ function semanticProblems(p: Profile): string[] {
   const registries = (soci.mirrors ?? []).map((m) => m.registry.toLowerCase());
   const dup = registries.findIndex((r, i) => registries.indexOf(r) !== i);
   if (dup >= 0) out.push(`soci.mirrors[${dup}].registry: ${show(soci.mirrors![dup]!.registry)} is listed twice (host names ignore letter case); put all its endpoints under one entry`);
-  // D9: cri-keychain credentials live in soci's memory only, are never refreshed and are gone when
-  // soci restarts; lazy reads need them for the whole life of a container.
-  if (mode !== 'parallel' && soci.auth === 'cri-keychain') {
-    out.push(`soci.auth: "cri-keychain" is not allowed with soci.mode "${mode}": lazy loading reads layers for hours, and those credentials live only in soci's memory, are never refreshed and are lost when soci restarts; use auth "ecr-credential-helper" (or mode "parallel")`);
-  }
+  // D9 and any other auth a mode refuses (MODE_TRAITS).
+  const authRefusal = traits.refusedAuths[auth];
+  if (authRefusal) out.push(`soci.auth: "${auth}" is not allowed with soci.mode "${mode}": ${authRefusal}`);
   return out;
 }
 

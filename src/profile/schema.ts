@@ -2,7 +2,11 @@
 // schemas/profile.schema.json is written from PROFILE_SCHEMA (npm run schema) so editors can use it;
 // a test keeps the two in step.
 
-export const MODES = ['lazy', 'parallel', 'lazy-with-parallel-fallback', 'fast-image-pull'] as const;
+import { MODES, type Mode } from '../modes.js';
+import { AMI_ID as AMI_ID_PATTERN, AMI_ID_HINT, CLUSTER_NAME as CLUSTER_NAME_PATTERN, CLUSTER_NAME_HINT, REGION, REGION_HINT } from '../aws/names.js';
+
+// The modes and their traits live in src/modes.ts; the enum below is its list.
+export { MODES, type Mode };
 export const SOURCES = ['auto', 'ami', 'release'] as const;
 export const AUTHS = ['ecr-credential-helper', 'ecr-credential-helper-package', 'cri-keychain', 'none'] as const;
 export const NODE_ARCHES = ['x86_64', 'arm64'] as const;
@@ -11,7 +15,6 @@ export const WIRINGS = ['drop-in', 'user-data'] as const;
 export const AMI_VARIANTS = ['standard', 'nvidia', 'neuron'] as const;
 export const SSH_INTERFACES = ['public_ip', 'private_ip', 'public_dns', 'private_dns', 'session_manager'] as const;
 
-export type Mode = (typeof MODES)[number];
 export type Source = (typeof SOURCES)[number];
 export type Auth = (typeof AUTHS)[number];
 export type NodeArch = (typeof NODE_ARCHES)[number];
@@ -132,8 +135,8 @@ function obj(properties: Record<string, unknown>, required: string[] = [], descr
 }
 const perNodeArch = (item: Record<string, unknown>, description: string) =>
   obj({ x86_64: item, arm64: item }, [], description);
-const CLUSTER_NAME = str('^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$', 'an EKS cluster name: letters, digits, - and _, at most 100');
-const AMI_ID = str('^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$', 'an AMI id such as ami-0123456789abcdef0');
+const CLUSTER_NAME = str(CLUSTER_NAME_PATTERN, CLUSTER_NAME_HINT);
+const AMI_ID = str(AMI_ID_PATTERN, AMI_ID_HINT);
 // Tag keys and values go into YAML through a serializer, so any text is safe; EC2's own limits apply.
 const TAGS = {
   type: 'object',
@@ -188,7 +191,7 @@ export const PROFILE_SCHEMA = {
     eksctl: obj(
       {
         clusterName: { ...CLUSTER_NAME, description: 'metadata.name; default: cluster.name or cluster.fromEks' },
-        region: str('^[a-z]{2}(?:-[a-z]+)+-[0-9]$', 'an AWS region such as us-west-2'),
+        region: str(REGION, REGION_HINT),
         nodeGroupName: str('^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$', 'a node group name: letters, digits, - and _'),
         instanceType: str('^[a-z0-9-]+\\.[a-z0-9-]+$', 'an EC2 instance type such as m7i.xlarge'),
       },
@@ -288,9 +291,9 @@ export const PROFILE_SCHEMA = {
     ami: obj(
       {
         id: AMI_ID,
-        region: str('^[a-z]{2}(?:-[a-z]+)+-[0-9]+$', 'an AWS region such as us-west-2'),
+        region: str(REGION, REGION_HINT),
         variant: { enum: [...AMI_VARIANTS], description: 'The EKS AL2023 AMI variant to start from. Default: standard.' },
-        sourceAmiId: perNodeArch(str('^ami-[0-9a-f]{8,17}$', 'an AMI id such as ami-0123456789abcdef0'), 'Start from these AMIs instead of the newest EKS AL2023 AMI.'),
+        sourceAmiId: perNodeArch(AMI_ID, 'Start from these AMIs instead of the newest EKS AL2023 AMI.'),
         instanceType: perNodeArch(
           str('^[a-z][a-z0-9-]*\\.[a-z0-9]+$', 'an EC2 instance type such as m6i.large'),
           'Builder instance per architecture. Default: m6i.large (x86_64), m7g.large (arm64).',

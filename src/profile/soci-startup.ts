@@ -4,14 +4,18 @@
 // global limit that is bounded (> 0) ends the daemon. (Its other start-up refusal, the soci content
 // store with discard_unpacked_layers = false in fs/fs.go, is answered in src/artifacts/soci-config.ts
 // by choosing containerd's content store.)
+import { sociSettings } from '../plan.js';
 import type { Profile } from './schema.js';
 
-/** Problems, one per field; `defaults` are the values the plan fills in for keys the profile omits. */
-export function sociStartupProblems(p: Profile, defaults: Record<'maxConcurrentDownloads' | 'maxConcurrentDownloadsPerImage' | 'maxConcurrentUnpacks' | 'maxConcurrentUnpacksPerImage', number>): string[] {
-  const mode = p.soci?.mode ?? 'lazy';
-  if (mode !== 'parallel' && mode !== 'lazy-with-parallel-fallback') return [];
+/** Problems, one per field, in the parallel settings the plan fills in (sociSettings). */
+export function sociStartupProblems(p: Profile): string[] {
+  const settings = sociSettings(p).parallel;
+  if (!settings) return [];
   const given = p.soci?.parallel ?? {};
-  const value = (k: keyof typeof defaults) => ({ v: given[k] ?? defaults[k], shown: given[k] === undefined ? `${String(defaults[k])} (the default)` : String(given[k]) });
+  const value = (k: 'maxConcurrentDownloads' | 'maxConcurrentDownloadsPerImage' | 'maxConcurrentUnpacks' | 'maxConcurrentUnpacksPerImage') => ({
+    v: settings[k],
+    shown: given[k] === undefined ? `${String(settings[k])} (the default)` : String(given[k]),
+  });
   const out: string[] = [];
   for (const [global, perImage, what] of [
     ['maxConcurrentDownloads', 'maxConcurrentDownloadsPerImage', 'download'],

@@ -115,13 +115,13 @@ describe('ami (aws-sdk-client-mock)', () => {
 
   it('missing credentials', async () => {
     ec2Mock.on(DescribeImagesCommand).rejects(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }));
-    expect(await fails('soci: { source: ami }\n')).toMatch(/^no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run aws sso login/);
+    expect(await fails('soci: { source: ami }\n')).toMatch(/^ec2:DescribeImages: no AWS credentials found \(set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run aws sso login/);
   });
 
   it('access denied names the permission', async () => {
     ssmMock.on(GetParameterCommand).rejects(Object.assign(new Error('User is not authorized to perform: ssm:GetParameter'), { name: 'AccessDeniedException' }));
     expect(await fails('soci: { source: ami }\n', { via: 'ssm' })).toBe(
-      "access denied: ssm:GetParameter /aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_64/standard/recommended/image_id in us-west-2; the caller needs ssm:GetParameter (see the README's IAM policy)",
+      'ssm:GetParameter: access denied for parameter /aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_64/standard/recommended/image_id in us-west-2: the caller needs ssm:GetParameter (see "IAM policies" in the README)',
     );
   });
 });
