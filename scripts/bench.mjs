@@ -1,4 +1,5 @@
 // Render timings: CLI start against Node's own, one render in process, and a 50-profile matrix. Prints figures only.
+// --startup: the first block only (render against node -e 0).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +39,7 @@ const [base, cli] = Object.keys(startup).map((k) => median(wall[k]));
 console.log(`render (default profile, new process) against node -e 0, ${RUNS} paired runs, medians, Node ${process.version}:`);
 for (const k of Object.keys(startup)) console.log(`  ${k.padEnd(10)} ${ms(median(wall[k]))}  peak ${median(rss[k]).toFixed(0)} MiB`);
 console.log(`  ratio ${(cli / base).toFixed(2)} (target <= 2.0)`);
+if (process.argv.includes('--startup')) process.exit(0);
 
 let t = performance.now();
 const lib = await import('../dist/index.js');

@@ -1,18 +1,14 @@
 // The command line: commander declares commands and flags and calls the library. No logic here
-// beyond reading files and printing; errors are thrown, and bin.ts turns them into exit codes.
+// beyond reading files and printing; errors are thrown, and main.ts turns them into exit codes.
+// Each command imports the modules it needs when it runs (import() below): --help, --version and
+// init start without yaml, the profile checks and the artifacts, and only the AWS commands load
+// the AWS SDK.
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { NotReadyError, ProfileError, UsageError } from './errors.js';
-import { bottlerocketRefusal } from './artifacts/bottlerocket.js';
-import { daemonSetRefusal } from './artifacts/daemonset.js';
-import { bakedUserDataMime } from './artifacts/user-data.js';
+import { OUTPUT_PATHS } from './output-paths.js';
 import type { Plan } from './plan.js';
-import { defaultProfileText, plan, renderProfile } from './index.js';
-import { loadProfile } from './profile/load.js';
-import { decodeProfile, MAX_PROFILE_BYTES, shorten } from './profile/parse.js';
-import { OUTPUT_PATHS, writeArtifacts } from './synth.js';
 import type { Profile } from './profile/schema.js';
-import { PROFILE_SCHEMA } from './profile/schema.js';
 import { CLUSTER_NAME as CLUSTER_NAME_PATTERN } from './aws/names.js';
 import { GENERATOR_VERSION } from './version.js';
 
@@ -21,8 +17,9 @@ export interface Io {
   stderr: (s: string) => void;
 }
 
-function readProfile(file: string | undefined): { text?: string; origin?: string } {
+async function readProfile(file: string | undefined): Promise<{ text?: string; origin?: string }> {
   if (!file) return {};
+  const { decodeProfile, MAX_PROFILE_BYTES } = await import('./profile/parse.js');
   let bytes: Buffer;
   try {
     // The size is checked before reading: a profile is small, a device or a huge file is a mistake.
@@ -37,16 +34,24 @@ function readProfile(file: string | undefined): { text?: string; origin?: string
 }
 
 /** -c FILE, or the embedded default profile, checked. */
-function loadProfileFile(config: string | undefined): Profile {
-  const { text, origin } = readProfile(config);
+async function loadProfileFile(config: string | undefined): Promise<Profile> {
+  const { text, origin } = await readProfile(config);
+  const [{ loadProfile }, { defaultProfileText }] = await Promise.all([import('./profile/load.js'), import('./profile/default.js')]);
   return loadProfile(text ?? defaultProfileText(), origin ?? 'default profile');
+}
+
+/** -c FILE (or the default profile), checked and turned into the plan. */
+async function planFile(config: string | undefined): Promise<Plan> {
+  const profile = await loadProfileFile(config);
+  return (await import('./plan.js')).plan(profile);
 }
 
 const CLUSTER_NAME = new RegExp(CLUSTER_NAME_PATTERN);
 
 /** --cluster reaches the AWS SDK and our outputs: checked like cluster.name. */
-function checkClusterFlag(cluster: string | undefined): void {
+async function checkClusterFlag(cluster: string | undefined): Promise<void> {
   if (cluster !== undefined && !CLUSTER_NAME.test(cluster)) {
+    const { shorten } = await import('./profile/parse.js');
     throw new UsageError(`--cluster: ${shorten(JSON.stringify(cluster))} is not an EKS cluster name; allowed: 1 to 100 of letters, digits, - and _, starting with a letter or digit`);
   }
 }
@@ -59,24 +64,25 @@ interface ProfileOpts {
 
 /** The profile, with cluster.fromEks / --cluster read from EKS (the SDK is loaded only then). */
 async function profileFrom(opts: ProfileOpts): Promise<Profile> {
-  checkClusterFlag(opts.cluster);
-  const profile = loadProfileFile(opts.config);
+  await checkClusterFlag(opts.cluster);
+  const profile = await loadProfileFile(opts.config);
   if (opts.cluster === undefined && profile.cluster?.fromEks === undefined) return profile;
   const { eksApi, resolveClusterFromEks } = await import('./aws/eks.js');
   return resolveClusterFromEks(profile, await eksApi({ region: opts.region }), opts.cluster);
 }
 
 async function renderFrom(opts: ProfileOpts, io: Io) {
-  const result = renderProfile(await profileFrom(opts));
+  const profile = await profileFrom(opts);
+  const result = (await import('./synth.js')).renderProfile(profile);
   for (const w of result.warnings) io.stderr(`warning: ${w}\n`);
   return result;
 }
 
 /** Prints one output for another tool, or fails saying why this profile has none. */
-async function printOutput(opts: ProfileOpts & { base64?: boolean }, path: string, why: (plan: Plan) => string, io: Io) {
+async function printOutput(opts: ProfileOpts & { base64?: boolean }, path: string, why: (plan: Plan) => string | Promise<string>, io: Io) {
   const result = await renderFrom(opts, io);
   const artifact = result.artifacts.find((a) => a.path === path);
-  if (!artifact) throw new ProfileError([why(result.plan)]);
+  if (!artifact) throw new ProfileError([await why(result.plan)]);
   io.stdout(opts.base64 ? `${Buffer.from(artifact.content).toString('base64')}\n` : artifact.content);
 }
 
@@ -84,9 +90,9 @@ async function printOutput(opts: ProfileOpts & { base64?: boolean }, path: strin
  * --dry-run calls nothing, not even EKS: a cluster block to be read from EKS is filled with
  * placeholders, and the output says so.
  */
-function profileForDryRun(opts: ProfileOpts): { profile: Profile; note?: string } {
-  checkClusterFlag(opts.cluster);
-  const profile = loadProfileFile(opts.config);
+async function profileForDryRun(opts: ProfileOpts): Promise<{ profile: Profile; note?: string }> {
+  await checkClusterFlag(opts.cluster);
+  const profile = await loadProfileFile(opts.config);
   const name = opts.cluster ?? profile.cluster?.fromEks;
   if (name === undefined) return { profile };
   // As resolveClusterFromEks: a cidr counts only beside fromEks.
@@ -136,8 +142,9 @@ Examples:
     .description('write an annotated profile to start from')
     .option('-o, --output <file>', 'where to write it', 'soci.yaml')
     .option('--force', 'overwrite an existing file')
-    .action((opts: { output: string; force?: boolean }) => {
+    .action(async (opts: { output: string; force?: boolean }) => {
       if (existsSync(opts.output) && !opts.force) throw new UsageError(`${opts.output} exists; use --force to overwrite it`);
+      const { defaultProfileText } = await import('./profile/default.js');
       const tmp = `${opts.output}.tmp-${process.pid}`;
       writeFileSync(tmp, defaultProfileText());
       renameSync(tmp, opts.output);
@@ -150,7 +157,7 @@ Examples:
     .addHelpText('after', '\nExample:\n  soci-installer render -c soci.yaml -o out && cat out/install.sh')
     .action(async (opts: ProfileOpts & { output: string }) => {
       const { artifacts, skipped } = await renderFrom(opts, io);
-      writeArtifacts(opts.output, artifacts);
+      (await import('./synth.js')).writeArtifacts(opts.output, artifacts);
       for (const s of skipped) io.stderr(`note: ${s.path} not written: ${s.reason}\n`);
       io.stdout(`wrote ${artifacts.length} files to ${opts.output}/\n`);
     });
@@ -163,7 +170,7 @@ Examples:
     .action(async (opts: ProfileOpts & { base64?: boolean; baked?: boolean }) => {
       const result = await renderFrom(opts, io);
       if (opts.baked && !result.plan.ami) throw new UsageError('--baked: soci.mode "fast-image-pull" installs nothing, so no AMI is baked; drop --baked');
-      const mime = opts.baked ? bakedUserDataMime(result.plan) : result.artifacts.find((a) => a.path === 'user-data.mime')!.content;
+      const mime = opts.baked ? (await import('./artifacts/user-data.js')).bakedUserDataMime(result.plan) : result.artifacts.find((a) => a.path === 'user-data.mime')!.content;
       io.stdout(opts.base64 ? `${Buffer.from(mime).toString('base64')}\n` : mime);
     });
 
@@ -175,7 +182,7 @@ Examples:
       printOutput(
         opts,
         opts.uninstall ? 'daemonset-uninstall.yaml' : 'daemonset.yaml',
-        (plan) => daemonSetRefusal(plan) ?? 'no DaemonSet output',
+        async (plan) => (await import('./artifacts/daemonset.js')).daemonSetRefusal(plan) ?? 'no DaemonSet output',
         io,
       ),
     );
@@ -190,8 +197,8 @@ Examples:
     .addOption(new Option('--interval <seconds>', 'poll interval').default('5').hideHelp())
     .addHelpText('after', '\nExample:\n  soci-installer daemonset -c soci.yaml | kubectl apply -f -\n  kubectl proxy &\n  soci-installer rollout -c soci.yaml --batch 2')
     .action(async (opts: { config?: string; api: string; batch: string; timeout: string; interval: string }) => {
-      const p = plan(loadProfileFile(opts.config));
-      const refusal = daemonSetRefusal(p);
+      const p = await planFile(opts.config);
+      const refusal = (await import('./artifacts/daemonset.js')).daemonSetRefusal(p);
       if (refusal) throw new ProfileError([refusal]);
       const { rollout } = await import('./rollout.js');
       const { converted, skipped } = await rollout(p, {
@@ -220,7 +227,7 @@ Examples:
     .description(`print ${OUTPUT_PATHS.bottlerocket}: Bottlerocket's native SOCI settings (its user data; parallel pull only)`)
     .option('--base64', 'base64 on one line, as launch templates take it')
     .addHelpText('after', '\nExample:\n  soci-installer bottlerocket -c soci.yaml > user-data.toml')
-    .action((opts: ProfileOpts & { base64?: boolean }) => printOutput(opts, OUTPUT_PATHS.bottlerocket, (plan) => bottlerocketRefusal(plan) ?? 'no Bottlerocket output', io));
+    .action((opts: ProfileOpts & { base64?: boolean }) => printOutput(opts, OUTPUT_PATHS.bottlerocket, async (plan) => (await import('./artifacts/bottlerocket.js')).bottlerocketRefusal(plan) ?? 'no Bottlerocket output', io));
 
   program
     .command('launch-template')
@@ -240,7 +247,7 @@ Examples:
       async (opts: ProfileOpts & { name: string; ami?: string; amiFromSsm?: boolean; setDefault?: boolean; dryRun?: boolean; json?: boolean; rollout?: string }) => {
         const lt = await import('./launch-template.js');
         // With --dry-run nothing is called, EKS included: a cluster to be read from EKS gets placeholders.
-        const dry = opts.dryRun ? profileForDryRun(opts) : undefined;
+        const dry = opts.dryRun ? await profileForDryRun(opts) : undefined;
         const ltOpts = {
           name: opts.name,
           profile: dry ? dry.profile : await profileFrom(opts),
@@ -293,7 +300,7 @@ Examples:
     .option('--json', 'JSON for scripts')
     .addHelpText('after', '\nPermissions: ec2:DescribeImages, ssm:GetParameter (on arn:aws:ssm:*::parameter/aws/service/eks/*).\nExample:\n  soci-installer ami -c soci.yaml --region us-west-2 --json')
     .action(async (opts: { config?: string; region?: string; ssm?: boolean; json?: boolean }) => {
-      const p = plan(loadProfileFile(opts.config));
+      const p = await planFile(opts.config);
       // Loaded here only: no other command pulls in the AWS SDK.
       const { formatAmiResult, resolveSourceAmis } = await import('./aws/ami.js');
       const result = await resolveSourceAmis(p, { region: opts.region, via: opts.ssm ? 'ssm' : 'ec2' });
@@ -311,7 +318,7 @@ Examples:
     .addHelpText('after', '\nExit code: 0 every image ready, 1 some not (or a registry error), 2 bad input.\nCredentials: ~/.docker/config.json (auths, credHelpers, credsStore; $DOCKER_CONFIG), ECR through the AWS SDK.\nExample:\n  soci-installer check-image -c soci.yaml my.registry/app:1.4 --json')
     .action(async (refs: string[], opts: { config?: string; platform?: string; fromPods?: string; json?: boolean }) => {
       const ci = await import('./check-image/index.js');
-      const p = plan(loadProfileFile(opts.config));
+      const p = await planFile(opts.config);
       let pods: string[] = [];
       if (opts.fromPods !== undefined) {
         const origin = opts.fromPods === '-' ? 'stdin' : opts.fromPods;
@@ -337,7 +344,7 @@ Examples:
   program
     .command('schema')
     .description('print the JSON Schema of the profile (for editors)')
-    .action(() => io.stdout(`${JSON.stringify(PROFILE_SCHEMA, null, 2)}\n`));
+    .action(async () => io.stdout(`${JSON.stringify((await import('./profile/schema.js')).PROFILE_SCHEMA, null, 2)}\n`));
 
   return program;
 }

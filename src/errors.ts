@@ -1,6 +1,6 @@
-// Typed errors: commands throw these, and only bin.ts turns them into exit codes.
+// Typed errors: commands throw these, and only main.ts turns them into exit codes.
 
-/** What every error of ours has: the exit code bin.ts gives it, and its class's name as its name. */
+/** What every error of ours has: the exit code main.ts gives it, and its class's name as its name. */
 abstract class SociInstallerError extends Error {
   abstract readonly exitCode: number;
   constructor(message: string) {

@@ -9,7 +9,9 @@ import { bottlerocketToml } from './artifacts/bottlerocket.js';
 import { eksctlYaml } from './artifacts/eksctl.js';
 import { ec2NodeClassYaml } from './artifacts/karpenter.js';
 import { userDataMime, userDataNodeConfigYaml, userDataSizeWarnings } from './artifacts/user-data.js';
-import type { Plan } from './plan.js';
+import { OUTPUT_PATHS } from './output-paths.js';
+import { plan as planOf, type Plan } from './plan.js';
+import type { Profile } from './profile/schema.js';
 
 export interface Artifact {
   /** Path relative to the output directory. */
@@ -25,12 +27,13 @@ export interface Synthesis {
   skipped: { path: string; reason: string }[];
 }
 
-/** Paths of the outputs for other tools (written when the profile allows them). */
-export const OUTPUT_PATHS = {
-  karpenter: 'karpenter/ec2nodeclass.yaml',
-  eksctl: 'eksctl/nodegroup.yaml',
-  bottlerocket: 'bottlerocket/settings.toml',
-} as const;
+export { OUTPUT_PATHS };
+
+/** A checked profile (cluster.fromEks already resolved) -> plan -> artifacts. */
+export function renderProfile(profile: Profile): Synthesis & { plan: Plan } {
+  const p = planOf(profile);
+  return { plan: p, ...synth(p) };
+}
 
 export function synth(plan: Plan): Synthesis {
   const warnings: string[] = [];

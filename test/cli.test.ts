@@ -1,9 +1,10 @@
 // The built CLI as a user runs it: exit codes, stdout/stderr, files written.
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, run } from './support/exec.js';
+import { importedPackages } from './support/imports.js';
 
 const BIN = join(REPO_ROOT, 'dist', 'bin.js');
 const cli = (args: string[], cwd = REPO_ROOT, env: NodeJS.ProcessEnv = {}) =>
@@ -142,6 +143,21 @@ describe('soci-installer CLI', () => {
     expect(urls.some((u) => u.includes('/dist/synth.js')), 'the trace must see our own modules').toBe(true);
     expect(urls.filter((u) => u.includes('@aws-sdk') || u.includes('@smithy'))).toEqual([]);
   });
+
+  it.each([['--help'], ['--version'], ['init', '-o', 'p.yaml'], ['render', '--help']])(
+    'loads only the modules a command needs: %s starts without yaml, ajv, mustache or the artifacts',
+    async (...args: string[]) => {
+      const cwd = tmp();
+      const trace = join(cwd, 'imports.txt');
+      writeFileSync(trace, '');
+      const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), BIN, ...args], { cwd, env: { ...process.env, TRACE_IMPORTS_FILE: trace } });
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      const urls = readFileSync(trace, 'utf8').split('\n');
+      expect(urls.some((u) => u.includes('/dist/cli.js')), 'the trace must see our own modules').toBe(true);
+      expect(urls.filter((u) => /node_modules\/(yaml|ajv|mustache)\/|\/dist\/(artifacts|profile\/load|synth)/.test(u))).toEqual([]);
+    },
+  );
 
   it('render writes the outputs the profile allows and notes the others on stderr', async () => {
     const cwd = tmp();
@@ -342,5 +358,77 @@ describe('soci-installer CLI', () => {
       expect(latin1.stderr).toBe('soci-installer: latin1.yaml: is not valid UTF-8 (line 1, byte 20); save the file as UTF-8\n');
       expect(existsSync(join(cwd, 'out'))).toBe(false);
     });
+  });
+});
+
+// What a user installs is dist/ (and the other "files" of package.json) plus the production
+// dependencies: no devDependency is there. js-toml, a devDependency, was once imported by dist/.
+describe('the package as a user installs it', () => {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; files: string[] };
+
+  it('the import scanner sees every form of import and leaves out builtins and relative paths', () => {
+    const js = [
+      "import { dump } from 'js-toml';",
+      'import x, { y } from "@scope/pkg/sub/path.js";',
+      "export { z } from 'reexported';",
+      "import 'side-effect';",
+      "const m = await import('lazy/deep');",
+      "const r = require( 'required' );",
+      "import { readFileSync } from 'node:fs';",
+      "import path from 'path';",
+      "import { a } from './local.js';",
+      "const dyn = await import(name);",
+      '// a comment that reads from "not-an-import" and import("nor-this")',
+      "const s = 'import x from \"nor-a-string\"';",
+    ].join('\n');
+    expect(importedPackages(js)).toEqual(['@scope/pkg', 'js-toml', 'lazy', 'reexported', 'required', 'side-effect']);
+  });
+
+  it('dist/ imports only node builtins and package.json "dependencies" (statically or with a literal import())', () => {
+    const dist = join(REPO_ROOT, 'dist');
+    const seen = new Set<string>();
+    const stray: string[] = [];
+    for (const f of readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((f) => /\.[cm]?js$/.test(f))) {
+      for (const name of importedPackages(readFileSync(join(dist, f), 'utf8'))) {
+        seen.add(name);
+        if (!Object.hasOwn(pkg.dependencies, name)) stray.push(`dist/${f} imports ${name}`);
+      }
+    }
+    expect(stray).toEqual([]);
+    // The scan saw both kinds: static imports (yaml) and the lazily imported AWS SDK.
+    expect([...seen]).toEqual(expect.arrayContaining(['yaml', '@aws-sdk/client-ec2']));
+  });
+
+  it('npm pack, installed beside its production dependencies only, renders', async () => {
+    const dir = tmp();
+    const packed = await run('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: REPO_ROOT });
+    expect(packed.code, packed.stderr).toBe(0);
+    const installed = join(dir, 'node_modules', 'soci-installer');
+    mkdirSync(installed, { recursive: true });
+    const untar = await run('tar', ['-xzf', join(dir, packed.stdout.trim()), '-C', installed, '--strip-components=1']);
+    expect(untar.code, untar.stderr).toBe(0);
+    // The dependency closure, linked from this repository's node_modules (offline, as npm would
+    // place it); our files resolve bare imports from dir/node_modules only.
+    const todo = Object.keys(pkg.dependencies);
+    const linked = new Set<string>();
+    for (let name = todo.pop(); name !== undefined; name = todo.pop()) {
+      if (linked.has(name)) continue;
+      linked.add(name);
+      const from = join(REPO_ROOT, 'node_modules', name);
+      if (!existsSync(from)) continue; // an optional dependency not installed here, or one nested under its parent
+      mkdirSync(dirname(join(dir, 'node_modules', name)), { recursive: true });
+      symlinkSync(from, join(dir, 'node_modules', name));
+      const dep = JSON.parse(readFileSync(join(from, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+      todo.push(...Object.keys(dep.dependencies ?? {}));
+    }
+    expect(linked.has('js-toml'), 'js-toml is a devDependency').toBe(false);
+    const bin = join(installed, 'dist', 'bin.js');
+    const res = await run(process.execPath, [bin, 'render', '-o', 'out'], { cwd: dir });
+    expect(res.stderr.replace(/^note: .*\n/gm, '')).toBe('');
+    expect(res.code).toBe(0);
+    expect(readFileSync(join(dir, 'out', 'user-data.mime'), 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'test/cases/default/expected/user-data.mime'), 'utf8'));
+    expect(readFileSync(join(dir, 'out', 'rootfs/etc/soci-snapshotter-grpc/config.toml'), 'utf8')).toBe(
+      readFileSync(join(REPO_ROOT, 'test/cases/default/expected/rootfs/etc/soci-snapshotter-grpc/config.toml'), 'utf8'),
+    );
   });
 });

@@ -1,8 +1,8 @@
 // Every file that lands on the node, in the order the install script writes them. This one list
 // feeds rootfs/, the install script, and (later) the Packer and DaemonSet paths.
-import { dump } from 'js-toml';
 import { PATHS, type Plan } from '../plan.js';
 import { loadTemplate } from '../render/template.js';
+import { toToml } from '../render/toml.js';
 import { sociConfigToml, UNPIGZ, usesUnpigz } from './soci-config.js';
 import { nodeConfigYaml, wiringNodeConfig } from './nodeconfig.js';
 import { containerdDropIn, pauseImportUnit, proxyDropIn, releaseBinaryDropIn, sociServiceUnit, sociSocketUnit } from './systemd.js';
@@ -93,7 +93,7 @@ function hostsToml(plan: Plan, m: Plan['mirrors'][number]): string {
   const host = Object.fromEntries(m.endpoints.map((e) => [`${e.insecure ? 'http' : 'https'}://${e.host}`, { capabilities: ['pull', 'resolve'] }]));
   return (
     `# Written by soci-installer ${plan.generatorVersion}: containerd's mirrors for ${m.registry}, the same as soci's [resolver].\n` +
-    dump({ host })
+    toToml({ host })
   );
 }
 

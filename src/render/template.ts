@@ -1,12 +1,57 @@
 // Mustache for text formats (shell, systemd units), with two guards mustache lacks:
 // no HTML escaping (values are escaped by code for their target language before they reach a
 // view), and an error on any tag the view does not define (mustache would print nothing).
-import { readFileSync } from 'node:fs';
-import Mustache from 'mustache';
+import { readdirSync, readFileSync } from 'node:fs';
+import Mustache, { type TemplateCache, type TemplateSpans } from 'mustache';
 import { InternalError } from '../errors.js';
 
 const TEMPLATE_DIR = new URL('../../templates/', import.meta.url);
 const cache = new Map<string, string>();
+
+// Templates parsed at build time (dist/render/templates.json, from parsedTemplates() below):
+// mustache's parser makes a token of every character and then merges them, about 45 ms of CPU per
+// CLI start for our templates. The entries are keyed as mustache keys its template cache (the
+// template's text and tags), so a template edited after the build is not found and is parsed; a
+// file written by another mustache version (its tokens may differ) is not used at all.
+const PARSED = new URL('./templates.json', import.meta.url);
+Mustache.templateCache = tokenCache(new Map(Object.entries(readParsed())));
+
+interface Parsed {
+  mustache: string;
+  templates: Record<string, TemplateSpans>;
+}
+
+// A Map is a template cache (get, set, clear); @types/mustache types its values as strings, but
+// mustache stores the token arrays there (Writer.prototype.parse in mustache 4.2).
+function tokenCache(map: Map<string, TemplateSpans>): TemplateCache {
+  return map as unknown as TemplateCache;
+}
+
+function readParsed(): Record<string, TemplateSpans> {
+  let parsed: Parsed;
+  try {
+    parsed = JSON.parse(readFileSync(PARSED, 'utf8')) as Parsed;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}; // run from src/ (tests): parsed when used
+    throw err;
+  }
+  return parsed.mustache === Mustache.version ? parsed.templates : {};
+}
+
+/** Every templates/**\/*.mustache parsed, keyed as mustache's cache keys it: what the build stores. */
+export function parsedTemplates(): Parsed {
+  const parsed = new Map<string, TemplateSpans>();
+  const own = Mustache.templateCache;
+  Mustache.templateCache = tokenCache(parsed);
+  try {
+    for (const name of readdirSync(TEMPLATE_DIR, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.mustache')).sort()) {
+      Mustache.parse(readFileSync(new URL(name, TEMPLATE_DIR), 'utf8'));
+    }
+  } finally {
+    Mustache.templateCache = own;
+  }
+  return { mustache: Mustache.version, templates: Object.fromEntries(parsed) };
+}
 
 export function loadTemplate(name: string): string {
   let text = cache.get(name);

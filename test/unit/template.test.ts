@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { renderText } from '../../src/render/template.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import Mustache from 'mustache';
+import { parsedTemplates, renderText } from '../../src/render/template.js';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hclString, shellQuote, systemdQuote } from '../../src/render/escape.js';
-import { run } from '../support/exec.js';
+import { REPO_ROOT, run } from '../support/exec.js';
 import { packerEval, parseHcl } from '../support/packer.js';
 
 describe('templates', () => {
@@ -20,6 +21,18 @@ describe('templates', () => {
   });
   it('refuses triple mustaches (escaping is off already; two ways to say it invite mistakes)', () => {
     expect(() => renderText('{{{v}}}', { v: 1 })).toThrow(/use \{\{v\}\}/);
+  });
+  it('the parse the build stores (dist/render/templates.json) covers every template, survives JSON and names its mustache', () => {
+    const { mustache, templates } = parsedTemplates();
+    expect(mustache).toBe(Mustache.version);
+    const files = readdirSync(join(REPO_ROOT, 'templates'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.mustache'));
+    expect(Object.keys(templates)).toHaveLength(files.length);
+    for (const f of files) {
+      const text = readFileSync(join(REPO_ROOT, 'templates', f), 'utf8');
+      const key = Object.keys(templates).find((k) => k.startsWith(text));
+      expect(key, f).toBeDefined();
+      expect(JSON.parse(JSON.stringify(templates[key!])), f).toStrictEqual(Mustache.parse(text));
+    }
   });
 });
 

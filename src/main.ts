@@ -1,0 +1,27 @@
+// Runs the CLI; the only place that decides exit codes.
+import { CommanderError } from 'commander';
+import { buildProgram } from './cli.js';
+import { ExternalError, exitCodeOf, ProfileError, UsageError } from './errors.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const io = { stdout: (s: string) => void process.stdout.write(s), stderr: (s: string) => void process.stderr.write(s) };
+  try {
+    await buildProgram(io).parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with code 0.
+      return err.exitCode === 0 ? 0 : 2;
+    } else if (isTyped(err)) {
+      io.stderr(`soci-installer: ${err.message.split('\n').join('\nsoci-installer: ')}\n`);
+      return exitCodeOf(err);
+    } else {
+      io.stderr(`soci-installer: internal error (please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      return 1;
+    }
+  }
+}
+
+function isTyped(err: unknown): err is Error {
+  return err instanceof ProfileError || err instanceof UsageError || err instanceof ExternalError;
+}

@@ -1,0 +1,6 @@
+// The annotated default profile, as `init` writes it and as used when no profile is given.
+import { readFileSync } from 'node:fs';
+
+export function defaultProfileText(): string {
+  return readFileSync(new URL('../../templates/profile.yaml', import.meta.url), 'utf8');
+}
