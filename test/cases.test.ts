@@ -16,9 +16,9 @@ describe('golden cases', () => {
   for (const name of readdirSync(CASES).sort()) {
     it(name, () => {
       const result = render(caseProfile(name), name);
-      // packer/files/ is a byte-for-byte copy of install.sh and rootfs/ (the Packer folder stands alone):
-      // assert that, and keep one golden copy.
-      const copies = result.artifacts.filter((a) => a.path.startsWith('packer/files/'));
+      // packer/files/ holds bake.sh and a byte-for-byte copy of rootfs/ (the Packer folder stands
+      // alone): assert that, and keep one golden copy of rootfs/.
+      const copies = result.artifacts.filter((a) => a.path.startsWith('packer/files/') && a.path !== 'packer/files/bake.sh');
       for (const c of copies) {
         expect(c.content, c.path).toBe(result.artifacts.find((a) => a.path === c.path.slice('packer/files/'.length))?.content);
       }
@@ -28,9 +28,9 @@ describe('golden cases', () => {
       for (const a of result.artifacts) {
         for (const payload of gzipPayloads(a.content)) expect(payload, `the script gzipped in ${a.path} is install.sh`).toBe(script);
       }
-      // The DaemonSet's ConfigMap carries install.sh and rootfs/ (items[] put each key back at its
-      // path): the same bytes as those files, and the same uninstall.sh in both manifests.
-      const uninstallCopies: string[] = [];
+      // The DaemonSet's ConfigMap carries live.sh, uninstall.sh and rootfs/ (items[] put each key back
+      // at its path): rootfs/ the same bytes as those files, and the same scripts in both manifests.
+      const scriptCopies = new Map<string, Set<string>>();
       for (const a of result.artifacts.filter((x) => /^daemonset(-uninstall)?\.yaml$/.test(x.path))) {
         const docs = parseAllDocuments(a.content).map((d) => d.toJS() as Record<string, any>);
         const data = docs.find((d) => d.kind === 'ConfigMap')?.data as Record<string, string>;
@@ -38,11 +38,11 @@ describe('golden cases', () => {
           .flatMap((v) => v.configMap?.items ?? []);
         expect(Object.keys(data).sort(), `${a.path}: every ConfigMap key has a path`).toEqual(items.map((i) => i.key).sort());
         for (const { key, path } of items) {
-          if (path === 'uninstall.sh') uninstallCopies.push(data[key]!);
+          if (path.endsWith('.sh')) scriptCopies.set(path, (scriptCopies.get(path) ?? new Set()).add(data[key]!));
           else expect(data[key], `${a.path}: ConfigMap ${key} is ${path}`).toBe(result.artifacts.find((x) => x.path === path)?.content);
         }
       }
-      expect(new Set(uninstallCopies).size, 'one uninstall.sh').toBeLessThanOrEqual(1);
+      for (const [path, texts] of scriptCopies) expect(texts.size, `one ${path}`).toBe(1);
       compareWithGolden(
         join(CASES, name, 'expected'),
         result.artifacts.filter((a) => !copies.includes(a)),
@@ -52,7 +52,7 @@ describe('golden cases', () => {
 
   it('a one-character edit of a comment in any kind of golden file fails the comparison', () => {
     const name = 'hostile-values';
-    const artifacts = render(caseProfile(name), name).artifacts.filter((a) => !a.path.startsWith('packer/files/'));
+    const artifacts = render(caseProfile(name), name).artifacts.filter((a) => !a.path.startsWith('packer/files/rootfs/'));
     const edits: [string, RegExp][] = [
       ['rootfs/etc/soci-snapshotter-grpc/config.toml', /^# Regenerate/m],
       ['bottlerocket/settings.toml', /^# This file/m],
@@ -60,6 +60,7 @@ describe('golden cases', () => {
       ['nodeconfig.yaml', /#/],
       ['user-data.mime', /^# /m],
       ['install.sh', /^# /m],
+      ['packer/files/bake.sh', /^# /m],
       ['packer/build.pkr.hcl', /^# /m],
     ];
     for (const [path, where] of edits) {

@@ -1,5 +1,5 @@
 // Every file that lands on the node, in the order the install script writes them. This one list
-// feeds rootfs/, the install script, and (later) the Packer and DaemonSet paths.
+// feeds rootfs/ and the node scripts' data headers (node-script.ts), so Packer and the DaemonSet too.
 import { dump } from 'js-toml';
 import { PATHS, type Plan } from '../plan.js';
 import { loadTemplate } from '../render/template.js';
@@ -28,11 +28,6 @@ export interface NodeFile {
 }
 
 export const PAUSE_IMPORT_UNIT = 'soci-installer-pause-import.service';
-
-/** nodeadm's config phase over user data and the drop-ins, as nodeadm-run.service names its sources. */
-export const NODEADM_CONFIG_PHASE = `nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/`;
-/** Image references whose content is incomplete (layers discarded after an unpack): one per line. */
-export const INCOMPLETE_IMAGES = `ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }'`;
 
 export function nodeFiles(plan: Plan): NodeFile[] {
   if (!plan.installs) return [];

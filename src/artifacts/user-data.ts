@@ -4,7 +4,7 @@
 import { CONTENT_TYPES, buildMime } from '../mime/archive.js';
 import { selfExtractingScript } from '../mime/self-extracting.js';
 import type { Plan } from '../plan.js';
-import { installScript } from './install-script.js';
+import { installScript } from './node-script.js';
 import { nodeConfigYaml, userDataNodeConfig, type NodeConfig } from './nodeconfig.js';
 import { ProfileError } from '../errors.js';
 

@@ -1,16 +1,17 @@
 #!/bin/bash
-# soci-installer {{version}}: puts this node back as it was before soci-installer touched it.
+# soci-installer uninstall: puts this node back as it was before soci-installer touched it.
 # Every file install.sh changed was kept, once, under /var/lib/soci-installer/original/ (or marked
 # .absent when it did not exist): they are copied back byte for byte or removed, containerd is
 # configured by nodeadm again and restarted once (containers keep running), images that exist only
 # in soci are forgotten (kubelet pulls them again), and /var/lib/soci-installer is removed.
 # Refused while lazily loaded containers run (they need soci). A second run does nothing.
-set -euo pipefail
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-STATE={{stateQ}}
+# shellcheck source=log.sh
+. "${BASH_SOURCE[0]%/*}/log.sh"
+# shellcheck source=containerd.sh
+. "${BASH_SOURCE[0]%/*}/containerd.sh"
 DONE=/run/soci-installer/uninstalled
 
-{{> log.sh}}
+# Nothing here is rolled back: a failure says what to do, and a second run carries on.
 fail() {
   log err "uninstall failed: $*"
   exit 1
@@ -32,7 +33,7 @@ on_soci=()
 for id in $(ctr --namespace k8s.io containers ls -q 2>/dev/null || true); do
   info=$(ctr --namespace k8s.io containers info "$id" 2>/dev/null) || continue
   [[ "$info" =~ \"Snapshotter\":\ *\"soci\" ]] || continue
-  [[ "$info" =~ \"io\.kubernetes\.pod\.namespace\":\ *\"{{namespace}}\" ]] || on_soci+=("$id")
+  [[ "$info" =~ \"io\.kubernetes\.pod\.namespace\":\ *\"$NAMESPACE\" ]] || on_soci+=("$id")
 done
 if [ ${#on_soci[@]} -gt 0 ]; then
   fail "${#on_soci[@]} container(s) use the soci snapshotter (${on_soci[*]:0:5}): drain the node (kubectl drain, and delete its DaemonSet pods) and run again, or replace the node"
@@ -51,11 +52,10 @@ restore_containerd() {
 trap restore_containerd EXIT
 # kubelet reads imageServiceEndpoint only when it starts: with soci's endpoint (auth: cri-keychain) it
 # would keep pulling through a socket that is going away. Restart it below only if ours changed it.
-kubelet_endpoint() { grep -rhoE '"imageServiceEndpoint": *"[^"]*"' /etc/kubernetes/kubelet/ 2>/dev/null || true; }
 endpoint_before=$(kubelet_endpoint)
-systemctl disable {{pauseUnit}} >/dev/null 2>&1 || true
+systemctl disable "$PAUSE_UNIT" >/dev/null 2>&1 || true
 
-cd "$STATE/original"
+cd "$STATE/original" || exit 1
 while IFS= read -r -d '' kept; do
   path=/${kept#./}
   case "$path" in
@@ -69,13 +69,12 @@ cd /
 systemctl daemon-reload
 
 if [ "$wired" = 1 ] && [ "$containerd_was_active" = 1 ]; then
-  {{nodeadmConfigPhase}} ||
-    fail "nodeadm could not regenerate containerd's config"
+  nodeadm_config
   ! grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "containerd's config still names soci"
   systemctl restart containerd.service || fail "containerd did not restart"
   for _ in $(seq 60); do ctr version >/dev/null 2>&1 && break; sleep 1; done
   # Images soci pulled have no layers for overlayfs: forget them, kubelet pulls them again.
-  {{incompleteImages}} | while read -r ref; do
+  incomplete_images | while read -r ref; do
     ctr --namespace k8s.io images rm "$ref" >/dev/null && log info "forgot $ref (pulled through soci; kubelet pulls it again)"
   done
 fi
