@@ -7,9 +7,10 @@ import { load as loadToml } from 'js-toml';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { render, PATHS, type Artifact, type Plan } from '../src/index.js';
+import { buildMime, CONTENT_TYPES } from '../src/mime/archive.js';
 import { selfExtractingScript } from '../src/mime/self-extracting.js';
 import { containerdToml } from '../src/artifacts/containerd.js';
-import { USER_DATA_LIMIT, USER_DATA_WARN, userDataSizeWarnings } from '../src/artifacts/user-data.js';
+import { USER_DATA_LIMIT, USER_DATA_PLAIN, USER_DATA_WARN, userDataSizeWarnings } from '../src/artifacts/user-data.js';
 import { caseProfile } from './golden.js';
 import { run } from './support/exec.js';
 import { cloudInitParts, parseMimeWithPython } from './support/mime.js';
@@ -51,12 +52,13 @@ describe.each(CASES)('%s', (name) => {
       expect(ci.parts.filter((p) => p.contentType === 'text/x-shellscript')).toEqual([]);
       return;
     }
-    // The script part is install.sh, or when that would be too big the self-extracting wrapper of it
-    // (test/outputs.test.ts runs the wrapper); both plain text.
+    // The script part is install.sh while the whole user data stays within USER_DATA_PLAIN, else the
+    // self-extracting wrapper of it (test/outputs.test.ts runs the wrapper); both plain text.
     expect(py.parts.map((p) => p.contentType)).toEqual(['text/x-shellscript', 'application/node.eks.aws']);
     expect(py.parts[1]!.body).toBe(r.file('nodeconfig.yaml'));
     const script = r.file('install.sh')!;
-    expect([script, selfExtractingScript(plan.generatorVersion, script)]).toContain(py.parts[0]!.body);
+    const plain = buildMime([{ contentType: CONTENT_TYPES.shell, body: script }, { contentType: CONTENT_TYPES.nodeConfig, body: r.file('nodeconfig.yaml')! }]);
+    expect(py.parts[0]!.body).toBe(Buffer.byteLength(plain) <= USER_DATA_PLAIN ? script : selfExtractingScript(plan.generatorVersion, script));
 
     const ci = await cloudInitParts(mime);
     // cloud-init runs the script part and leaves the NodeConfig to nodeadm.
@@ -65,7 +67,7 @@ describe.each(CASES)('%s', (name) => {
     expect(scripts[0]!.handled).toBe(true);
     expect(ci.unhandled.join('\n')).toMatch(/application\/node\.eks\.aws/);
     // Under EC2's limit always; over 14 KiB (room for the NodeConfig EKS, Karpenter and eksctl append)
-    // render says so. The richest profiles are there today: issue 11 moves the live and bake paths out.
+    // render says so.
     const size = Buffer.byteLength(mime);
     expect(size).toBeLessThanOrEqual(USER_DATA_LIMIT);
     expect(userDataSizeWarnings(plan, mime).length > 0).toBe(size > USER_DATA_WARN);

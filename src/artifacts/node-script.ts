@@ -5,7 +5,9 @@
 //   live.sh      (DaemonSet)        header + log + lib + install + containerd + live
 //   bake.sh      (Packer)           header + log + lib + install + bake
 //   uninstall.sh (DaemonSet)        header + log + containerd + uninstall
-// The parts source each other only so each can be shellchecked alone; those lines are dropped here.
+// The parts source each other only so each can be shellchecked alone; those lines are dropped here,
+// and so are their comment lines: user data must stay small (EC2 takes 16 KiB, and users add their
+// own parts), the comments are read in node/ (in the package) and the node files keep theirs.
 import { readFileSync } from 'node:fs';
 import { InternalError } from '../errors.js';
 import { BAD_SOCI_VERSIONS } from '../profile/load.js';
@@ -18,11 +20,11 @@ const DELIMITER = 'SOCI_INSTALLER_EOF';
 
 type Part = 'log' | 'lib' | 'install' | 'boot' | 'containerd' | 'live' | 'bake' | 'uninstall' | 'fast-image-pull';
 
-/** node/<part>.sh without its shebang and its development-only `. sibling.sh` lines. */
+/** node/<part>.sh without its shebang, its `. sibling.sh` lines and its comment lines (shellcheck directives stay). */
 function part(name: Part): string {
   return readFileSync(new URL(`${name}.sh`, NODE_DIR), 'utf8')
-    .replace(/^#!\/bin\/bash\n/, '')
-    .replace(/^# shellcheck source=.*\n\. .*\n/gm, '');
+    .replace(/^# shellcheck source=.*\n\. .*\n/gm, '')
+    .replace(/^[ \t]*#(?! shellcheck ).*\n/gm, '');
 }
 
 function checkedText(path: string, text: string): string {
@@ -127,7 +129,7 @@ function head(plan: Plan, what: string, parts: Part[]): string {
   return (
     '#!/bin/bash\n' +
     `# soci-installer ${plan.generatorVersion}: ${what}\n` +
-    `# Assembled from soci-installer's ${parts.map((p) => `node/${p}.sh`).join(', ')}, after this data header.\n` +
+    `# This data header, then soci-installer's ${parts.map((p) => `node/${p}.sh`).join(', ')} (their comments are there).\n` +
     '# Profile values below are single-quoted on purpose: nothing in them is expanded.\n' +
     '# shellcheck disable=SC2016\n' +
     'set -euo pipefail\n' +

@@ -1,6 +1,6 @@
 #!/bin/bash
 # soci-installer 0.1.0: SOCI snapshotter in lazy mode baked into an EKS AL2023 AMI (containerd 1.7).
-# Assembled from soci-installer's node/log.sh, node/lib.sh, node/install.sh, node/bake.sh, after this data header.
+# This data header, then soci-installer's node/log.sh, node/lib.sh, node/install.sh, node/bake.sh (their comments are there).
 # Profile values below are single-quoted on purpose: nothing in them is expanded.
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -171,16 +171,12 @@ spec:
       root = "/var/lib/soci-snapshotter-grpc"
 SOCI_INSTALLER_EOF
 }
-# soci-installer: log LEVEL MESSAGE, to stderr and the journal (journalctl -t soci-installer).
 log() {
   local level=$1
   shift
   echo "soci-installer: $*" >&2
   logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
 }
-# soci-installer: the functions every install path shares (boot, live, bake). Assembled, with the
-# generated data header before it, into each script (src/artifacts/node-script.ts); holds no state
-# of its own: main in install.sh sets it up.
 fail() {
   log err "$*"
   REASON=$*
@@ -190,7 +186,6 @@ booted() { [ -d /run/systemd/system ]; }
 ver_ge() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$2" ]; }
 same() { [ -f "$2" ] && [ "$(sha256sum <"$1")" = "$(sha256sum <"$2")" ]; }
 
-# Remember a file's state before the first change of this run (and, once ever, for uninstall).
 save() {
   local path=$1
   CHANGED+=("$path")
@@ -214,11 +209,9 @@ mark() {
     /etc/soci-snapshotter-grpc/* | /etc/systemd/system/soci-snapshotter.* | "$REL_BIN" | /root/.docker/*) SOCI_CHANGED=1 ;;
   esac
 }
-# Text files that differ only in comment lines (e.g. a newer generator's stamp): no setting changed.
 only_comments_differ() {
   [ "$3" != 0755 ] && [ -f "$2" ] && [ "$(grep -v '^#' "$1" | sha256sum)" = "$(grep -v '^#' "$2" | sha256sum)" ]
 }
-# install_file SRC PATH MODE: put SRC at PATH atomically, unless it is already there.
 install_file() {
   local src=$1 path=$2 mode=$3
   if same "$src" "$path" && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then return 0; fi
@@ -230,13 +223,10 @@ install_file() {
   mv -f "$path.soci-installer.tmp" "$path"
   log info "wrote $path"
 }
-# put PATH MODE <content
 put() {
   cat >"$WORK/new"
   install_file "$WORK/new" "$1" "$2"
 }
-# put_own PATH MODE <content: as put, for a file the node's owner may have written: only over a
-# file this installer created, never over different content of someone else.
 put_own() {
   cat >"$WORK/own"
   if [ -e "$1" ] && ! same "$WORK/own" "$1" && [ ! -e "$STATE/original$1.absent" ]; then
@@ -244,7 +234,6 @@ put_own() {
   fi
   install_file "$WORK/own" "$1" "$2"
 }
-# unput PATH: remove a file this installer may have written before.
 unput() {
   [ -e "$1" ] || return 0
   save "$1"
@@ -268,8 +257,6 @@ rollback() {
   set +e
   log err "rolling back: $REASON"
   for unit in "${ENABLED[@]}"; do systemctl disable "$unit" >/dev/null 2>&1; done
-  # Files first, and systemd told, before soci stops: while containerd's drop-in (ours, or a Requires=
-  # of an older one) is loaded, stopping soci could stop containerd too.
   for ((i = ${#CHANGED[@]} - 1; i >= 0; i--)); do
     path=${CHANGED[$i]}
     if [ -e "$WORK/orig$path" ]; then mv -f "$WORK/orig$path" "$path"; else rm -f "$path"; fi
@@ -280,13 +267,10 @@ rollback() {
     systemctl stop soci-snapshotter.service >/dev/null 2>&1
     [ "$SOCKET_WAS_ACTIVE" = 1 ] || systemctl stop soci-snapshotter.socket >/dev/null 2>&1
   fi
-  # The one restart a failed live conversion may cost: containerd back on its old config.
   if [ "$CONTAINERD_RESTARTED" = 1 ]; then systemctl restart containerd.service; fi
-  # containerd as found: if it ran when we began, it runs now.
   if [ "$CONTAINERD_WAS_ACTIVE" = 1 ] && ! systemctl is-active --quiet containerd.service; then
     systemctl start containerd.service
   fi
-  # kubelet, if live mode restarted it, back on its old image service endpoint.
   if [ "$KUBELET_RESTARTED" = 1 ]; then systemctl restart kubelet.service; fi
   mkdir -p "$STATE" && echo "$REASON" >"$STATE/last-failure"
   log err "soci-snapshotter NOT installed; $ROLLBACK_TEXT"
@@ -304,32 +288,12 @@ on_exit() {
 
 supported() { [ -n "$1" ] && ver_ge "$1" "$MIN_VERSION" && case " $BAD_VERSIONS " in *" $1 "*) false ;; *) true ;; esac; }
 version_of() { "$1" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true; }
-# fetch URL SHA256 DEST: download and verify against the sha256 pinned at generation time.
 fetch() {
   log info "downloading $1"
   curl -fsSL --retry 3 --connect-timeout 10 -o "$3" "$1" || fail "download failed: $1"
   echo "$2  $3" | sha256sum --check --status || fail "sha256 mismatch for $1 (expected $2); nothing installed"
 }
-# soci-installer: install soci-snapshotter on an EKS AL2023 node at boot (user data runs it).
-# 1. check the node (root, architecture, containerd version)
-# 2. pick the binary: the AMI's soci if it supports the mode (source auto/ami), else the release,
-#    downloaded and checked against its pinned sha256
-# 3. write soci's files ("stage" below), start soci and check it is up
-# 4. only then wire containerd (and kubelet, auth cri-keychain) to it ("wire" below): nodeadm
-#    applies it at boot
-# Any failure puts every file back and leaves the node on overlayfs (exit 0, or 1 with --strict).
-# A second run changes nothing and restarts nothing. Log: journalctl -t soci-installer
-# These are the steps every install path shares; each path's file (boot.sh at boot, live.sh for
-# the DaemonSet, bake.sh for Packer) defines the four steps that differ: check_user_config,
-# start_soci, apply_wiring and finish. The assembled script ends with `main "$@"`.
 
-# nodeadm picks its containerd template from the merged containerd.config text (amazon-eks-ami
-# nodeadm/internal/containerd/config.go at 81fec2e8): once our version 3 keys are merged in, a user's
-# config in version 2 keys is no longer migrated and containerd 2 ignores it. We refuse such a node
-# rather than emit our keys as version 2 there: it then joins on overlayfs with the user's settings
-# working and a message naming the fix, instead of relying on `containerd config migrate` for our keys
-# and breaking again the day the user's part gains one version 3 key. nodeadm-config (before
-# cloud-init) caches the user-data NodeConfig in /run/eks/nodeadm/config.json (its --config-cache).
 refuse_v2_user_config() {
   local cache=/run/eks/nodeadm/config.json user_config
   [ "$CONTAINERD_LINE" = 2 ] && [ -r "$cache" ] && command -v jq >/dev/null || return 0
@@ -339,9 +303,6 @@ refuse_v2_user_config() {
   fi
 }
 
-# nodeadm-run reads drop-ins only where its unit names them (AMIs from v20251023; the unit before,
-# amazon-eks-ami 6c054415 templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-run.service,
-# ran `nodeadm init --skip config` with no sources).
 nodeadm_run_unit() {
   if booted; then
     systemctl cat nodeadm-run.service 2>/dev/null || true
@@ -359,13 +320,10 @@ start_soci_units() {
   ! systemctl is-active --quiet soci-snapshotter.socket || SOCKET_WAS_ACTIVE=1
   if systemctl is-active --quiet soci-snapshotter.service; then
     if [ "$SOCI_CHANGED" = 1 ]; then
-      # Restarting soci breaks lazily loaded containers ("Stale file handle").
       if grep -q ' fuse\.rawBridge ' /proc/mounts; then
         fail "soci's settings changed but it serves running containers; drain and reboot the node to apply them"
       fi
       STARTED=1
-      # soci alone: a Requires= on soci (nodeadm's FastImagePull drop-in, or ours before) would restart
-      # containerd with it, behind this script's back.
       timeout "$START_TIMEOUT" systemctl restart --job-mode=ignore-dependencies soci-snapshotter.service ||
         fail "soci-snapshotter did not restart"
     fi
@@ -395,7 +353,6 @@ main() {
   COMMITTED=0 REASON="unexpected error"
   trap on_exit EXIT
 
-  # 1. The node
   [ "$(id -u)" = 0 ] || fail "must run as root"
   if booted && systemctl is-active --quiet containerd.service; then CONTAINERD_WAS_ACTIVE=1; fi
   case "$(uname -m)" in
@@ -405,9 +362,6 @@ main() {
   esac
   case " $ARCHES " in *" $ARCH "*) ;; *) fail "this profile serves $ARCHES, not $ARCH (node.arch)" ;; esac
   [ -r "$CONTAINERD_VERSION_FILE" ] || fail "$CONTAINERD_VERSION_FILE is missing: not an EKS AL2023 node"
-  # The AMI writes containerd's whole --version line there; read it as nodeadm does: the first match of
-  # [0-9]+\.[0-9]+.[0-9]+ (amazon-eks-ami nodeadm/internal/containerd/version.go, 81fec2e8), so a leading v
-  # (upstream builds) or none (the AMI's package) reads the same.
   local have line
   have=$(grep -oE '[0-9]+\.[0-9]+.[0-9]+' "$CONTAINERD_VERSION_FILE" | head -n 1 || true)
   case "$have" in
@@ -425,7 +379,6 @@ main() {
     command -v jq >/dev/null || fail "jq is missing: the ECR credential bridge needs it (the EKS AL2023 AMI ships it)"
   fi
 
-  # 2. The binary
   local ami_version
   USE_RELEASE=1
   if [ "$SOURCE" != release ]; then
@@ -441,7 +394,6 @@ main() {
   fi
   if [ "$USE_RELEASE" = 1 ]; then
     local url=${RELEASE_URL[$ARCH]} sha=${RELEASE_SHA[$ARCH]}
-    # Installed from this very archive already (second run, reboot): no network needed.
     if ! { [ -x "$REL_BIN" ] && [ "$(cat "$STATE/release.sha256" 2>/dev/null)" = "$sha" ]; }; then
       fetch "$url" "$sha" "$WORK/soci.tar.gz"
       mkdir "$WORK/soci"
@@ -463,13 +415,11 @@ main() {
     fi
   fi
 
-  # 3. soci's own files (stage_files: the data header), then start and check it
   stage_files
   reload
   enable_unit soci-snapshotter.socket
   start_soci
 
-  # 4. Wire containerd to soci: soci is verified
   PHASE=wire
   wire_files
   reload
@@ -482,18 +432,11 @@ main() {
   COMMITTED=1
   finish
 }
-# soci-installer bake: install.sh on the Packer image builder (packer/files/ beside this script).
-# The same steps as at boot, with soci enabled but not started (a start check on a scratch root
-# instead), the wiring always as the nodeadm drop-in, then the EKS cleanup (machine-id, cloud-init
-# state, SSH host keys, logs). Any failure exits 1, so the build stops.
 STRICT=1
 
-# An image builder has no user-data NodeConfig to check, and the wiring applies at each instance's boot.
 check_user_config() { :; }
 apply_wiring() { :; }
 
-# A soci that exits at start-up keeps containerd (which requires it) down on every instance of the
-# image, and no node joins. Start the installed soci once on a scratch root and socket, then stop it.
 start_soci() {
   local bin=$AMI_BIN pid ready=0
   [ "$USE_RELEASE" = 0 ] || bin=$REL_BIN
@@ -511,9 +454,6 @@ start_soci() {
   log info "bake: soci starts with its config (checked on a scratch root); enabled, not started (instances of the image start it at boot)"
 }
 
-# The EKS cleanup (a superset of amazon-eks-ami templates/al2023/provisioners/cleanup.sh at
-# 81fec2e8): what a derived AMI must not carry, or systemd and cloud-init treat every instance of
-# it as this builder. Messages go to stderr only: logging would write new logs.
 finish() {
   local path auditd_was_active=0
   if [ -s /etc/machine-id ]; then
@@ -532,8 +472,6 @@ finish() {
       echo "soci-installer: bake: removed $path" >&2
     fi
   done
-  # A running auditd keeps writing to the log it holds open: stop it first, start it again after
-  # (AL2023's auditd.service refuses `systemctl stop`; `service` goes through its legacy action).
   if booted && systemctl is-active --quiet auditd.service; then
     auditd_was_active=1
     service auditd stop >/dev/null 2>&1 || systemctl stop auditd.service
