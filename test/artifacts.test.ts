@@ -28,14 +28,28 @@ function rendered(name: string) {
   return { ...r, file, rootfs };
 }
 
+describe('node/*.sh, the parts the node scripts are assembled from', () => {
+  it('are shellcheck-clean, each followed through the parts it sources (shellcheck -x, node/.shellcheckrc)', async () => {
+    const dir = join(import.meta.dirname, '..', 'node');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.sh'));
+    expect(files).toContain('lib.sh');
+    const res = await run('shellcheck', ['-x', '-f', 'gcc', ...files], { cwd: dir });
+    expect(res.stdout + res.stderr).toBe('');
+    expect(res.code).toBe(0);
+  });
+});
+
 describe.each(CASES)('%s', (name) => {
   const r = rendered(name);
   const { plan } = r;
 
-  it('install.sh is shellcheck-clean', async () => {
-    const res = await shellcheck(r.file('install.sh')!);
-    expect(res.output).toBe('');
-    expect(res.code).toBe(0);
+  it('install.sh (and packer/files/bake.sh) are shellcheck-clean', async () => {
+    for (const path of ['install.sh', 'packer/files/bake.sh']) {
+      if (path !== 'install.sh' && !r.file(path)) continue;
+      const res = await shellcheck(r.file(path)!);
+      expect(res.output, path).toBe('');
+      expect(res.code, path).toBe(0);
+    }
   });
 
   it("user data parses with Python's email module and with cloud-init, and carries install.sh and the NodeConfig", async () => {
