@@ -154,9 +154,10 @@ describe('hostile values arrive intact', () => {
   const script = r.file('install.sh')!;
 
   it('in install.sh, as bash reads it', async () => {
-    const url = /^\s+amd64\) (URL=.*) SHA=/m.exec(script)![1]!;
-    const exports = script.split('\n').filter((l) => l.startsWith('export ') && l.includes('PROXY'));
-    const res = await run('bash', ['-c', `${url}\n${exports.join('\n')}\nprintf '%s\\n' "$URL" "$HTTP_PROXY" "$HTTPS_PROXY" "$NO_PROXY"`]);
+    // The data header: every value install.sh reads, up to the node files' writers.
+    const header = script.slice(0, script.indexOf('\nstage_files() {'));
+    expect(header).toMatch(/^declare -A RELEASE_URL=/m);
+    const res = await run('bash', ['-c', `${header}\nprintf '%s\\n' "\${RELEASE_URL[amd64]}" "$HTTP_PROXY" "$HTTPS_PROXY" "$NO_PROXY"`]);
     expect(res.stdout.split('\n').slice(0, 4)).toEqual([
       `${profile.soci.releaseBaseUrl}/v0.15.0/soci-snapshotter-0.15.0-linux-amd64.tar.gz`,
       profile.soci.proxy.http,
