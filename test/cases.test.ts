@@ -5,12 +5,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ProfileError, render } from '../src/index.js';
+import { ProfileError, render, type Artifact } from '../src/index.js';
 import { caseProfile, compareWithGolden, gzipPayloads, UPDATE } from './golden.js';
 
 const CASES = join(import.meta.dirname, 'cases');
 const INVALID = join(import.meta.dirname, 'cases-invalid');
 
+
+/**
+ * What a case stores: every artifact except packer/files/rootfs/ (a copy of rootfs/, asserted
+ * above), plus the DaemonSet's live.sh and uninstall.sh under daemonset-bundle/; and the payloads
+ * YAML outputs embed, by content, to be stored once (storeOnce in golden.ts).
+ */
+function goldenOf(result: ReturnType<typeof render>): { artifacts: Artifact[]; stored: Map<string, string> } {
+  const artifacts = result.artifacts.filter((a) => !a.path.startsWith('packer/files/rootfs/'));
+  const ds = artifacts.find((a) => a.path === 'daemonset.yaml');
+  if (ds) {
+    const cm = parseAllDocuments(ds.content).map((d) => d.toJS() as Record<string, any>).find((d) => d.kind === 'ConfigMap')!;
+    for (const path of ['live.sh', 'uninstall.sh']) artifacts.push({ path: `daemonset-bundle/${path}`, content: cm.data[path], mode: 0o755 });
+  }
+  const stored = new Map<string, string>();
+  for (const a of artifacts) if (!stored.has(a.content)) stored.set(a.content, a.path);
+  return { artifacts, stored };
+}
 
 describe('golden cases', () => {
   for (const name of readdirSync(CASES).sort()) {
@@ -43,16 +60,24 @@ describe('golden cases', () => {
         }
       }
       for (const [path, texts] of scriptCopies) expect(texts.size, `one ${path}`).toBe(1);
-      compareWithGolden(
-        join(CASES, name, 'expected'),
-        result.artifacts.filter((a) => !copies.includes(a)),
-      );
+      const golden = goldenOf(result);
+      compareWithGolden(join(CASES, name, 'expected'), golden.artifacts, UPDATE, golden.stored);
+      // Stored once: each YAML output that embeds one of them holds a reference, not a copy.
+      const expected = (path: string) => readFileSync(join(CASES, name, 'expected', path), 'utf8');
+      if (scriptCopies.size) {
+        for (const f of ['daemonset.yaml', 'daemonset-uninstall.yaml']) {
+          expect(expected(f), f).toContain('<stored once: daemonset-bundle/live.sh>');
+          expect(expected(f), f).toContain('<stored once: daemonset-bundle/uninstall.sh>');
+        }
+      }
+      if (result.plan.karpenter) expect(expected('karpenter/ec2nodeclass.yaml')).toContain('<stored once: user-data.mime>');
+      if (result.plan.eksctl) expect(expected('eksctl/nodegroup.yaml')).toContain('<stored once: nodeconfig.yaml>');
     });
   }
 
   it('a one-character edit of a comment in any kind of golden file fails the comparison', () => {
     const name = 'hostile-values';
-    const artifacts = render(caseProfile(name), name).artifacts.filter((a) => !a.path.startsWith('packer/files/rootfs/'));
+    const { artifacts, stored } = goldenOf(render(caseProfile(name), name));
     const edits: [string, RegExp][] = [
       ['rootfs/etc/soci-snapshotter-grpc/config.toml', /^# Regenerate/m],
       ['bottlerocket/settings.toml', /^# This file/m],
@@ -61,6 +86,7 @@ describe('golden cases', () => {
       ['user-data.mime', /^# /m],
       ['install.sh', /^# /m],
       ['packer/files/bake.sh', /^# /m],
+      ['daemonset-bundle/live.sh', /^# /m],
       ['packer/build.pkr.hcl', /^# /m],
     ];
     for (const [path, where] of edits) {
@@ -72,9 +98,9 @@ describe('golden cases', () => {
         const match = where.exec(text);
         expect(match, `${path} has a comment to edit`).not.toBeNull();
         const i = match!.index + match![0].length; // the character after the comment's start
-        compareWithGolden(dir, artifacts, false); // the copy matches before the edit
+        compareWithGolden(dir, artifacts, false, stored); // the copy matches before the edit
         writeFileSync(file, text.slice(0, i) + (text[i] === 'x' ? 'y' : 'x') + text.slice(i + 1));
-        expect(() => compareWithGolden(dir, artifacts, false), path).toThrow(/differs from the golden file/);
+        expect(() => compareWithGolden(dir, artifacts, false, stored), path).toThrow(/differs from the golden file/);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
