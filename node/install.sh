@@ -1,16 +1,16 @@
 #!/bin/bash
-# soci-installer: install soci-snapshotter on an EKS AL2023 node at boot (user data runs it).
+# soci-installer: the install steps every path shares (boot from user data, live from the
+# DaemonSet, bake from Packer); main is the whole run.
 # 1. check the node (root, architecture, containerd version)
 # 2. pick the binary: the AMI's soci if it supports the mode (source auto/ami), else the release,
 #    downloaded and checked against its pinned sha256
-# 3. write soci's files ("stage" below), start soci and check it is up
-# 4. only then wire containerd (and kubelet, auth cri-keychain) to it ("wire" below): nodeadm
-#    applies it at boot
-# Any failure puts every file back and leaves the node on overlayfs (exit 0, or 1 with --strict).
-# A second run changes nothing and restarts nothing. Log: journalctl -t soci-installer
-# These are the steps every install path shares; each path's file (boot.sh at boot, live.sh for
-# the DaemonSet, bake.sh for Packer) defines the four steps that differ: check_user_config,
-# start_soci, apply_wiring and finish. The assembled script ends with `main "$@"`.
+# 3. write soci's files ("stage": stage_files in the data header), start soci and check it is up
+# 4. only then wire containerd (and kubelet, auth cri-keychain) to it ("wire": wire_files)
+# Any failure puts every file back and leaves the node on overlayfs (exit 0, or 1 when strict:
+# --strict at boot, always live and in a bake). A second run changes nothing and restarts nothing.
+# Log: journalctl -t soci-installer
+# Each path's file (boot.sh, live.sh, bake.sh) defines the four steps that differ:
+# check_user_config, start_soci, apply_wiring and finish. The assembled script ends with `main "$@"`.
 # shellcheck source=lib.sh
 . "${BASH_SOURCE[0]%/*}/lib.sh"
 
