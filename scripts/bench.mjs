@@ -72,14 +72,26 @@ for (const p of profiles) bytes += lib.render(p).artifacts.reduce((n, a) => n + 
 const total = performance.now() - t;
 console.log(`50-profile matrix: ${ms(total)} total, ${ms(total / 50)} per profile, ${(bytes / 1024).toFixed(0)} KiB generated`);
 
-// User data per golden case: what EC2 gets (limit 16384 bytes; EKS, Karpenter and eksctl append a NodeConfig).
+// User data per golden case: what EC2 gets (limit 16384 bytes; EKS, Karpenter and eksctl append a
+// NodeConfig), as emitted and as it would be with install.sh plain (issue 11: richest <= 6144, no base64).
 const { existsSync, readdirSync, readFileSync } = await import('node:fs');
-console.log('user-data.mime per golden case (bytes; script part: plain install.sh, or the self-extracting wrapper):');
+const rows = [];
 for (const name of readdirSync('test/cases').sort()) {
   const file = `test/cases/${name}/profile.yaml`; // none: the default profile
   const r = existsSync(file) ? lib.render(readFileSync(file, 'utf8'), name) : lib.render();
   const mime = r.artifacts.find((a) => a.path === 'user-data.mime').content;
   const script = r.artifacts.find((a) => a.path === 'install.sh').content;
-  const how = r.plan.ami?.baked ? 'no script (baked AMI)' : mime.includes(script) ? 'plain install.sh' : 'wrapper';
-  console.log(`  ${String(Buffer.byteLength(mime)).padStart(6)}  ${name} (${how}, install.sh ${Buffer.byteLength(script)})`);
+  const nodeConfig = r.artifacts.find((a) => a.path === 'nodeconfig.yaml').content;
+  const baked = Boolean(r.plan.ami?.baked);
+  const plain = baked ? mime : lib.buildMime([{ contentType: lib.CONTENT_TYPES.shell, body: script }, { contentType: lib.CONTENT_TYPES.nodeConfig, body: nodeConfig }]);
+  const how = baked ? 'no script (baked AMI)' : mime === plain ? 'plain install.sh' : 'self-extracting wrapper';
+  // A part header line of its own (no script or NodeConfig line starts so); and every byte 7-bit.
+  const base64Part = /^Content-Transfer-Encoding:[ \t]*base64/im.test(mime) || !/^[\x01-\x7f]*$/.test(mime);
+  rows.push({ name, emitted: Buffer.byteLength(mime), plain: Buffer.byteLength(plain), how, base64Part, script: Buffer.byteLength(script) });
 }
+const richest = Math.max(...rows.map((r) => r.emitted));
+console.log('user-data.mime per golden case, bytes: as emitted, with install.sh plain; how the script travels; install.sh size:');
+for (const r of rows) {
+  console.log(`  ${String(r.emitted).padStart(6)} ${String(r.plain).padStart(6)}  ${r.name} (${r.how}${r.base64Part ? ', A BASE64 OR 8-BIT PART' : ''}, install.sh ${r.script})${r.emitted === richest ? '  <- richest' : ''}`);
+}
+console.log(`  richest as emitted: ${richest} bytes (target <= 6144); base64 or 8-bit parts: ${rows.some((r) => r.base64Part) ? 'YES' : 'none'}`);

@@ -2,7 +2,7 @@
 import { ProfileError } from './errors.js';
 import { writeOutputDir } from './output-dir.js';
 import { daemonSetRefusal, daemonSetYaml } from './artifacts/daemonset.js';
-import { installScript } from './artifacts/install-script.js';
+import { bakeScript, installScript } from './artifacts/node-script.js';
 import { nodeFiles } from './artifacts/node-files.js';
 import { packerFiles } from './artifacts/packer.js';
 import { bottlerocketToml } from './artifacts/bottlerocket.js';
@@ -59,11 +59,11 @@ export function synth(plan: Plan): Synthesis {
     );
   }
   if (plan.ami) {
-    // packer/ is self-contained: the HCL, the profile's values, and under files/ the same
-    // install.sh and rootfs/ as above, which the build uploads and runs with --bake.
+    // packer/ is self-contained: the HCL, the profile's values, and under files/ bake.sh (the
+    // install path of install.sh, with the bake's hooks) and the same rootfs/ as above.
     artifacts.push(
       ...packerFiles(plan).map((f) => ({ path: `packer/${f.path}`, content: f.content, mode: 0o644 })),
-      ...[script, ...rootfs].map((a) => ({ ...a, path: `packer/files/${a.path}` })),
+      ...[{ path: 'bake.sh', content: bakeScript(plan), mode: 0o755 }, ...rootfs].map((a) => ({ ...a, path: `packer/files/${a.path}` })),
     );
   }
   const karpenter = ec2NodeClassYaml(plan, mime);

@@ -7,9 +7,10 @@ import { load as loadToml } from 'js-toml';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { render, PATHS, type Artifact, type Plan } from '../src/index.js';
+import { buildMime, CONTENT_TYPES } from '../src/mime/archive.js';
 import { selfExtractingScript } from '../src/mime/self-extracting.js';
 import { containerdToml } from '../src/artifacts/containerd.js';
-import { USER_DATA_LIMIT, USER_DATA_WARN, userDataSizeWarnings } from '../src/artifacts/user-data.js';
+import { USER_DATA_LIMIT, USER_DATA_PLAIN, USER_DATA_WARN, userDataSizeWarnings } from '../src/artifacts/user-data.js';
 import { caseProfile } from './golden.js';
 import { run } from './support/exec.js';
 import { cloudInitParts, parseMimeWithPython } from './support/mime.js';
@@ -27,14 +28,28 @@ function rendered(name: string) {
   return { ...r, file, rootfs };
 }
 
+describe('node/*.sh, the parts the node scripts are assembled from', () => {
+  it('are shellcheck-clean, each followed through the parts it sources (shellcheck -x, node/.shellcheckrc)', async () => {
+    const dir = join(import.meta.dirname, '..', 'node');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.sh'));
+    expect(files).toContain('lib.sh');
+    const res = await run('shellcheck', ['-x', '-f', 'gcc', ...files], { cwd: dir });
+    expect(res.stdout + res.stderr).toBe('');
+    expect(res.code).toBe(0);
+  });
+});
+
 describe.each(CASES)('%s', (name) => {
   const r = rendered(name);
   const { plan } = r;
 
-  it('install.sh is shellcheck-clean', async () => {
-    const res = await shellcheck(r.file('install.sh')!);
-    expect(res.output).toBe('');
-    expect(res.code).toBe(0);
+  it('install.sh (and packer/files/bake.sh) are shellcheck-clean', async () => {
+    for (const path of ['install.sh', 'packer/files/bake.sh']) {
+      if (path !== 'install.sh' && !r.file(path)) continue;
+      const res = await shellcheck(r.file(path)!);
+      expect(res.output, path).toBe('');
+      expect(res.code, path).toBe(0);
+    }
   });
 
   it("user data parses with Python's email module and with cloud-init, and carries install.sh and the NodeConfig", async () => {
@@ -51,12 +66,13 @@ describe.each(CASES)('%s', (name) => {
       expect(ci.parts.filter((p) => p.contentType === 'text/x-shellscript')).toEqual([]);
       return;
     }
-    // The script part is install.sh, or when that would be too big the self-extracting wrapper of it
-    // (test/outputs.test.ts runs the wrapper); both plain text.
+    // The script part is install.sh while the whole user data stays within USER_DATA_PLAIN, else the
+    // self-extracting wrapper of it (test/outputs.test.ts runs the wrapper); both plain text.
     expect(py.parts.map((p) => p.contentType)).toEqual(['text/x-shellscript', 'application/node.eks.aws']);
     expect(py.parts[1]!.body).toBe(r.file('nodeconfig.yaml'));
     const script = r.file('install.sh')!;
-    expect([script, selfExtractingScript(plan.generatorVersion, script)]).toContain(py.parts[0]!.body);
+    const plain = buildMime([{ contentType: CONTENT_TYPES.shell, body: script }, { contentType: CONTENT_TYPES.nodeConfig, body: r.file('nodeconfig.yaml')! }]);
+    expect(py.parts[0]!.body).toBe(Buffer.byteLength(plain) <= USER_DATA_PLAIN ? script : selfExtractingScript(plan.generatorVersion, script));
 
     const ci = await cloudInitParts(mime);
     // cloud-init runs the script part and leaves the NodeConfig to nodeadm.
@@ -65,7 +81,7 @@ describe.each(CASES)('%s', (name) => {
     expect(scripts[0]!.handled).toBe(true);
     expect(ci.unhandled.join('\n')).toMatch(/application\/node\.eks\.aws/);
     // Under EC2's limit always; over 14 KiB (room for the NodeConfig EKS, Karpenter and eksctl append)
-    // render says so. The richest profiles are there today: issue 11 moves the live and bake paths out.
+    // render says so.
     const size = Buffer.byteLength(mime);
     expect(size).toBeLessThanOrEqual(USER_DATA_LIMIT);
     expect(userDataSizeWarnings(plan, mime).length > 0).toBe(size > USER_DATA_WARN);
@@ -138,9 +154,10 @@ describe('hostile values arrive intact', () => {
   const script = r.file('install.sh')!;
 
   it('in install.sh, as bash reads it', async () => {
-    const url = /^\s+amd64\) (URL=.*) SHA=/m.exec(script)![1]!;
-    const exports = script.split('\n').filter((l) => l.startsWith('export ') && l.includes('PROXY'));
-    const res = await run('bash', ['-c', `${url}\n${exports.join('\n')}\nprintf '%s\\n' "$URL" "$HTTP_PROXY" "$HTTPS_PROXY" "$NO_PROXY"`]);
+    // The data header: every value install.sh reads, up to the node files' writers.
+    const header = script.slice(0, script.indexOf('\nstage_files() {'));
+    expect(header).toMatch(/^declare -A RELEASE_URL=/m);
+    const res = await run('bash', ['-c', `${header}\nprintf '%s\\n' "\${RELEASE_URL[amd64]}" "$HTTP_PROXY" "$HTTPS_PROXY" "$NO_PROXY"`]);
     expect(res.stdout.split('\n').slice(0, 4)).toEqual([
       `${profile.soci.releaseBaseUrl}/v0.15.0/soci-snapshotter-0.15.0-linux-amd64.tar.gz`,
       profile.soci.proxy.http,

@@ -1,4 +1,4 @@
-// install.sh --bake, the script Packer runs on the image builder, run for real in a scratch root
+// bake.sh (install.sh's steps with the bake's), the script Packer runs on the image builder, run for real in a scratch root
 // (chroot, no booted systemd): it writes soci's files and the wiring drop-in, enables the units,
 // does the EKS cleanup, exits 1 on failure, and a second run changes nothing.
 import { createHash } from 'node:crypto';
@@ -30,9 +30,9 @@ const PROFILES = {
 const roots: ScratchRoot[] = [];
 afterAll(() => roots.forEach((r) => r.remove()));
 
-describe.each(Object.entries(PROFILES))('install.sh --bake: %s', (_title, { profile, containerd }) => {
+describe.each(Object.entries(PROFILES))('bake.sh: %s', (_title, { profile, containerd }) => {
   const r = render(profile, 'profile');
-  const script = r.artifacts.find((a) => a.path === 'packer/files/install.sh')!.content;
+  const script = r.artifacts.find((a) => a.path === 'packer/files/bake.sh')!.content;
   const rootfs = new Map(r.artifacts.filter((a) => a.path.startsWith('rootfs/')).map((a) => [a.path.slice('rootfs'.length), a]));
   const ecr = r.plan.auth === 'ecr-credential-helper';
 
@@ -44,7 +44,7 @@ describe.each(Object.entries(PROFILES))('install.sh --bake: %s', (_title, { prof
   it('writes soci files and the drop-in, enables the units, cleans up; a second run changes nothing', async () => {
     const root = makeScratchRoot({ containerdVersion: containerd, amiSociVersion: '0.15.0', ecrHelper: ecr });
     roots.push(root);
-    const first = await root.run(script, ['--bake']);
+    const first = await root.run(script, []);
     expect(first.stderr).toMatch(/done: image baked with soci-snapshotter/);
     expect(first.code).toBe(0);
 
@@ -78,7 +78,7 @@ describe.each(Object.entries(PROFILES))('install.sh --bake: %s', (_title, { prof
     expect(readFileSync(root.path(`${PATHS.stateDir}/installed`), 'utf8')).toMatch(/\/usr\/bin\/soci-snapshotter-grpc \(AMI\)/);
 
     const before = root.snapshot();
-    const second = await root.run(script, ['--bake']);
+    const second = await root.run(script, []);
     expect(second.code).toBe(0);
     expect(second.stderr).not.toMatch(/wrote |removed |emptied /);
     expect(root.snapshot()).toBe(before);
@@ -87,7 +87,7 @@ describe.each(Object.entries(PROFILES))('install.sh --bake: %s', (_title, { prof
   it('a failure exits 1 (the Packer build stops) and leaves no wiring', async () => {
     const root = makeScratchRoot({ containerdVersion: containerd.startsWith('2') ? '1.7.27' : '2.1.4', amiSociVersion: '0.15.0', ecrHelper: ecr });
     roots.push(root);
-    const res = await root.run(script, ['--bake']);
+    const res = await root.run(script, []);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/this profile was generated for containerd/);
     expect(existsSync(root.path(PATHS.nodeadmDropIn))).toBe(false);
@@ -95,16 +95,16 @@ describe.each(Object.entries(PROFILES))('install.sh --bake: %s', (_title, { prof
   });
 });
 
-it("--bake refuses an AMI soci too old for the mode with source ami (exit 1)", async () => {
+it("bake.sh refuses an AMI soci too old for the mode with source ami (exit 1)", async () => {
   const r = render('node: { kubernetesVersion: "1.33" }\nsoci: { mode: lazy-with-parallel-fallback, source: ami, auth: none }\n', 'p');
   const root = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.9.0', ecrHelper: false });
   roots.push(root);
-  const res = await root.run(r.artifacts.find((a) => a.path === 'install.sh')!.content, ['--bake']);
+  const res = await root.run(r.artifacts.find((a) => a.path === 'packer/files/bake.sh')!.content, []);
   expect(res.code).toBe(1);
   expect(res.stderr).toMatch(/cannot run mode lazy-with-parallel-fallback/);
 });
 
-describe('install.sh --bake with source auto and an AMI soci too old: the release is decided, fetched and installed at bake time', () => {
+describe('bake.sh with source auto and an AMI soci too old: the release is decided, fetched and installed at bake time', () => {
   it('downloads the pinned archive once (127.0.0.1 stand-in release server), installs it with its units, and the second run needs no network', async () => {
     // A release archive holding the real soci-snapshotter-grpc v0.15.0 (the bake starts it once).
     const work = mkdtempSync(join(tmpdir(), 'soci-release-'));
@@ -125,11 +125,11 @@ describe('install.sh --bake with source auto and an AMI soci too old: the releas
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
     const r = render(`node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: lazy, source: auto, version: 0.15.0, releaseBaseUrl: "${base}", sha256: { amd64: ${sha} }, auth: none }\n`, 'p');
-    const script = r.artifacts.find((a) => a.path === 'packer/files/install.sh')!.content;
+    const script = r.artifacts.find((a) => a.path === 'packer/files/bake.sh')!.content;
     const root = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.9.0', ecrHelper: false });
     roots.push(root);
     try {
-      const first = await root.run(script, ['--bake']);
+      const first = await root.run(script, []);
       expect(first.stderr).toMatch(/using release 0\.15\.0/);
       expect(first.code).toBe(0);
       expect(first.stderr).toMatch(/bake: soci starts with its config/);
@@ -146,7 +146,7 @@ describe('install.sh --bake with source auto and an AMI soci too old: the releas
     expect(existsSync(root.path(PATHS.nodeadmDropIn))).toBe(true);
 
     const before = root.snapshot();
-    const second = await root.run(script, ['--bake']); // the server is gone: nothing may be fetched
+    const second = await root.run(script, []); // the server is gone: nothing may be fetched
     expect(second.stderr).not.toMatch(/downloading/);
     expect(second.code).toBe(0);
     expect(root.snapshot()).toBe(before);

@@ -5,20 +5,37 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ProfileError, render } from '../src/index.js';
+import { ProfileError, render, type Artifact } from '../src/index.js';
 import { caseProfile, compareWithGolden, gzipPayloads, UPDATE } from './golden.js';
 
 const CASES = join(import.meta.dirname, 'cases');
 const INVALID = join(import.meta.dirname, 'cases-invalid');
 
 
+/**
+ * What a case stores: every artifact except packer/files/rootfs/ (a copy of rootfs/, asserted
+ * above), plus the DaemonSet's live.sh and uninstall.sh under daemonset-bundle/; and the payloads
+ * YAML outputs embed, by content, to be stored once (storeOnce in golden.ts).
+ */
+function goldenOf(result: ReturnType<typeof render>): { artifacts: Artifact[]; stored: Map<string, string> } {
+  const artifacts = result.artifacts.filter((a) => !a.path.startsWith('packer/files/rootfs/'));
+  const ds = artifacts.find((a) => a.path === 'daemonset.yaml');
+  if (ds) {
+    const cm = parseAllDocuments(ds.content).map((d) => d.toJS() as Record<string, any>).find((d) => d.kind === 'ConfigMap')!;
+    for (const path of ['live.sh', 'uninstall.sh']) artifacts.push({ path: `daemonset-bundle/${path}`, content: cm.data[path], mode: 0o755 });
+  }
+  const stored = new Map<string, string>();
+  for (const a of artifacts) if (!stored.has(a.content)) stored.set(a.content, a.path);
+  return { artifacts, stored };
+}
+
 describe('golden cases', () => {
   for (const name of readdirSync(CASES).sort()) {
     it(name, () => {
       const result = render(caseProfile(name), name);
-      // packer/files/ is a byte-for-byte copy of install.sh and rootfs/ (the Packer folder stands alone):
-      // assert that, and keep one golden copy.
-      const copies = result.artifacts.filter((a) => a.path.startsWith('packer/files/'));
+      // packer/files/ holds bake.sh and a byte-for-byte copy of rootfs/ (the Packer folder stands
+      // alone): assert that, and keep one golden copy of rootfs/.
+      const copies = result.artifacts.filter((a) => a.path.startsWith('packer/files/') && a.path !== 'packer/files/bake.sh');
       for (const c of copies) {
         expect(c.content, c.path).toBe(result.artifacts.find((a) => a.path === c.path.slice('packer/files/'.length))?.content);
       }
@@ -28,9 +45,9 @@ describe('golden cases', () => {
       for (const a of result.artifacts) {
         for (const payload of gzipPayloads(a.content)) expect(payload, `the script gzipped in ${a.path} is install.sh`).toBe(script);
       }
-      // The DaemonSet's ConfigMap carries install.sh and rootfs/ (items[] put each key back at its
-      // path): the same bytes as those files, and the same uninstall.sh in both manifests.
-      const uninstallCopies: string[] = [];
+      // The DaemonSet's ConfigMap carries live.sh, uninstall.sh and rootfs/ (items[] put each key back
+      // at its path): rootfs/ the same bytes as those files, and the same scripts in both manifests.
+      const scriptCopies = new Map<string, Set<string>>();
       for (const a of result.artifacts.filter((x) => /^daemonset(-uninstall)?\.yaml$/.test(x.path))) {
         const docs = parseAllDocuments(a.content).map((d) => d.toJS() as Record<string, any>);
         const data = docs.find((d) => d.kind === 'ConfigMap')?.data as Record<string, string>;
@@ -38,21 +55,29 @@ describe('golden cases', () => {
           .flatMap((v) => v.configMap?.items ?? []);
         expect(Object.keys(data).sort(), `${a.path}: every ConfigMap key has a path`).toEqual(items.map((i) => i.key).sort());
         for (const { key, path } of items) {
-          if (path === 'uninstall.sh') uninstallCopies.push(data[key]!);
+          if (path.endsWith('.sh')) scriptCopies.set(path, (scriptCopies.get(path) ?? new Set()).add(data[key]!));
           else expect(data[key], `${a.path}: ConfigMap ${key} is ${path}`).toBe(result.artifacts.find((x) => x.path === path)?.content);
         }
       }
-      expect(new Set(uninstallCopies).size, 'one uninstall.sh').toBeLessThanOrEqual(1);
-      compareWithGolden(
-        join(CASES, name, 'expected'),
-        result.artifacts.filter((a) => !copies.includes(a)),
-      );
+      for (const [path, texts] of scriptCopies) expect(texts.size, `one ${path}`).toBe(1);
+      const golden = goldenOf(result);
+      compareWithGolden(join(CASES, name, 'expected'), golden.artifacts, UPDATE, golden.stored);
+      // Stored once: each YAML output that embeds one of them holds a reference, not a copy.
+      const expected = (path: string) => readFileSync(join(CASES, name, 'expected', path), 'utf8');
+      if (scriptCopies.size) {
+        for (const f of ['daemonset.yaml', 'daemonset-uninstall.yaml']) {
+          expect(expected(f), f).toContain('<stored once: daemonset-bundle/live.sh>');
+          expect(expected(f), f).toContain('<stored once: daemonset-bundle/uninstall.sh>');
+        }
+      }
+      if (result.plan.karpenter) expect(expected('karpenter/ec2nodeclass.yaml')).toContain('<stored once: user-data.mime>');
+      if (result.plan.eksctl) expect(expected('eksctl/nodegroup.yaml')).toContain('<stored once: nodeconfig.yaml>');
     });
   }
 
   it('a one-character edit of a comment in any kind of golden file fails the comparison', () => {
     const name = 'hostile-values';
-    const artifacts = render(caseProfile(name), name).artifacts.filter((a) => !a.path.startsWith('packer/files/'));
+    const { artifacts, stored } = goldenOf(render(caseProfile(name), name));
     const edits: [string, RegExp][] = [
       ['rootfs/etc/soci-snapshotter-grpc/config.toml', /^# Regenerate/m],
       ['bottlerocket/settings.toml', /^# This file/m],
@@ -60,6 +85,8 @@ describe('golden cases', () => {
       ['nodeconfig.yaml', /#/],
       ['user-data.mime', /^# /m],
       ['install.sh', /^# /m],
+      ['packer/files/bake.sh', /^# /m],
+      ['daemonset-bundle/live.sh', /^# /m],
       ['packer/build.pkr.hcl', /^# /m],
     ];
     for (const [path, where] of edits) {
@@ -71,9 +98,9 @@ describe('golden cases', () => {
         const match = where.exec(text);
         expect(match, `${path} has a comment to edit`).not.toBeNull();
         const i = match!.index + match![0].length; // the character after the comment's start
-        compareWithGolden(dir, artifacts, false); // the copy matches before the edit
+        compareWithGolden(dir, artifacts, false, stored); // the copy matches before the edit
         writeFileSync(file, text.slice(0, i) + (text[i] === 'x' ? 'y' : 'x') + text.slice(i + 1));
-        expect(() => compareWithGolden(dir, artifacts, false), path).toThrow(/differs from the golden file/);
+        expect(() => compareWithGolden(dir, artifacts, false, stored), path).toThrow(/differs from the golden file/);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

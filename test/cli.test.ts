@@ -34,7 +34,7 @@ describe('soci-installer CLI', () => {
     const out = join(cwd, 'out');
     expect(readdirSync(out).sort()).toEqual(['.soci-installer', 'daemonset-uninstall.yaml', 'daemonset.yaml', 'install.sh', 'nodeconfig.yaml', 'packer', 'rootfs', 'user-data.mime']);
     expect(readdirSync(join(out, 'packer')).sort()).toEqual(['build.pkr.hcl', 'files', 'plugins.pkr.hcl', 'soci.auto.pkrvars.hcl', 'sources.pkr.hcl', 'variables.pkr.hcl']);
-    expect(readFileSync(join(out, 'packer/files/install.sh'), 'utf8')).toBe(readFileSync(join(out, 'install.sh'), 'utf8'));
+    expect(readFileSync(join(out, 'packer/files/rootfs/etc/soci-snapshotter-grpc/config.toml'), 'utf8')).toBe(readFileSync(join(out, 'rootfs/etc/soci-snapshotter-grpc/config.toml'), 'utf8'));
     expect(statSync(join(out, 'install.sh')).mode & 0o777).toBe(0o755);
     expect(statSync(join(out, 'rootfs/root/.docker/config.json')).mode & 0o777).toBe(0o600);
   });
@@ -296,7 +296,7 @@ describe('soci-installer CLI', () => {
         expect(statSync(join(out, f)).mode & 0o022, f).toBe(0);
       }
       expect(statSync(join(out, 'packer/files')).mode & 0o777).toBe(0o755);
-      expect(statSync(join(out, 'packer/files/install.sh')).mode & 0o777).toBe(0o755);
+      expect(statSync(join(out, 'packer/files/bake.sh')).mode & 0o777).toBe(0o755);
       expect(statSync(join(out, 'packer/files/rootfs/root/.docker/config.json')).mode & 0o777).toBe(0o600);
     });
 

@@ -3,6 +3,7 @@
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { render } from '../src/index.js';
+import { liveScript } from '../src/artifacts/node-script.js';
 import { caseProfile } from './golden.js';
 import { strictK8s, validateK8s } from './support/kubernetes.js';
 
@@ -35,7 +36,7 @@ describe.each([
     });
   }
 
-  it('keeps privilege to the init container, which hands install.sh to the host as a transient unit', () => {
+  it('keeps privilege to the init container, which hands live.sh to the host as a transient unit', () => {
     const [ns, sa, cm, ds] = docs(profile, 'daemonset.yaml');
     expect(ns!.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('privileged');
     expect(sa!.automountServiceAccountToken).toBe(false);
@@ -47,7 +48,7 @@ describe.each([
     const [init] = pod.initContainers;
     expect(init.securityContext).toEqual({ privileged: true });
     expect(init.command[2]).toMatch(/nsenter --target 1 .*\n/);
-    expect(init.command[2]).toMatch(/systemd-run --unit=soci-installer-[0-9a-f]{12} --wait .*\/install\.sh --live/);
+    expect(init.command[2]).toMatch(/systemd-run --unit=soci-installer-[0-9a-f]{12} --wait .*\/live\.sh$/m);
     const [main] = pod.containers;
     expect(main.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     expect(main.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'test -f /state/installed || test -f /status/not-eks-al2023']);
@@ -56,10 +57,12 @@ describe.each([
       expect(c.resources.requests).toBeDefined();
       expect(c.resources.limits.memory).toBeDefined();
     }
-    // The ConfigMap carries the very install.sh and rootfs/ of the other paths, mapped back to their paths.
+    // The ConfigMap carries live.sh and uninstall.sh, and the very rootfs/ of the other paths, mapped back to their paths.
     const r = render(profile);
     const items = pod.volumes.find((v: any) => v.name === 'bundle').configMap.items as { key: string; path: string }[];
-    for (const a of r.artifacts.filter((x) => x.path === 'install.sh' || x.path.startsWith('rootfs/'))) {
+    expect(items.map((i) => i.path).filter((p) => !p.startsWith('rootfs/'))).toEqual(['live.sh', 'uninstall.sh']);
+    expect(cm!.data[items.find((i) => i.path === 'live.sh')!.key]).toBe(liveScript(r.plan));
+    for (const a of r.artifacts.filter((x) => x.path.startsWith('rootfs/'))) {
       const item = items.find((i) => i.path === a.path);
       expect(item, a.path).toBeDefined();
       expect(cm!.data[item!.key]).toBe(a.content);
@@ -105,13 +108,15 @@ describe('the strict check itself', () => {
   });
 });
 
-describe('uninstall.sh', () => {
-  it('is shellcheck-clean', async () => {
+describe('live.sh and uninstall.sh', () => {
+  it('are shellcheck-clean', async () => {
     const { shellcheck } = await import('./support/shellcheck.js');
     const cm = docs(undefined, 'daemonset.yaml')[2]!;
-    const res = await shellcheck(cm.data['uninstall.sh']);
-    expect(res.output).toBe('');
-    expect(res.code).toBe(0);
+    for (const key of ['live.sh', 'uninstall.sh']) {
+      const res = await shellcheck(cm.data[key]);
+      expect(res.output, key).toBe('');
+      expect(res.code, key).toBe(0);
+    }
   });
 });
 

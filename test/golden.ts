@@ -3,7 +3,9 @@
 // One exception: the gzip stream inside the self-extracting wrapper (src/mime/self-extracting.ts) is
 // compared as the bytes it unpacks to, since deflate output is not fixed across zlib builds and CPUs
 // (Node bundles Chromium's zlib, whose match finder has CPU-specific code paths; we saw equal bytes
-// on Node 22 and 24 on x86_64 only). UPDATE_GOLDEN=1 (npm run update-golden) rewrites the expected files.
+// on Node 22 and 24 on x86_64 only). A payload embedded in a YAML output (the ConfigMap's scripts and
+// rootfs/, Karpenter's userData, eksctl's NodeConfig) is stored once (storeOnce).
+// UPDATE_GOLDEN=1 (npm run update-golden) rewrites the expected files.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -31,13 +33,43 @@ export function parsed(path: string, text: string): unknown {
   return text;
 }
 
-export function compareWithGolden(expectedDir: string, artifacts: Artifact[], update = UPDATE): void {
+/**
+ * Payloads stored once: in a YAML golden, a block scalar (`key: |` or `- |`) whose value is the
+ * content of another stored file is stored as one line `<stored once: PATH>`; the replacement needs
+ * the exact bytes, so the stored YAML asserts them equal. Both sides of a comparison go through it.
+ */
+export function storeOnce(path: string, text: string, stored: Map<string, string>): string {
+  if (!/\.ya?ml$/.test(path) || stored.size === 0) return text;
+  const lines = text.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    out.push(line);
+    const head = /^( *)(?:- |[^ #].*: |- [^ #].*: )\|$/.exec(line);
+    if (!head) continue;
+    const keyIndent = head[1]!.length + (line.slice(head[1]!.length).startsWith('- ') ? 2 : 0);
+    let j = i + 1;
+    while (j < lines.length && (lines[j] === '' || lines[j]!.length - lines[j]!.trimStart().length > keyIndent)) j++;
+    while (j > i + 1 && lines[j - 1] === '') j--; // clip chomping: trailing blank lines are not the value's
+    const body = lines.slice(i + 1, j);
+    const indent = body.find((l) => l !== '')?.match(/^ */)![0] ?? '';
+    if (!indent || body.some((l) => l !== '' && !l.startsWith(indent))) continue;
+    const value = `${body.map((l) => l.slice(indent.length)).join('\n')}\n`;
+    const where = stored.get(value);
+    if (where === undefined) continue;
+    out.push(`${indent}<stored once: ${where}>`);
+    i = j - 1;
+  }
+  return out.join('\n');
+}
+
+export function compareWithGolden(expectedDir: string, artifacts: Artifact[], update = UPDATE, stored = new Map<string, string>()): void {
   if (update) {
     rmSync(expectedDir, { recursive: true, force: true });
     for (const a of artifacts) {
       const file = join(expectedDir, a.path);
       mkdirSync(join(file, '..'), { recursive: true });
-      writeFileSync(file, a.content);
+      writeFileSync(file, storeOnce(a.path, a.content, stored));
     }
     return;
   }
@@ -46,8 +78,9 @@ export function compareWithGolden(expectedDir: string, artifacts: Artifact[], up
   );
   for (const a of artifacts) {
     const want = readFileSync(join(expectedDir, a.path), 'utf8');
-    expect(parsed(a.path, a.content), `${a.path} differs from the golden file`).toEqual(parsed(a.path, want));
-    expect(unwrapGzip(a.content), `${a.path} differs from the golden file (bytes)`).toBe(unwrapGzip(want));
+    const got = storeOnce(a.path, a.content, stored);
+    expect(parsed(a.path, got), `${a.path} differs from the golden file`).toEqual(parsed(a.path, want));
+    expect(unwrapGzip(got), `${a.path} differs from the golden file (bytes)`).toBe(unwrapGzip(want));
   }
 }
 

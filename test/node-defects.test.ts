@@ -3,7 +3,7 @@
 // Slow: run one at a time (-t 'D18').
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { render } from '../src/index.js';
-import { uninstallScript } from '../src/artifacts/daemonset.js';
+import { liveScript, uninstallScript } from '../src/artifacts/node-script.js';
 import { ensureHarness, withNode, type FakeNode } from './harness/index.js';
 
 const PARALLEL = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n';
@@ -50,8 +50,8 @@ describe('booted node, containerd 2', { timeout: 300_000 }, () => {
 
   it('D18: a new generator version alone makes live mode restart nothing and forget no image', async () => {
     await withNode({ containerd: '2', name: 'd18-live-upgrade' }, async (node) => {
-      await node.writeFile('/root/install.sh', artifact(PARALLEL, 'install.sh'), 0o755);
-      const first = await node.exec('/root/install.sh --live', { timeoutMs: 240_000 });
+      await node.writeFile('/root/live.sh', liveScript(render(PARALLEL, 'profile').plan), 0o755);
+      const first = await node.exec('/root/live.sh', { timeoutMs: 240_000 });
       expect(first.code, first.stderr).toBe(0);
       const before = {
         containerd: await invocation(node, 'containerd.service'),
@@ -64,8 +64,8 @@ describe('booted node, containerd 2', { timeout: 300_000 }, () => {
       vi.doMock('../src/version.js', () => ({ GENERATOR_VERSION: '0.1.1-next' }));
       const next = (await import('../src/index.js')).render(PARALLEL, 'profile');
       vi.doUnmock('../src/version.js');
-      await node.writeFile('/root/install.sh', next.artifacts.find((a) => a.path === 'install.sh')!.content, 0o755);
-      const second = await node.exec('/root/install.sh --live', { timeoutMs: 240_000 });
+      await node.writeFile('/root/live.sh', (await import('../src/artifacts/node-script.js')).liveScript(next.plan), 0o755);
+      const second = await node.exec('/root/live.sh', { timeoutMs: 240_000 });
       expect(second.code, second.stderr).toBe(0);
       expect({
         containerd: await invocation(node, 'containerd.service'),
@@ -117,8 +117,8 @@ describe('booted node, containerd 2', { timeout: 300_000 }, () => {
       await node.run('systemctl start auditd.service');
       const old = await invocation(node, 'auditd.service');
       await node.waitFor(`grep -q "inv=${old}" /var/log/audit/audit.log`);
-      await node.writeFile('/root/install.sh', artifact('node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: lazy, source: ami, auth: none }\n', 'packer/files/install.sh'), 0o755);
-      const bake = await node.exec('/root/install.sh --bake', { timeoutMs: 120_000 });
+      await node.writeFile('/root/bake.sh', artifact('node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: lazy, source: ami, auth: none }\n', 'packer/files/bake.sh'), 0o755);
+      const bake = await node.exec('/root/bake.sh', { timeoutMs: 120_000 });
       expect(bake.code, bake.stderr).toBe(0);
       const now = await invocation(node, 'auditd.service');
       expect(now).not.toBe(old);

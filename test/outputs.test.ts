@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { PATHS, ProfileError, render, type Plan } from '../src/index.js';
 import { containerdTable } from '../src/artifacts/containerd.js';
 import { selfExtractingScript } from '../src/mime/self-extracting.js';
+import { USER_DATA_PLAIN } from '../src/artifacts/user-data.js';
 import { caseProfile } from './golden.js';
 import { cloudInitParts, nodeadmRender, parseMimeWithPython, runWrapper } from './support/mime.js';
 import { EKS_NODECONFIG, EKSCTL_MINIMAL_NODECONFIG, eksctlUserData, eksManagedNodeGroupUserData, goMultipartRead, KARPENTER_NODECONFIG, karpenterSerialize, karpenterUserData } from './support/reserialize.js';
@@ -157,7 +158,7 @@ describe.each(CASES)('%s', (name) => {
       const payload = scripts[0]!.payload;
       expect(payload.startsWith('#!/bin/bash\n')).toBe(true);
       if (payload === script) {
-        expect(Buffer.byteLength(script)).toBeLessThanOrEqual(14336); // sent as it stands only when small
+        expect(Buffer.byteLength(mime)).toBeLessThanOrEqual(USER_DATA_PLAIN); // sent as it stands only when small
       } else {
         expect((await shellcheck(payload)).output).toBe('');
         const unpacked = await runWrapper(payload);

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { render, type Artifact } from '../src/index.js';
 import { eksAmiNameFilter } from '../src/plan.js';
+import { bakeScript } from '../src/artifacts/node-script.js';
 import { caseProfile } from './golden.js';
 import { packerEval, packerValidate, parseHcl, stripForPacker166 } from './support/packer.js';
 
@@ -38,12 +39,12 @@ describe.each(withPacker)('%s: packer/', (name) => {
   const hclFiles = packer.filter((a) => /\.pkr(vars)?\.hcl$/.test(a.path));
   const file = (p: string) => packer.find((a) => a.path === `packer/${p}`)!.content;
 
-  it('holds the HCL sources, the generated pkrvars, and under files/ the very install.sh and rootfs/ of render', () => {
+  it('holds the HCL sources, the generated pkrvars, and under files/ bake.sh and the very rootfs/ of render', () => {
     expect(hclFiles.map((a) => a.path).sort()).toEqual(
       ['build.pkr.hcl', 'plugins.pkr.hcl', 'soci.auto.pkrvars.hcl', 'sources.pkr.hcl', 'variables.pkr.hcl'].map((f) => `packer/${f}`),
     );
     const uploaded = packer.filter((a) => a.path.startsWith('packer/files/'));
-    const own = r.artifacts.filter((a) => a.path === 'install.sh' || a.path.startsWith('rootfs/'));
+    const own = [{ path: 'bake.sh', content: bakeScript(r.plan), mode: 0o755 }, ...r.artifacts.filter((a) => a.path.startsWith('rootfs/'))];
     expect(uploaded.map((a) => ({ ...a, path: a.path.slice('packer/files/'.length) }))).toEqual(own);
   });
 
@@ -62,11 +63,11 @@ describe.each(withPacker)('%s: packer/', (name) => {
     }
   });
 
-  it('builds one source per architecture served, from the EKS AL2023 AMI, gp3, and runs install.sh --bake', async () => {
+  it('builds one source per architecture served, from the EKS AL2023 AMI, gp3, and runs bake.sh', async () => {
     const build = ((await parseHcl('build', file('build.pkr.hcl'))) as Json).build[0];
     expect(build.sources).toEqual(ami.arches.map((a) => `source.amazon-ebs.${a}`));
     expect(build.provisioner.file).toEqual([{ source: '${path.root}/files/', destination: '/tmp/soci-installer' }]);
-    expect(build.provisioner.shell.at(-1).inline[0]).toBe('sudo bash /tmp/soci-installer/install.sh --bake');
+    expect(build.provisioner.shell.at(-1).inline[0]).toBe('sudo bash /tmp/soci-installer/bake.sh');
     const sources = ((await parseHcl('sources', file('sources.pkr.hcl'))) as Json).source['amazon-ebs'];
     for (const arch of ['x86_64', 'arm64'] as const) {
       const s = sources[arch][0];

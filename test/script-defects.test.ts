@@ -117,7 +117,7 @@ describe('D21: the bake cleanup', () => {
       mkdirSync(join(root.path(p), '..'), { recursive: true });
       writeFileSync(root.path(p), 'builder state\n');
     }
-    const res = await root.run(file('node: { kubernetesVersion: "1.33" }\nsoci: { mode: lazy, source: ami, auth: none }\n', 'packer/files/install.sh'), ['--bake']);
+    const res = await root.run(file('node: { kubernetesVersion: "1.33" }\nsoci: { mode: lazy, source: ami, auth: none }\n', 'packer/files/bake.sh'), []);
     expect(res.code, res.stderr).toBe(0);
     for (const p of extra) expect(existsSync(root.path(p)), p).toBe(false);
     expect(existsSync(root.path('/var/cache/dnf'))).toBe(false);
@@ -183,7 +183,7 @@ WantedBy=multi-user.target
 `;
   it('D6: a bake from an AMI whose nodeadm-run reads no drop-ins fails and says why', async () => {
     const root = scratch({ nodeadmRunUnit: OLD_NODEADM_RUN });
-    const res = await root.run(file('node: { kubernetesVersion: "1.33" }\nsoci: { mode: lazy, source: ami, auth: none }\n', 'packer/files/install.sh'), ['--bake']);
+    const res = await root.run(file('node: { kubernetesVersion: "1.33" }\nsoci: { mode: lazy, source: ami, auth: none }\n', 'packer/files/bake.sh'), []);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/nodeadm-run\.service does not read \/etc\/eks\/nodeadm\.d .*use soci\.wiring: user-data/);
     expect(existsSync(root.path(PATHS.nodeadmDropIn))).toBe(false);

@@ -727,12 +727,12 @@ describe('defects, shown with the real components', () => {
         }
       });
 
-  it('D5: install.sh --bake starts the installed soci once on a scratch root and socket, and stops the build unless it becomes ready', async () => {
+  it('D5: bake.sh starts the installed soci once on a scratch root and socket, and stops the build unless it becomes ready', async () => {
     const r = render('node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n', 'p');
-    const script = r.artifacts.find((a) => a.path === 'install.sh')!.content;
+    const script = r.artifacts.find((a) => a.path === 'packer/files/bake.sh')!.content;
     const good = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.15.0', ecrHelper: false });
     try {
-      const res = await good.run(script, ['--bake']);
+      const res = await good.run(script, []);
       expect(res.stderr).toMatch(/bake: soci starts with its config/);
       expect(res.code, res.stderr).toBe(0);
       expect(processesUnder(good.dir)).toEqual([]);
@@ -744,7 +744,7 @@ describe('defects, shown with the real components', () => {
     expect(refused).not.toBe(script);
     const bad = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.15.0', ecrHelper: false });
     try {
-      const res = await bad.run(refused, ['--bake']);
+      const res = await bad.run(refused, []);
       expect(res.code).toBe(1);
       expect(res.stderr).toMatch(/bake: \/usr\/bin\/soci-snapshotter-grpc does not start with \/etc\/soci-snapshotter-grpc\/config\.toml: .*requires containerd content store/);
       expect(existsSync(bad.path(PATHS.nodeadmDropIn))).toBe(false);
@@ -755,15 +755,15 @@ describe('defects, shown with the real components', () => {
     }
   }, 120_000);
 
-  it('D16: install.sh names /usr/bin/unpigz in soci\'s config only where the node has it', async () => {
+  it('D16: the node scripts name /usr/bin/unpigz in soci\'s config only where the node has it (bake.sh here)', async () => {
     const r = render('node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n', 'p');
-    const script = r.artifacts.find((a) => a.path === 'install.sh')!.content;
+    const script = r.artifacts.find((a) => a.path === 'packer/files/bake.sh')!.content;
     const root = makeScratchRoot({ containerdVersion: '2.1.4', amiSociVersion: '0.15.0', ecrHelper: false });
     try {
       // An overlay whiteout in the /usr layer hides the host's /usr/bin/unpigz from the script.
       const hide = await run('mknod', [root.path('/usr/bin/unpigz'), 'c', '0', '0']);
       expect(hide.code, hide.stderr).toBe(0);
-      const res = await root.run(script, ['--bake']);
+      const res = await root.run(script, []);
       expect(res.code, res.stderr).toBe(0);
       expect(res.stderr).toMatch(/\/usr\/bin\/unpigz is missing/);
       const written = readFileSync(root.path(PATHS.sociConfig), 'utf8');

@@ -1,13 +1,12 @@
 // The fallback DaemonSet for nodes that already run: one manifest for `kubectl apply -f`. The
-// privileged part is an init container that hands the very same install.sh (from a ConfigMap) to
-// the host's systemd as a transient unit, so restarting containerd cannot cut it off; the pod then
+// privileged part is an init container that hands live.sh (install.sh's path with the live hooks,
+// from a ConfigMap, node-script.ts) to the host's systemd as a transient unit, so restarting containerd cannot cut it off; the pod then
 // idles unprivileged and is Ready only once the node is verified.
 import { createHash } from 'node:crypto';
 import { PATHS, type Plan } from '../plan.js';
-import { renderTemplate } from '../render/template.js';
-import { shellQuote, yamlText } from '../render/escape.js';
-import { installScript } from './install-script.js';
-import { INCOMPLETE_IMAGES, NODEADM_CONFIG_PHASE, nodeFiles, PAUSE_IMPORT_UNIT } from './node-files.js';
+import { yamlText } from '../render/escape.js';
+import { liveScript, uninstallScript } from './node-script.js';
+import { nodeFiles } from './node-files.js';
 
 type Obj = Record<string, unknown>;
 export const NAME = 'soci-installer';
@@ -21,21 +20,10 @@ export const POD_LABEL = 'app.kubernetes.io/name';
 const BUNDLE_MOUNT = '/bundle';
 const STATE_MOUNT = '/state';
 
-export function uninstallScript(plan: Plan): string {
-  return renderTemplate('uninstall.sh.mustache', {
-    version: plan.generatorVersion,
-    stateQ: shellQuote(PATHS.stateDir),
-    pauseUnit: PAUSE_IMPORT_UNIT,
-    nodeadmConfigPhase: NODEADM_CONFIG_PHASE,
-    incompleteImages: INCOMPLETE_IMAGES,
-    namespace: plan.daemonset.namespace,
-  });
-}
-
 /** Files the ConfigMap carries: the node scripts and rootfs/, at their render paths. */
 export function bundleFiles(plan: Plan): { path: string; content: string; mode: number }[] {
   return [
-    { path: 'install.sh', content: installScript(plan), mode: 0o755 },
+    { path: 'live.sh', content: liveScript(plan), mode: 0o755 },
     { path: 'uninstall.sh', content: uninstallScript(plan), mode: 0o755 },
     ...nodeFiles(plan).map((f) => ({ path: `rootfs${f.path}`, content: f.content, mode: parseInt(f.mode, 8) })),
   ];
@@ -44,7 +32,7 @@ export function bundleFiles(plan: Plan): { path: string; content: string; mode: 
 // ConfigMap keys allow only [-._a-zA-Z0-9]; items[].path puts each file back at its path.
 const keyOf = (path: string) => path.replace(/[^-._a-zA-Z0-9]/g, '_').replace(/^\.+/, '_');
 
-// What install.sh needs of the host before it can run at all, read through /proc/1/root so nothing
+// What live.sh needs of the host before it can run at all, read through /proc/1/root so nothing
 // on the host is executed: nodeadm where the EKS AL2023 AMI has it (its units' ExecStart,
 // amazon-eks-ami templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-config.service), the
 // containerd version file, systemd, bash. Bottlerocket and other distributions lack some of them.
@@ -52,8 +40,8 @@ const NEEDS = ['/usr/bin/nodeadm', PATHS.containerdVersionFile, '/run/systemd/sy
 const STATUS_MOUNT = '/status';
 const NOT_APPLICABLE = `${STATUS_MOUNT}/not-eks-al2023`;
 
-/** The init container's script: run install.sh (or uninstall.sh) on the host as a transient unit. */
-function initCommand(script: 'install.sh --live' | 'uninstall.sh', hash: string): string {
+/** The init container's script: run live.sh (or uninstall.sh) on the host as a transient unit. */
+function initCommand(script: 'live.sh' | 'uninstall.sh', hash: string): string {
   const unit = `soci-installer-${hash}`;
   const hostBundle = `${PATHS.stateDir}/bundle/${hash}`;
   return [
@@ -115,7 +103,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
   const labels = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/managed-by': 'soci-installer' };
   const ns = ds.namespace;
   const uninstall = opts.uninstall === true;
-  // Ready only when the node is done: the marker install.sh writes last, or uninstall's; or when the
+  // Ready only when the node is done: the marker live.sh writes last, or uninstall's; or when the
   // init container found a node that is not EKS AL2023 (nothing to do there).
   const readyFile = uninstall ? '/run-host/uninstalled' : `${STATE_MOUNT}/installed`;
 
@@ -169,7 +157,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
             {
               name: uninstall ? 'uninstall' : 'install',
               image: ds.image,
-              command: ['/bin/bash', '-c', initCommand(uninstall ? 'uninstall.sh' : 'install.sh --live', hash)],
+              command: ['/bin/bash', '-c', initCommand(uninstall ? 'uninstall.sh' : 'live.sh', hash)],
               securityContext: { privileged: true },
               terminationMessagePolicy: 'FallbackToLogsOnError',
               resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },

@@ -1,7 +1,7 @@
 // Every file that lands on the node, in the order the install script writes them. This one list
-// feeds rootfs/, the install script, and (later) the Packer and DaemonSet paths.
+// feeds rootfs/ and the node scripts' data headers (node-script.ts), so Packer and the DaemonSet too.
+import { readFileSync } from 'node:fs';
 import { PATHS, type Plan } from '../plan.js';
-import { loadTemplate } from '../render/template.js';
 import { toToml } from '../render/toml.js';
 import { sociConfigToml, UNPIGZ, usesUnpigz } from './soci-config.js';
 import { nodeConfigYaml, wiringNodeConfig } from './nodeconfig.js';
@@ -28,11 +28,6 @@ export interface NodeFile {
 }
 
 export const PAUSE_IMPORT_UNIT = 'soci-installer-pause-import.service';
-
-/** nodeadm's config phase over user data and the drop-ins, as nodeadm-run.service names its sources. */
-export const NODEADM_CONFIG_PHASE = `nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/`;
-/** Image references whose content is incomplete (layers discarded after an unpack): one per line. */
-export const INCOMPLETE_IMAGES = `ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }'`;
 
 export function nodeFiles(plan: Plan): NodeFile[] {
   if (!plan.installs) return [];
@@ -61,7 +56,7 @@ export function nodeFiles(plan: Plan): NodeFile[] {
   const proxy = proxyDropIn(plan, 'soci-snapshotter');
   if (proxy) files.push({ path: '/etc/systemd/system/soci-snapshotter.service.d/30-soci-installer-proxy.conf', content: proxy, mode: '0644', phase: 'stage' });
   if (plan.auth === 'ecr-credential-helper') {
-    files.push({ path: PATHS.ecrBridge, content: loadTemplate('node/docker-credential-soci-ecr'), mode: '0755', phase: 'stage' });
+    files.push({ path: PATHS.ecrBridge, content: readFileSync(new URL('../../node/docker-credential-soci-ecr', import.meta.url), 'utf8'), mode: '0755', phase: 'stage' });
   }
   if (plan.auth === 'ecr-credential-helper' || plan.auth === 'ecr-credential-helper-package') {
     // docker-credential-<credsStore> answers every registry: ours says "not found" for non-ECR ones.

@@ -1,15 +1,19 @@
 // user-data.mime: the install script as a cloud-init shell part, then the NodeConfig part
 // (last, because nodeadm merges NodeConfigs in order and later wins). Both plain 7-bit text
-// (mime/archive.ts says why); a script too big for that travels in the self-extracting wrapper.
+// (mime/archive.ts says why). The script is the boot path only (node-script.ts); when the whole
+// user data would be over USER_DATA_PLAIN it travels in the self-extracting wrapper, itself plain
+// text, and out/install.sh and rootfs/ are the readable copy.
 import { CONTENT_TYPES, buildMime } from '../mime/archive.js';
 import { selfExtractingScript } from '../mime/self-extracting.js';
 import type { Plan } from '../plan.js';
-import { installScript } from './install-script.js';
+import { installScript } from './node-script.js';
 import { nodeConfigYaml, userDataNodeConfig, type NodeConfig } from './nodeconfig.js';
 import { ProfileError } from '../errors.js';
 
 export const USER_DATA_LIMIT = 16384; // EC2's limit, before base64
 export const USER_DATA_WARN = 14336; // EKS, Karpenter and eksctl append their own NodeConfig
+/** Up to this size user data is readable as it stands; above, the script part is the wrapper. */
+export const USER_DATA_PLAIN = 6144;
 
 export function userDataNodeConfigYaml(plan: Plan): string {
   if (plan.ami?.baked) return bakedNodeConfigYaml(plan);
@@ -38,9 +42,10 @@ export function userDataMime(plan: Plan): string {
   const script = installScript(plan);
   const nodeConfig = { contentType: CONTENT_TYPES.nodeConfig, body: userDataNodeConfigYaml(plan) };
   const plain = buildMime([{ contentType: CONTENT_TYPES.shell, body: script }, nodeConfig]);
-  if (Buffer.byteLength(plain) <= USER_DATA_WARN) return plain;
-  // Too big to leave room for what EKS, Karpenter and eksctl append: the script travels gzipped in a
-  // plain-text wrapper (install.sh beside it is the same script, readable).
+  if (Buffer.byteLength(plain) <= USER_DATA_PLAIN) return plain;
+  // Users merge their own parts with ours, and EKS, Karpenter and eksctl append theirs, under
+  // EC2's 16 KiB: the script travels gzipped in a plain-text wrapper (install.sh beside it is the
+  // same script, readable).
   return buildMime([{ contentType: CONTENT_TYPES.shell, body: selfExtractingScript(plan.generatorVersion, script) }, nodeConfig]);
 }
 

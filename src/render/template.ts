@@ -94,19 +94,11 @@ function lookup(name: string, stack: unknown[]): unknown {
   return undefined;
 }
 
-// Partials: templates/partials/<name>.mustache, text shared by several templates ({{> name}}).
-const partials = new Proxy({} as Record<string, string>, {
-  get: (_, name: string) => loadTemplate(`partials/${name}.mustache`),
-});
-
 function check(tokens: Token[], stack: unknown[], template: string): void {
   for (const t of tokens) {
     const [type, name] = t;
     if (type === 'text' || type === '!' || type === '=') continue;
-    if (type === '>') {
-      check(Mustache.parse(partials[name]!) as unknown as Token[], stack, `${template} > ${name}`);
-      continue;
-    }
+    if (type === '>') throw new InternalError(`template ${template}: partials are not used ({{> ${name}}})`);
     if (!resolvable(name, stack)) throw new InternalError(`template ${template}: the view has no value for {{${name}}}`);
     if (type === '{' || type === '&') throw new InternalError(`template ${template}: use {{${name}}}, escaping is already off`);
     if (type === '#') {
@@ -129,5 +121,5 @@ export function renderTemplate(name: string, view: View): string {
 /** The same for template text in hand; `name` is for messages. */
 export function renderText(template: string, view: View, name = 'template'): string {
   check(Mustache.parse(template) as unknown as Token[], [view], name);
-  return Mustache.render(template, view, partials, { escape: (s: string) => s });
+  return Mustache.render(template, view, {}, { escape: (s: string) => s });
 }

@@ -63,7 +63,8 @@ function cachedImage(name: string, spec: PlatformSpec): CachedImage {
   }
   const dir = path.join(CACHE, `${name}-${h.digest('hex').slice(0, 16)}`);
   const done = path.join(dir, 'image.json');
-  if (fs.existsSync(done)) return JSON.parse(fs.readFileSync(done, 'utf8')) as CachedImage;
+  // The cache may have been filled from another clone or worktree sharing .cache: the layout is here.
+  if (fs.existsSync(done)) return { ...(JSON.parse(fs.readFileSync(done, 'utf8')) as CachedImage), dir };
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   const built = writeOciLayout(tmp, [spec]);
@@ -80,7 +81,7 @@ export function sociConvert(image: CachedImage, opts: { minLayerSize?: number } 
   const min = opts.minLayerSize ?? 10 << 20;
   const dir = `${image.dir}-soci-${min}`;
   const done = path.join(dir, 'soci-image.json');
-  if (fs.existsSync(done)) return JSON.parse(fs.readFileSync(done, 'utf8')) as SociImage;
+  if (fs.existsSync(done)) return { ...(JSON.parse(fs.readFileSync(done, 'utf8')) as SociImage), dir };
 
   const tmp = `${dir}.tmp-${process.pid}`;
   const root = `${tmp}-root`;

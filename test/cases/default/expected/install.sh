@@ -1,23 +1,11 @@
 #!/bin/bash
-# soci-installer 0.1.0: SOCI snapshotter in lazy mode on an EKS AL2023 node (containerd 2).
-# 1. check the node (root, architecture, containerd version)
-# 2. pick the binary: the AMI's /usr/bin/soci-snapshotter-grpc (0.10.0 or later)
-# 3. write soci's files ("stage" below), start soci and check it is up
-# 4. only then wire containerd to it ("wire" below): nodeadm applies it at boot
-# Any failure puts every file back and leaves the node on overlayfs (exit 0, or 1 with --strict).
-# --live (a running node, from the DaemonSet): also regenerate containerd's config with nodeadm,
-# restart containerd once (containers keep running), import the pause image into soci, check a
-# snapshot, and forget images whose layers are gone (kubelet pulls them again, through soci).
-# --bake (Packer, packer/ beside this script): the same steps on the image builder, soci enabled but
-# not started, the wiring always as the nodeadm drop-in, then the EKS cleanup (machine-id, cloud-init
-# state, SSH host keys, logs); any failure exits 1 so the build stops.
-# A second run changes nothing and restarts nothing. Log: journalctl -t soci-installer
+# soci-installer 0.1.0: SOCI snapshotter in lazy mode on an EKS AL2023 node at boot (containerd 2).
+# This data header, then soci-installer's node/log.sh, node/lib.sh, node/install.sh, node/boot.sh (their comments are there).
 # Profile values below are single-quoted on purpose: nothing in them is expanded.
 # shellcheck disable=SC2016
 set -euo pipefail
-umask 022
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-
+VERSION='0.1.0'
 MODE='lazy'
 SOURCE='ami'
 CONTAINERD_LINE='2'
@@ -25,240 +13,24 @@ MIN_VERSION='0.10.0'
 BAD_VERSIONS='0.10.0 0.11.0'
 SOCI_VERSION='0.15.0'
 ARCHES='amd64 arm64'
+AUTH='ecr-credential-helper'
 AMI_BIN='/usr/bin/soci-snapshotter-grpc'
 REL_BIN='/usr/local/bin/soci-snapshotter-grpc'
 SOCKET='/run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock'
 STATE='/var/lib/soci-installer'
-DROP_IN_WIRING=1
-START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
-
-STRICT=0
-LIVE=0
-BAKE=0
-for arg in "$@"; do
-  case "$arg" in
-    --strict) STRICT=1 ;;
-    --live) LIVE=1 STRICT=1 ;;
-    --bake) BAKE=1 STRICT=1 ;;
-    *) echo "usage: $0 [--strict | --live | --bake]" >&2; exit 2 ;;
-  esac
-done
-
-log() {
-  local level=$1
-  shift
-  echo "soci-installer: $*" >&2
-  logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
-}
-fail() {
-  log err "$*"
-  REASON=$*
-  exit 1
-}
-booted() { [ -d /run/systemd/system ]; }
-ver_ge() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$2" ]; }
-same() { [ -f "$2" ] && [ "$(sha256sum <"$1")" = "$(sha256sum <"$2")" ]; }
-
-WORK=$(mktemp -d)
-CHANGED=()
-ENABLED=()
-UNITS_CHANGED=0
-SOCI_CHANGED=0
-PHASE=stage
-WIRING_CHANGED=0
-STARTED=0
-SOCKET_WAS_ACTIVE=0
-CONTAINERD_RESTARTED=0
-KUBELET_RESTARTED=0
-CONTAINERD_WAS_ACTIVE=0
-COMMITTED=0
-REASON="unexpected error"
-
-# Remember a file's state before the first change of this run (and, once ever, for uninstall).
-save() {
-  local path=$1
-  CHANGED+=("$path")
-  mkdir -p "$WORK/orig$(dirname "$path")"
-  [ ! -e "$path" ] || cp -a "$path" "$WORK/orig$path"
-  case "$path" in "$STATE"/*) return 0 ;; esac
-  local keep="$STATE/original$path"
-  if [ ! -e "$keep" ] && [ ! -e "$keep.absent" ]; then
-    mkdir -p "$(dirname "$keep")"
-    if [ -e "$path" ]; then cp -a "$path" "$keep"; else : >"$keep.absent"; fi
-  fi
-}
-mark() {
-  [ "$PHASE" = stage ] || WIRING_CHANGED=1
-  case "$1" in
-    /etc/systemd/* | /usr/local/lib/systemd/*) UNITS_CHANGED=1 ;;
-  esac
-  case "$1" in
-    /etc/soci-snapshotter-grpc/* | /etc/systemd/system/soci-snapshotter.* | "$REL_BIN" | /root/.docker/*) SOCI_CHANGED=1 ;;
-  esac
-}
-# Text files that differ only in comment lines (e.g. a newer generator's stamp): no setting changed.
-only_comments_differ() {
-  [ "$3" != 0755 ] && [ -f "$2" ] && [ "$(grep -v '^#' "$1" | sha256sum)" = "$(grep -v '^#' "$2" | sha256sum)" ]
-}
-# install_file SRC PATH MODE: put SRC at PATH atomically, unless it is already there.
-install_file() {
-  local src=$1 path=$2 mode=$3
-  if same "$src" "$path" && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then return 0; fi
-  save "$path"
-  only_comments_differ "$src" "$path" "$mode" || mark "$path"
-  mkdir -p "$(dirname "$path")"
-  cp "$src" "$path.soci-installer.tmp"
-  chmod "$mode" "$path.soci-installer.tmp"
-  mv -f "$path.soci-installer.tmp" "$path"
-  log info "wrote $path"
-}
-# put PATH MODE <content
-put() {
-  cat >"$WORK/new"
-  install_file "$WORK/new" "$1" "$2"
-}
-# put_own PATH MODE <content: as put, for a file the node's owner may have written: only over a
-# file this installer created, never over different content of someone else.
-put_own() {
-  cat >"$WORK/own"
-  if [ -e "$1" ] && ! same "$WORK/own" "$1" && [ ! -e "$STATE/original$1.absent" ]; then
-    fail "$1 exists with other content; soci-installer writes it only where it is absent or identical: merge these lines into it yourself, or remove it: $(tr -s '[:space:]' ' ' <"$WORK/own")"
-  fi
-  install_file "$WORK/own" "$1" "$2"
-}
-# unput PATH: remove a file this installer may have written before.
-unput() {
-  [ -e "$1" ] || return 0
-  save "$1"
-  mark "$1"
-  rm -f "$1"
-  log info "removed $1"
-}
-enable_unit() {
-  if ! systemctl is-enabled --quiet "$1" 2>/dev/null; then
-    systemctl enable "$1" >/dev/null 2>&1 || fail "cannot enable $1"
-    ENABLED+=("$1")
-  fi
-}
-reload() {
-  if [ "$UNITS_CHANGED" = 1 ] && booted; then systemctl daemon-reload; fi
-  UNITS_CHANGED=0
-}
-
-rollback() {
-  local i path
-  set +e
-  log err "rolling back: $REASON"
-  for unit in "${ENABLED[@]}"; do systemctl disable "$unit" >/dev/null 2>&1; done
-  # Files first, and systemd told, before soci stops: while containerd's drop-in (ours, or a Requires=
-  # of an older one) is loaded, stopping soci could stop containerd too.
-  for ((i = ${#CHANGED[@]} - 1; i >= 0; i--)); do
-    path=${CHANGED[$i]}
-    if [ -e "$WORK/orig$path" ]; then mv -f "$WORK/orig$path" "$path"; else rm -f "$path"; fi
-  done
-  UNITS_CHANGED=1
-  reload
-  if [ "$STARTED" = 1 ] && booted; then
-    systemctl stop soci-snapshotter.service >/dev/null 2>&1
-    [ "$SOCKET_WAS_ACTIVE" = 1 ] || systemctl stop soci-snapshotter.socket >/dev/null 2>&1
-  fi
-  # The one restart a failed live conversion may cost: containerd back on its old config.
-  if [ "$CONTAINERD_RESTARTED" = 1 ]; then systemctl restart containerd.service; fi
-  # containerd as found: if it ran when we began, it runs now.
-  if [ "$CONTAINERD_WAS_ACTIVE" = 1 ] && ! systemctl is-active --quiet containerd.service; then
-    systemctl start containerd.service
-  fi
-  # kubelet, if live mode restarted it, back on its old image service endpoint.
-  if [ "$KUBELET_RESTARTED" = 1 ]; then systemctl restart kubelet.service; fi
-  mkdir -p "$STATE" && echo "$REASON" >"$STATE/last-failure"
-  log err "soci-snapshotter NOT installed; containerd stays on its default snapshotter (overlayfs)"
-}
-on_exit() {
-  local rc=$?
-  if [ "$COMMITTED" != 1 ] && [ "$rc" != 0 ]; then
-    rollback
-    rm -rf "$WORK"
-    [ "$STRICT" = 1 ] && exit 1
-    exit 0
-  fi
-  rm -rf "$WORK"
-}
-trap on_exit EXIT
-
-# 1. The node
-[ "$(id -u)" = 0 ] || fail "must run as root"
-if booted && systemctl is-active --quiet containerd.service; then CONTAINERD_WAS_ACTIVE=1; fi
-case "$(uname -m)" in
-  x86_64) ARCH=amd64 ;;
-  aarch64 | arm64) ARCH=arm64 ;;
-  *) fail "unsupported architecture $(uname -m)" ;;
-esac
-case " $ARCHES " in *" $ARCH "*) ;; *) fail "this profile serves $ARCHES, not $ARCH (node.arch)" ;; esac
-[ -r '/etc/eks/containerd-version.txt' ] || fail "/etc/eks/containerd-version.txt is missing: not an EKS AL2023 node"
-# The AMI writes containerd's whole --version line there; read it as nodeadm does: the first match of
-# [0-9]+\.[0-9]+.[0-9]+ (amazon-eks-ami nodeadm/internal/containerd/version.go, 81fec2e8), so a leading v
-# (upstream builds) or none (the AMI's package) reads the same.
-have=$(grep -oE '[0-9]+\.[0-9]+.[0-9]+' '/etc/eks/containerd-version.txt' | head -n 1 || true)
-case "$have" in
-  1.*) line=1.7 ;;
-  2.*) line=2 ;;
-  *) line="unknown ($have)" ;;
-esac
-[ "$line" = "$CONTAINERD_LINE" ] || fail "containerd $have runs here, but this profile was generated for containerd $CONTAINERD_LINE (node.containerd); its config keys would break nodeadm"
-# nodeadm-run reads drop-ins only where its unit names them (AMIs from v20251023; the unit before,
-# amazon-eks-ami 6c054415 templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-run.service,
-# ran `nodeadm init --skip config` with no sources). The bake and live mode always rely on it.
-nodeadm_run_unit() {
-  if booted; then
-    systemctl cat nodeadm-run.service 2>/dev/null || true
-  else
-    cat /etc/systemd/system/nodeadm-run.service /etc/systemd/system/nodeadm-run.service.d/*.conf \
-      /usr/lib/systemd/system/nodeadm-run.service 2>/dev/null || true
-  fi
-}
-if { [ "$DROP_IN_WIRING" = 1 ] || [ "$BAKE" = 1 ] || [ "$LIVE" = 1 ]; } &&
-  ! [[ "$(nodeadm_run_unit)" =~ (^|$'\n')ExecStart=[^$'\n']*file:///etc/eks/nodeadm\.d ]]; then
-  fail "this node's nodeadm-run.service does not read /etc/eks/nodeadm.d (EKS AMIs before v20251023): the wiring drop-in would be ignored; use soci.wiring: user-data on this AMI"
-fi
-# nodeadm picks its containerd template from the merged containerd.config text (amazon-eks-ami
-# nodeadm/internal/containerd/config.go at 81fec2e8): once our version 3 keys are merged in, a user's
-# config in version 2 keys is no longer migrated and containerd 2 ignores it. We refuse such a node
-# rather than emit our keys as version 2 there: it then joins on overlayfs with the user's settings
-# working and a message naming the fix, instead of relying on `containerd config migrate` for our keys
-# and breaking again the day the user's part gains one version 3 key. nodeadm-config (before
-# cloud-init) caches the user-data NodeConfig in /run/eks/nodeadm/config.json.
-if [ "$BAKE" = 0 ] && [ -r '/run/eks/nodeadm/config.json' ] && command -v jq >/dev/null; then
-  user_config=$(jq -r '.spec.containerd.config // empty' '/run/eks/nodeadm/config.json' 2>/dev/null || true)
-  if [ -n "$user_config" ] && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config"; then
-    fail "containerd.config in user data uses containerd 1.x (config version 2) keys: merged with soci's wiring (version 3 keys) nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)"
-  fi
-fi
-[ -x '/etc/eks/image-credential-provider/ecr-credential-provider' ] || fail "/etc/eks/image-credential-provider/ecr-credential-provider is missing: the ECR credential bridge needs kubelet's ECR credential provider (EKS AL2023 AMI); use soci.auth: ecr-credential-helper-package"
-command -v jq >/dev/null || fail "jq is missing: the ECR credential bridge needs it (the EKS AL2023 AMI ships it)"
-
-# 2. The binary
-supported() { [ -n "$1" ] && ver_ge "$1" "$MIN_VERSION" && case " $BAD_VERSIONS " in *" $1 "*) false ;; *) true ;; esac; }
-version_of() { "$1" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true; }
-# fetch URL SHA256 DEST: download and verify against the sha256 pinned at generation time.
-fetch() {
-  log info "downloading $1"
-  curl -fsSL --retry 3 --connect-timeout 10 -o "$3" "$1" || fail "download failed: $1"
-  echo "$2  $3" | sha256sum --check --status || fail "sha256 mismatch for $1 (expected $2); nothing installed"
-}
-USE_RELEASE=1
-if [ "$SOURCE" != release ]; then
-  ami_version=$(version_of "$AMI_BIN")
-  if supported "$ami_version"; then
-    USE_RELEASE=0
-    log info "using the AMI's soci-snapshotter $ami_version"
-  elif [ "$SOURCE" = ami ]; then
-    fail "the AMI's soci-snapshotter (${ami_version:-absent}) cannot run mode $MODE: needs $MIN_VERSION or later, not $BAD_VERSIONS"
-  else
-    log info "the AMI's soci-snapshotter (${ami_version:-absent}) cannot run mode $MODE; using release $SOCI_VERSION"
-  fi
-fi
-
-# 3. soci's own files, then start and check it
+CONTAINERD_VERSION_FILE='/etc/eks/containerd-version.txt'
+ECR_PROVIDER='/etc/eks/image-credential-provider/ecr-credential-provider'
+ECR_HELPER_BIN='/usr/local/bin/docker-credential-ecr-login'
+ENABLE_UNITS='soci-installer-pause-import.service'
+DROP_IN_WIRING='1'
+WIRING_IN='/etc/eks/nodeadm.d/50-soci-installer.yaml'
+ROLLBACK_TEXT='containerd stays on its default snapshotter (overlayfs)'
+declare -A RELEASE_URL=()
+declare -A RELEASE_SHA=()
+declare -A ECR_HELPER_URL=()
+declare -A ECR_HELPER_SHA=()
+# The node files, in the order they are written: stage before soci starts, wire once it runs.
+stage_files() {
 put '/etc/soci-snapshotter-grpc/config.toml' 0644 <<'SOCI_INSTALLER_EOF'
 # soci-snapshotter-grpc configuration, written by soci-installer 0.1.0 (mode lazy).
 # Regenerate it from the profile rather than editing it here.
@@ -347,53 +119,8 @@ put_own '/root/.docker/config.json' 0600 <<'SOCI_INSTALLER_EOF'
   "credsStore": "soci-ecr"
 }
 SOCI_INSTALLER_EOF
-reload
-enable_unit soci-snapshotter.socket
-if booted && [ "$BAKE" = 0 ]; then
-  ! systemctl is-active --quiet soci-snapshotter.socket || SOCKET_WAS_ACTIVE=1
-  if systemctl is-active --quiet soci-snapshotter.service; then
-    if [ "$SOCI_CHANGED" = 1 ]; then
-      # Restarting soci breaks lazily loaded containers ("Stale file handle").
-      if grep -q ' fuse\.rawBridge ' /proc/mounts; then
-        fail "soci's settings changed but it serves running containers; drain and reboot the node to apply them"
-      fi
-      STARTED=1
-      # soci alone: a Requires= on soci (nodeadm's FastImagePull drop-in, or ours before) would restart
-      # containerd with it, behind this script's back.
-      timeout "$START_TIMEOUT" systemctl restart --job-mode=ignore-dependencies soci-snapshotter.service ||
-        fail "soci-snapshotter did not restart"
-    fi
-  else
-    STARTED=1
-    timeout "$START_TIMEOUT" systemctl start soci-snapshotter.socket soci-snapshotter.service ||
-      fail "soci-snapshotter did not become ready within ${START_TIMEOUT}s (journalctl -u soci-snapshotter)"
-  fi
-  systemctl is-active --quiet soci-snapshotter.service || fail "soci-snapshotter is not running (journalctl -u soci-snapshotter)"
-  [ -S "$SOCKET" ] || fail "no socket at $SOCKET"
-elif [ "$BAKE" = 1 ]; then
-  # A soci that exits at start-up keeps containerd (which requires it) down on every instance of the
-  # image, and no node joins. Start the installed soci once on a scratch root and socket, then stop it.
-  bin=$AMI_BIN
-  [ "$USE_RELEASE" = 0 ] || bin=$REL_BIN
-  mkdir "$WORK/soci-check"
-  "$bin" --config '/etc/soci-snapshotter-grpc/config.toml' --root "$WORK/soci-check/root" --address "$WORK/soci-check/sock" >"$WORK/soci-check/log" 2>&1 &
-  pid=$!
-  ready=0
-  for _ in $(seq $((START_TIMEOUT * 10))); do
-    if grep -q 'successfully started' "$WORK/soci-check/log"; then ready=1; break; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  [ "$ready" = 1 ] || fail "bake: $bin does not start with /etc/soci-snapshotter-grpc/config.toml: $(tail -n 1 "$WORK/soci-check/log")"
-  log info "bake: soci starts with its config (checked on a scratch root); enabled, not started (instances of the image start it at boot)"
-else
-  log info "no booted systemd (image build): soci is enabled, not started"
-fi
-
-# 4. Wire containerd to soci: soci is verified
-PHASE=wire
+}
+wire_files() {
 put '/etc/systemd/system/containerd.service.d/20-soci-installer.conf' 0644 <<'SOCI_INSTALLER_EOF'
 # Written by soci-installer 0.1.0 once soci-snapshotter was running (or, in an AMI bake, installed):
 # containerd's snapshotter is soci, so soci starts first (After=; Type=notify, so it is ready).
@@ -449,87 +176,277 @@ spec:
       # For `ctr image pull` (containerd 2 transfer service) only: kubelet pulls through CRI and ignores it.
       enable_remote_snapshot_annotations = "true"
 SOCI_INSTALLER_EOF
-reload
-enable_unit soci-installer-pause-import.service
-MARKER="soci-installer 0.1.0: mode $MODE, binary $([ "$USE_RELEASE" = 1 ] && echo "$REL_BIN (release $SOCI_VERSION)" || echo "$AMI_BIN (AMI)")"
-# Only a changed wiring file, or a containerd config without soci, is worth a containerd restart.
-if [ "$LIVE" = 1 ] && { [ "$WIRING_CHANGED" = 1 ] || ! grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml 2>/dev/null; }; then
-  # 5. Live: containerd takes the wiring now. nodeadm writes its config, as at boot: containerd's,
-  # and kubelet's (config.json, the user part in config.json.d/40-nodeadm.conf, its flags in
-  # /etc/eks/kubelet/environment) [amazon-eks-ami 81fec2e8 nodeadm/internal/kubelet/config.go, environment.go].
-  save /etc/containerd/config.toml
-  for path in /etc/kubernetes/kubelet/config.json /etc/kubernetes/kubelet/config.json.d/40-nodeadm.conf /etc/eks/kubelet/environment; do
-    save "$path"
-  done
-  kubelet_endpoint() { grep -rhoE '"imageServiceEndpoint": *"[^"]*"' /etc/kubernetes/kubelet/ 2>/dev/null || true; }
-  endpoint_before=$(kubelet_endpoint)
-  nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/ ||
-    fail "nodeadm could not regenerate containerd's config"
-  grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "nodeadm's containerd config does not name soci"
-  CONTAINERD_RESTARTED=1
-  systemctl restart containerd.service || fail "containerd did not restart"
-  # containerd answers before all its plugins are up: wait (a minute at most) for soci among them.
-  # (Read the whole list first: grep -q quitting early would fail ctr, and the pipe, under pipefail.)
-  soci_listed() { [[ "$(ctr plugins ls 2>/dev/null)" =~ io\.containerd\.snapshotter\.v1\ +soci\ [^$'\n']*\ ok ]]; }
-  for _ in $(seq 60); do soci_listed && break; sleep 1; done
-  soci_listed || fail "containerd does not list the soci snapshotter"
-  systemctl restart soci-installer-pause-import.service || fail "the pause image did not import into soci"
-  probe="soci-installer-probe-$$"
-  ctr --namespace k8s.io snapshots --snapshotter soci prepare "$probe" >/dev/null || fail "a snapshot through soci failed"
-  ctr --namespace k8s.io snapshots --snapshotter soci rm "$probe"
-  # Layers unpacked for overlayfs were discarded: such images cannot be unpacked for soci.
-  # Forget them; running containers keep their snapshots, kubelet pulls the image again.
-  ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }' | while read -r ref; do
-    ctr --namespace k8s.io images rm "$ref" >/dev/null && log info "forgot $ref (its layers were discarded; kubelet pulls it again through soci)"
-  done
-  # kubelet reads imageServiceEndpoint only when it starts: without a restart the CRI keychain never
-  # sees a pull's credentials, and parallel pulls of private images fail until the next reboot.
-  # Running pods keep running. Only when nodeadm changed the endpoint, so a second run restarts nothing.
-  if [ "$(kubelet_endpoint)" != "$endpoint_before" ] && systemctl is-active --quiet kubelet.service; then
-    KUBELET_RESTARTED=1
-    systemctl restart kubelet.service || fail "kubelet did not restart with soci's image service endpoint (journalctl -u kubelet)"
-    log info "restarted kubelet: its image service is now soci ($(kubelet_endpoint))"
+}
+log() {
+  local level=$1
+  shift
+  echo "soci-installer: $*" >&2
+  logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
+}
+fail() {
+  log err "$*"
+  REASON=$*
+  exit 1
+}
+booted() { [ -d /run/systemd/system ]; }
+ver_ge() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$2" ]; }
+same() { [ -f "$2" ] && [ "$(sha256sum <"$1")" = "$(sha256sum <"$2")" ]; }
+
+save() {
+  local path=$1
+  CHANGED+=("$path")
+  mkdir -p "$WORK/orig$(dirname "$path")"
+  [ ! -e "$path" ] || cp -a "$path" "$WORK/orig$path"
+  case "$path" in "$STATE"/*) return 0 ;; esac
+  local keep="$STATE/original$path"
+  if [ ! -e "$keep" ] && [ ! -e "$keep.absent" ]; then
+    mkdir -p "$(dirname "$keep")"
+    if [ -e "$path" ]; then cp -a "$path" "$keep"; else : >"$keep.absent"; fi
   fi
-fi
-put "$STATE/installed" 0644 <<<"$MARKER"
-rm -f "$STATE/last-failure"
-COMMITTED=1
-if [ "$BAKE" = 1 ]; then
-  # The EKS cleanup (a superset of amazon-eks-ami templates/al2023/provisioners/cleanup.sh at
-  # 81fec2e8): what a derived AMI must not carry, or systemd and cloud-init treat every instance of
-  # it as this builder. Messages go to stderr only: logging would write new logs.
-  if [ -s /etc/machine-id ]; then
-    : >/etc/machine-id
-    echo "soci-installer: bake: emptied /etc/machine-id" >&2
+}
+mark() {
+  # shellcheck disable=SC2034 # live.sh reads it
+  [ "$PHASE" = stage ] || WIRING_CHANGED=1
+  case "$1" in
+    /etc/systemd/* | /usr/local/lib/systemd/*) UNITS_CHANGED=1 ;;
+  esac
+  # shellcheck disable=SC2034 # install.sh reads it
+  case "$1" in
+    /etc/soci-snapshotter-grpc/* | /etc/systemd/system/soci-snapshotter.* | "$REL_BIN" | /root/.docker/*) SOCI_CHANGED=1 ;;
+  esac
+}
+only_comments_differ() {
+  [ "$3" != 0755 ] && [ -f "$2" ] && [ "$(grep -v '^#' "$1" | sha256sum)" = "$(grep -v '^#' "$2" | sha256sum)" ]
+}
+install_file() {
+  local src=$1 path=$2 mode=$3
+  if same "$src" "$path" && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then return 0; fi
+  save "$path"
+  only_comments_differ "$src" "$path" "$mode" || mark "$path"
+  mkdir -p "$(dirname "$path")"
+  cp "$src" "$path.soci-installer.tmp"
+  chmod "$mode" "$path.soci-installer.tmp"
+  mv -f "$path.soci-installer.tmp" "$path"
+  log info "wrote $path"
+}
+put() {
+  cat >"$WORK/new"
+  install_file "$WORK/new" "$1" "$2"
+}
+put_own() {
+  cat >"$WORK/own"
+  if [ -e "$1" ] && ! same "$WORK/own" "$1" && [ ! -e "$STATE/original$1.absent" ]; then
+    fail "$1 exists with other content; soci-installer writes it only where it is absent or identical: merge these lines into it yourself, or remove it: $(tr -s '[:space:]' ' ' <"$WORK/own")"
   fi
-  if command -v dnf >/dev/null; then dnf clean all >/dev/null 2>&1 || true; fi
-  for path in /var/cache/dnf /etc/hostname /etc/resolv.conf \
-    /var/lib/cloud/data /var/lib/cloud/instance /var/lib/cloud/instances /var/lib/cloud/sem \
-    /etc/ssh/ssh_host_* /root/.ssh/authorized_keys /home/ec2-user/.ssh/authorized_keys \
-    /var/lib/dhclient/* /var/lib/dhcp/dhclient.* /var/lib/yum/history /var/lib/dnf/history* \
-    /var/log/cloud-init.log /var/log/cloud-init-output.log /var/log/messages /var/log/secure \
-    /var/log/wtmp /var/log/btmp /var/log/lastlog /var/log/audit/audit.log.* /var/log/journal/*; do
-    if [ -e "$path" ] || [ -L "$path" ]; then
-      rm -rf "$path"
-      echo "soci-installer: bake: removed $path" >&2
+  install_file "$WORK/own" "$1" "$2"
+}
+unput() {
+  [ -e "$1" ] || return 0
+  save "$1"
+  mark "$1"
+  rm -f "$1"
+  log info "removed $1"
+}
+enable_unit() {
+  if ! systemctl is-enabled --quiet "$1" 2>/dev/null; then
+    systemctl enable "$1" >/dev/null 2>&1 || fail "cannot enable $1"
+    ENABLED+=("$1")
+  fi
+}
+reload() {
+  if [ "$UNITS_CHANGED" = 1 ] && booted; then systemctl daemon-reload; fi
+  UNITS_CHANGED=0
+}
+
+rollback() {
+  local i path
+  set +e
+  log err "rolling back: $REASON"
+  for unit in "${ENABLED[@]}"; do systemctl disable "$unit" >/dev/null 2>&1; done
+  for ((i = ${#CHANGED[@]} - 1; i >= 0; i--)); do
+    path=${CHANGED[$i]}
+    if [ -e "$WORK/orig$path" ]; then mv -f "$WORK/orig$path" "$path"; else rm -f "$path"; fi
+  done
+  UNITS_CHANGED=1
+  reload
+  if [ "$STARTED" = 1 ] && booted; then
+    systemctl stop soci-snapshotter.service >/dev/null 2>&1
+    [ "$SOCKET_WAS_ACTIVE" = 1 ] || systemctl stop soci-snapshotter.socket >/dev/null 2>&1
+  fi
+  if [ "$CONTAINERD_RESTARTED" = 1 ]; then systemctl restart containerd.service; fi
+  if [ "$CONTAINERD_WAS_ACTIVE" = 1 ] && ! systemctl is-active --quiet containerd.service; then
+    systemctl start containerd.service
+  fi
+  if [ "$KUBELET_RESTARTED" = 1 ]; then systemctl restart kubelet.service; fi
+  mkdir -p "$STATE" && echo "$REASON" >"$STATE/last-failure"
+  log err "soci-snapshotter NOT installed; $ROLLBACK_TEXT"
+}
+on_exit() {
+  local rc=$?
+  if [ "$COMMITTED" != 1 ] && [ "$rc" != 0 ]; then
+    rollback
+    rm -rf "$WORK"
+    [ "$STRICT" = 1 ] && exit 1
+    exit 0
+  fi
+  rm -rf "$WORK"
+}
+
+supported() { [ -n "$1" ] && ver_ge "$1" "$MIN_VERSION" && case " $BAD_VERSIONS " in *" $1 "*) false ;; *) true ;; esac; }
+version_of() { "$1" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true; }
+fetch() {
+  log info "downloading $1"
+  curl -fsSL --retry 3 --connect-timeout 10 -o "$3" "$1" || fail "download failed: $1"
+  echo "$2  $3" | sha256sum --check --status || fail "sha256 mismatch for $1 (expected $2); nothing installed"
+}
+
+refuse_v2_user_config() {
+  local cache=/run/eks/nodeadm/config.json user_config
+  [ "$CONTAINERD_LINE" = 2 ] && [ -r "$cache" ] && command -v jq >/dev/null || return 0
+  user_config=$(jq -r '.spec.containerd.config // empty' "$cache" 2>/dev/null || true)
+  if [ -n "$user_config" ] && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config"; then
+    fail "containerd.config in user data uses containerd 1.x (config version 2) keys: merged with soci's wiring (version 3 keys) nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)"
+  fi
+}
+
+nodeadm_run_unit() {
+  if booted; then
+    systemctl cat nodeadm-run.service 2>/dev/null || true
+  else
+    cat /etc/systemd/system/nodeadm-run.service /etc/systemd/system/nodeadm-run.service.d/*.conf \
+      /usr/lib/systemd/system/nodeadm-run.service 2>/dev/null || true
+  fi
+}
+
+start_soci_units() {
+  if ! booted; then
+    log info "no booted systemd (image build): soci is enabled, not started"
+    return 0
+  fi
+  ! systemctl is-active --quiet soci-snapshotter.socket || SOCKET_WAS_ACTIVE=1
+  if systemctl is-active --quiet soci-snapshotter.service; then
+    if [ "$SOCI_CHANGED" = 1 ]; then
+      if grep -q ' fuse\.rawBridge ' /proc/mounts; then
+        fail "soci's settings changed but it serves running containers; drain and reboot the node to apply them"
+      fi
+      STARTED=1
+      timeout "$START_TIMEOUT" systemctl restart --job-mode=ignore-dependencies soci-snapshotter.service ||
+        fail "soci-snapshotter did not restart"
     fi
+  else
+    STARTED=1
+    timeout "$START_TIMEOUT" systemctl start soci-snapshotter.socket soci-snapshotter.service ||
+      fail "soci-snapshotter did not become ready within ${START_TIMEOUT}s (journalctl -u soci-snapshotter)"
+  fi
+  systemctl is-active --quiet soci-snapshotter.service || fail "soci-snapshotter is not running (journalctl -u soci-snapshotter)"
+  [ -S "$SOCKET" ] || fail "no socket at $SOCKET"
+}
+
+main() {
+  umask 022
+  for arg in "$@"; do
+    case "$arg" in
+      --strict) STRICT=1 ;;
+      *) echo "usage: $0 [--strict]" >&2; exit 2 ;;
+    esac
   done
-  # A running auditd keeps writing to the log it holds open: stop it first, start it again after
-  # (AL2023's auditd.service refuses `systemctl stop`; `service` goes through its legacy action).
-  auditd_was_active=0
-  if booted && systemctl is-active --quiet auditd.service; then
-    auditd_was_active=1
-    service auditd stop >/dev/null 2>&1 || systemctl stop auditd.service
+  START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
+  WORK=$(mktemp -d)
+  CHANGED=() ENABLED=()
+  # shellcheck disable=SC2034 # live.sh reads WIRING_CHANGED
+  UNITS_CHANGED=0 SOCI_CHANGED=0 WIRING_CHANGED=0 PHASE=stage
+  STARTED=0 SOCKET_WAS_ACTIVE=0 CONTAINERD_WAS_ACTIVE=0 CONTAINERD_RESTARTED=0 KUBELET_RESTARTED=0
+  COMMITTED=0 REASON="unexpected error"
+  trap on_exit EXIT
+
+  [ "$(id -u)" = 0 ] || fail "must run as root"
+  if booted && systemctl is-active --quiet containerd.service; then CONTAINERD_WAS_ACTIVE=1; fi
+  case "$(uname -m)" in
+    x86_64) ARCH=amd64 ;;
+    aarch64 | arm64) ARCH=arm64 ;;
+    *) fail "unsupported architecture $(uname -m)" ;;
+  esac
+  case " $ARCHES " in *" $ARCH "*) ;; *) fail "this profile serves $ARCHES, not $ARCH (node.arch)" ;; esac
+  [ -r "$CONTAINERD_VERSION_FILE" ] || fail "$CONTAINERD_VERSION_FILE is missing: not an EKS AL2023 node"
+  local have line
+  have=$(grep -oE '[0-9]+\.[0-9]+.[0-9]+' "$CONTAINERD_VERSION_FILE" | head -n 1 || true)
+  case "$have" in
+    1.*) line=1.7 ;;
+    2.*) line=2 ;;
+    *) line="unknown ($have)" ;;
+  esac
+  [ "$line" = "$CONTAINERD_LINE" ] || fail "containerd $have runs here, but this profile was generated for containerd $CONTAINERD_LINE (node.containerd); its config keys would break nodeadm"
+  if [ "$DROP_IN_WIRING" = 1 ] && ! [[ "$(nodeadm_run_unit)" =~ (^|$'\n')ExecStart=[^$'\n']*file:///etc/eks/nodeadm\.d ]]; then
+    fail "this node's nodeadm-run.service does not read /etc/eks/nodeadm.d (EKS AMIs before v20251023): the wiring drop-in would be ignored; use soci.wiring: user-data on this AMI"
   fi
-  if [ -s /var/log/audit/audit.log ]; then
-    truncate -s 0 /var/log/audit/audit.log
-    echo "soci-installer: bake: emptied /var/log/audit/audit.log" >&2
+  check_user_config
+  if [ "$AUTH" = ecr-credential-helper ]; then
+    [ -x "$ECR_PROVIDER" ] || fail "$ECR_PROVIDER is missing: the ECR credential bridge needs kubelet's ECR credential provider (EKS AL2023 AMI); use soci.auth: ecr-credential-helper-package"
+    command -v jq >/dev/null || fail "jq is missing: the ECR credential bridge needs it (the EKS AL2023 AMI ships it)"
   fi
-  if [ "$auditd_was_active" = 1 ]; then service auditd start >/dev/null 2>&1 || systemctl start auditd.service; fi
-  echo "soci-installer: done: image baked with soci-snapshotter in $MODE mode; wiring in /etc/eks/nodeadm.d/50-soci-installer.yaml" >&2
-  exit 0
-fi
-if [ "$LIVE" = 0 ] && booted && systemctl is-active --quiet containerd.service && [ ${#CHANGED[@]} -gt 0 ]; then
-  log info "containerd is already running: the wiring applies when nodeadm next configures it (at the next boot)"
-fi
-log info "done: soci-snapshotter in $MODE mode; wiring in /etc/eks/nodeadm.d/50-soci-installer.yaml"
+
+  local ami_version
+  USE_RELEASE=1
+  if [ "$SOURCE" != release ]; then
+    ami_version=$(version_of "$AMI_BIN")
+    if supported "$ami_version"; then
+      USE_RELEASE=0
+      log info "using the AMI's soci-snapshotter $ami_version"
+    elif [ "$SOURCE" = ami ]; then
+      fail "the AMI's soci-snapshotter (${ami_version:-absent}) cannot run mode $MODE: needs $MIN_VERSION or later, not $BAD_VERSIONS"
+    else
+      log info "the AMI's soci-snapshotter (${ami_version:-absent}) cannot run mode $MODE; using release $SOCI_VERSION"
+    fi
+  fi
+  if [ "$USE_RELEASE" = 1 ]; then
+    local url=${RELEASE_URL[$ARCH]} sha=${RELEASE_SHA[$ARCH]}
+    if ! { [ -x "$REL_BIN" ] && [ "$(cat "$STATE/release.sha256" 2>/dev/null)" = "$sha" ]; }; then
+      fetch "$url" "$sha" "$WORK/soci.tar.gz"
+      mkdir "$WORK/soci"
+      tar -xzf "$WORK/soci.tar.gz" -C "$WORK/soci" || fail "cannot unpack $url"
+      [ -f "$WORK/soci/soci-snapshotter-grpc" ] || fail "$url holds no soci-snapshotter-grpc"
+      install_file "$WORK/soci/soci-snapshotter-grpc" "$REL_BIN" 0755
+      [ ! -f "$WORK/soci/soci" ] || install_file "$WORK/soci/soci" /usr/local/bin/soci 0755
+      put "$STATE/release.sha256" 0644 <<<"$sha"
+    fi
+    supported "$(version_of "$REL_BIN")" || fail "$REL_BIN does not report a version that supports mode $MODE"
+  fi
+  if [ "$AUTH" = ecr-credential-helper-package ] && ! command -v docker-credential-ecr-login >/dev/null; then
+    if [ ${#ECR_HELPER_URL[@]} -gt 0 ]; then
+      fetch "${ECR_HELPER_URL[$ARCH]}" "${ECR_HELPER_SHA[$ARCH]}" "$WORK/ecr-login"
+      install_file "$WORK/ecr-login" "$ECR_HELPER_BIN" 0755
+    else
+      log info "installing the AL2023 package amazon-ecr-credential-helper"
+      dnf install -y -q amazon-ecr-credential-helper || fail "cannot install amazon-ecr-credential-helper (no package repository?); bake it into the AMI or pin soci.ecrCredentialHelper"
+    fi
+  fi
+
+  stage_files
+  reload
+  enable_unit soci-snapshotter.socket
+  start_soci
+
+  PHASE=wire
+  wire_files
+  reload
+  for unit in $ENABLE_UNITS; do enable_unit "$unit"; done
+  local binary="$AMI_BIN (AMI)"
+  [ "$USE_RELEASE" = 0 ] || binary="$REL_BIN (release $SOCI_VERSION)"
+  apply_wiring
+  put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary"
+  rm -f "$STATE/last-failure"
+  COMMITTED=1
+  finish
+}
+STRICT=0
+
+check_user_config() { refuse_v2_user_config; }
+start_soci() { start_soci_units; }
+apply_wiring() { :; }
+finish() {
+  if booted && systemctl is-active --quiet containerd.service && [ ${#CHANGED[@]} -gt 0 ]; then
+    log info "containerd is already running: the wiring applies when nodeadm next configures it (at the next boot)"
+  fi
+  log info "done: soci-snapshotter in $MODE mode; wiring in $WIRING_IN"
+}
+main "$@"

@@ -1,8 +1,10 @@
 #!/bin/bash
-# soci-installer 0.1.0: mode fast-image-pull. The FastImagePull gate in the NodeConfig part of
-# this user data does the work (nodeadm wires the AMI's soci in parallel-pull mode on every boot).
-# This script installs and changes nothing: it only logs whether the gate can take effect here.
+# soci-installer 0.1.0: mode fast-image-pull: logs whether the FastImagePull gate can take effect.
+# This data header, then soci-installer's node/log.sh, node/fast-image-pull.sh (their comments are there).
+# Profile values below are single-quoted on purpose: nothing in them is expanded.
+# shellcheck disable=SC2016
 set -euo pipefail
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 log() {
   local level=$1
   shift
@@ -10,8 +12,6 @@ log() {
   logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
 }
 cpus=$(nproc)
-# Online memory, as nodeadm counts it for the gate (amazon-eks-ami nodeadm/internal/system/resources.go
-# GetOnlineMemory at 81fec2e8): online memory blocks times block_size_bytes (hex). Not MemTotal.
 mem_kib=0
 if block=$(cat /sys/devices/system/memory/block_size_bytes 2>/dev/null); then
   online=0

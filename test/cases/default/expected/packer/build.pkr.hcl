@@ -1,5 +1,5 @@
-# soci-installer: upload the files `soci-installer render` wrote (install.sh and rootfs/, the same
-# ones user data carries) and run the one install script in bake mode: it installs soci, enables its
+# soci-installer: upload the files `soci-installer render` wrote (bake.sh, install.sh's path with the
+# bake's hooks, and rootfs/, the same files user data writes) and run bake.sh: it installs soci, enables its
 # units, writes the SOCI wiring as /etc/eks/nodeadm.d/50-soci-installer.yaml and ends with the EKS
 # cleanup (machine-id, cloud-init state, SSH host keys, logs). Render lists the sources: one per
 # architecture the profile serves.
@@ -18,7 +18,7 @@ build {
 
   provisioner "shell" {
     inline = [
-      "sudo bash /tmp/soci-installer/install.sh --bake",
+      "sudo bash /tmp/soci-installer/bake.sh",
       "rm -rf /tmp/soci-installer",
     ]
   }

@@ -1,3 +1,5 @@
+#!/bin/bash
+# soci-installer: log LEVEL MESSAGE, to stderr and the journal (journalctl -t soci-installer).
 log() {
   local level=$1
   shift

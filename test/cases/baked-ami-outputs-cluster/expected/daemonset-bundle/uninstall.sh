@@ -1,16 +1,32 @@
 #!/bin/bash
-# soci-installer {{version}}: puts this node back as it was before soci-installer touched it.
-# Every file install.sh changed was kept, once, under /var/lib/soci-installer/original/ (or marked
-# .absent when it did not exist): they are copied back byte for byte or removed, containerd is
-# configured by nodeadm again and restarted once (containers keep running), images that exist only
-# in soci are forgotten (kubelet pulls them again), and /var/lib/soci-installer is removed.
-# Refused while lazily loaded containers run (they need soci). A second run does nothing.
+# soci-installer 0.1.0: puts this node back as it was before soci-installer.
+# This data header, then soci-installer's node/log.sh, node/containerd.sh, node/uninstall.sh (their comments are there).
+# Profile values below are single-quoted on purpose: nothing in them is expanded.
+# shellcheck disable=SC2016
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-STATE={{stateQ}}
+STATE='/var/lib/soci-installer'
+PAUSE_UNIT='soci-installer-pause-import.service'
+NAMESPACE='soci-installer'
+log() {
+  local level=$1
+  shift
+  echo "soci-installer: $*" >&2
+  logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
+}
+
+kubelet_endpoint() { grep -rhoE '"imageServiceEndpoint": *"[^"]*"' /etc/kubernetes/kubelet/ 2>/dev/null || true; }
+
+nodeadm_config() {
+  nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/ ||
+    fail "nodeadm could not regenerate containerd's config"
+}
+
+incomplete_images() {
+  ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }'
+}
 DONE=/run/soci-installer/uninstalled
 
-{{> log.sh}}
 fail() {
   log err "uninstall failed: $*"
   exit 1
@@ -25,14 +41,11 @@ fi
 if grep -q ' fuse\.rawBridge ' /proc/mounts; then
   fail "containers lazily loaded by soci run on this node: drain it (kubectl drain) and run again"
 fi
-# Containers on soci snapshots (parallel pull too) keep them: once soci is gone they cannot be removed.
-# (Filters cannot select by snapshotter: containerd core/metadata/adaptors.go at v2.2.4.) Not ours:
-# the pods of this DaemonSet's namespace go with it.
 on_soci=()
 for id in $(ctr --namespace k8s.io containers ls -q 2>/dev/null || true); do
   info=$(ctr --namespace k8s.io containers info "$id" 2>/dev/null) || continue
   [[ "$info" =~ \"Snapshotter\":\ *\"soci\" ]] || continue
-  [[ "$info" =~ \"io\.kubernetes\.pod\.namespace\":\ *\"{{namespace}}\" ]] || on_soci+=("$id")
+  [[ "$info" =~ \"io\.kubernetes\.pod\.namespace\":\ *\"$NAMESPACE\" ]] || on_soci+=("$id")
 done
 if [ ${#on_soci[@]} -gt 0 ]; then
   fail "${#on_soci[@]} container(s) use the soci snapshotter (${on_soci[*]:0:5}): drain the node (kubectl drain, and delete its DaemonSet pods) and run again, or replace the node"
@@ -40,7 +53,6 @@ fi
 
 wired=0
 grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml 2>/dev/null && wired=1
-# containerd's state now: whatever happens below, it ends the same (running if it ran).
 containerd_was_active=0
 systemctl is-active --quiet containerd.service && containerd_was_active=1
 restore_containerd() {
@@ -49,13 +61,10 @@ restore_containerd() {
   fi
 }
 trap restore_containerd EXIT
-# kubelet reads imageServiceEndpoint only when it starts: with soci's endpoint (auth: cri-keychain) it
-# would keep pulling through a socket that is going away. Restart it below only if ours changed it.
-kubelet_endpoint() { grep -rhoE '"imageServiceEndpoint": *"[^"]*"' /etc/kubernetes/kubelet/ 2>/dev/null || true; }
 endpoint_before=$(kubelet_endpoint)
-systemctl disable {{pauseUnit}} >/dev/null 2>&1 || true
+systemctl disable "$PAUSE_UNIT" >/dev/null 2>&1 || true
 
-cd "$STATE/original"
+cd "$STATE/original" || exit 1
 while IFS= read -r -d '' kept; do
   path=/${kept#./}
   case "$path" in
@@ -64,18 +73,14 @@ while IFS= read -r -d '' kept; do
   esac
 done < <(find . \( -type f -o -type l \) -print0)
 cd /
-# Our containerd drop-in is gone now; systemd must know before soci stops, or a Requires= on soci
-# (an older drop-in of ours) stops containerd with it.
 systemctl daemon-reload
 
 if [ "$wired" = 1 ] && [ "$containerd_was_active" = 1 ]; then
-  {{nodeadmConfigPhase}} ||
-    fail "nodeadm could not regenerate containerd's config"
+  nodeadm_config
   ! grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "containerd's config still names soci"
   systemctl restart containerd.service || fail "containerd did not restart"
   for _ in $(seq 60); do ctr version >/dev/null 2>&1 && break; sleep 1; done
-  # Images soci pulled have no layers for overlayfs: forget them, kubelet pulls them again.
-  {{incompleteImages}} | while read -r ref; do
+  incomplete_images | while read -r ref; do
     ctr --namespace k8s.io images rm "$ref" >/dev/null && log info "forgot $ref (pulled through soci; kubelet pulls it again)"
   done
 fi
@@ -84,8 +89,6 @@ if [ "$(kubelet_endpoint)" != "$endpoint_before" ] && systemctl is-active --quie
   systemctl restart kubelet.service || fail "kubelet did not restart without soci's image service endpoint"
   log info "restarted kubelet: its image service is containerd again"
 fi
-# Back to the AMI's soci (or none), once containerd no longer uses it (until then containerd's calls
-# would start it again through its socket): stop ours; the socket comes back if the AMI enables it.
 systemctl stop soci-snapshotter.service soci-snapshotter.socket >/dev/null 2>&1 || true
 if systemctl is-enabled --quiet soci-snapshotter.socket 2>/dev/null; then systemctl start soci-snapshotter.socket; fi
 rm -rf "$STATE"

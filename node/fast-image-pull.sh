@@ -1,9 +1,9 @@
 #!/bin/bash
-# soci-installer {{version}}: mode fast-image-pull. The FastImagePull gate in the NodeConfig part of
+# soci-installer: mode fast-image-pull. The FastImagePull gate in the NodeConfig part of
 # this user data does the work (nodeadm wires the AMI's soci in parallel-pull mode on every boot).
 # This script installs and changes nothing: it only logs whether the gate can take effect here.
-set -euo pipefail
-{{> log.sh}}
+# shellcheck source=log.sh
+. "${BASH_SOURCE[0]%/*}/log.sh"
 cpus=$(nproc)
 # Online memory, as nodeadm counts it for the gate (amazon-eks-ami nodeadm/internal/system/resources.go
 # GetOnlineMemory at 81fec2e8): online memory blocks times block_size_bytes (hex). Not MemTotal.

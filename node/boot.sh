@@ -1,0 +1,16 @@
+#!/bin/bash
+# soci-installer boot: the steps of install.sh that are particular to a booting node (user data).
+# shellcheck source=install.sh
+. "${BASH_SOURCE[0]%/*}/install.sh"
+STRICT=0
+
+check_user_config() { refuse_v2_user_config; }
+start_soci() { start_soci_units; }
+# nodeadm applies the wiring when it configures containerd, after this script.
+apply_wiring() { :; }
+finish() {
+  if booted && systemctl is-active --quiet containerd.service && [ ${#CHANGED[@]} -gt 0 ]; then
+    log info "containerd is already running: the wiring applies when nodeadm next configures it (at the next boot)"
+  fi
+  log info "done: soci-snapshotter in $MODE mode; wiring in $WIRING_IN"
+}

@@ -1,0 +1,19 @@
+#!/bin/bash
+# soci-installer: what live.sh and uninstall.sh do to a running containerd and kubelet.
+
+# kubelet's image service endpoint as its config files say: kubelet reads it only when it starts.
+kubelet_endpoint() { grep -rhoE '"imageServiceEndpoint": *"[^"]*"' /etc/kubernetes/kubelet/ 2>/dev/null || true; }
+
+# nodeadm's config phase over user data and the drop-ins, as nodeadm-run.service names its sources:
+# it writes containerd's config, and kubelet's (config.json, the user part in
+# config.json.d/40-nodeadm.conf, its flags in /etc/eks/kubelet/environment) [amazon-eks-ami 81fec2e8
+# nodeadm/internal/kubelet/config.go, environment.go].
+nodeadm_config() {
+  nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/ ||
+    fail "nodeadm could not regenerate containerd's config"
+}
+
+# Image references whose content is incomplete (layers discarded after an unpack), one per line.
+incomplete_images() {
+  ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }'
+}

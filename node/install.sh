@@ -1,0 +1,175 @@
+#!/bin/bash
+# soci-installer: the install steps every path shares (boot from user data, live from the
+# DaemonSet, bake from Packer); main is the whole run.
+# 1. check the node (root, architecture, containerd version)
+# 2. pick the binary: the AMI's soci if it supports the mode (source auto/ami), else the release,
+#    downloaded and checked against its pinned sha256
+# 3. write soci's files ("stage": stage_files in the data header), start soci and check it is up
+# 4. only then wire containerd (and kubelet, auth cri-keychain) to it ("wire": wire_files)
+# Any failure puts every file back and leaves the node on overlayfs (exit 0, or 1 when strict:
+# --strict at boot, always live and in a bake). A second run changes nothing and restarts nothing.
+# Log: journalctl -t soci-installer
+# Each path's file (boot.sh, live.sh, bake.sh) defines the four steps that differ:
+# check_user_config, start_soci, apply_wiring and finish. The assembled script ends with `main "$@"`.
+# shellcheck source=lib.sh
+. "${BASH_SOURCE[0]%/*}/lib.sh"
+
+# nodeadm picks its containerd template from the merged containerd.config text (amazon-eks-ami
+# nodeadm/internal/containerd/config.go at 81fec2e8): once our version 3 keys are merged in, a user's
+# config in version 2 keys is no longer migrated and containerd 2 ignores it. We refuse such a node
+# rather than emit our keys as version 2 there: it then joins on overlayfs with the user's settings
+# working and a message naming the fix, instead of relying on `containerd config migrate` for our keys
+# and breaking again the day the user's part gains one version 3 key. nodeadm-config (before
+# cloud-init) caches the user-data NodeConfig in /run/eks/nodeadm/config.json (its --config-cache).
+refuse_v2_user_config() {
+  local cache=/run/eks/nodeadm/config.json user_config
+  [ "$CONTAINERD_LINE" = 2 ] && [ -r "$cache" ] && command -v jq >/dev/null || return 0
+  user_config=$(jq -r '.spec.containerd.config // empty' "$cache" 2>/dev/null || true)
+  if [ -n "$user_config" ] && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config"; then
+    fail "containerd.config in user data uses containerd 1.x (config version 2) keys: merged with soci's wiring (version 3 keys) nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)"
+  fi
+}
+
+# nodeadm-run reads drop-ins only where its unit names them (AMIs from v20251023; the unit before,
+# amazon-eks-ami 6c054415 templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-run.service,
+# ran `nodeadm init --skip config` with no sources).
+nodeadm_run_unit() {
+  if booted; then
+    systemctl cat nodeadm-run.service 2>/dev/null || true
+  else
+    cat /etc/systemd/system/nodeadm-run.service /etc/systemd/system/nodeadm-run.service.d/*.conf \
+      /usr/lib/systemd/system/nodeadm-run.service 2>/dev/null || true
+  fi
+}
+
+start_soci_units() {
+  if ! booted; then
+    log info "no booted systemd (image build): soci is enabled, not started"
+    return 0
+  fi
+  ! systemctl is-active --quiet soci-snapshotter.socket || SOCKET_WAS_ACTIVE=1
+  if systemctl is-active --quiet soci-snapshotter.service; then
+    if [ "$SOCI_CHANGED" = 1 ]; then
+      # Restarting soci breaks lazily loaded containers ("Stale file handle").
+      if grep -q ' fuse\.rawBridge ' /proc/mounts; then
+        fail "soci's settings changed but it serves running containers; drain and reboot the node to apply them"
+      fi
+      STARTED=1
+      # soci alone: a Requires= on soci (nodeadm's FastImagePull drop-in, or ours before) would restart
+      # containerd with it, behind this script's back.
+      timeout "$START_TIMEOUT" systemctl restart --job-mode=ignore-dependencies soci-snapshotter.service ||
+        fail "soci-snapshotter did not restart"
+    fi
+  else
+    STARTED=1
+    timeout "$START_TIMEOUT" systemctl start soci-snapshotter.socket soci-snapshotter.service ||
+      fail "soci-snapshotter did not become ready within ${START_TIMEOUT}s (journalctl -u soci-snapshotter)"
+  fi
+  systemctl is-active --quiet soci-snapshotter.service || fail "soci-snapshotter is not running (journalctl -u soci-snapshotter)"
+  [ -S "$SOCKET" ] || fail "no socket at $SOCKET"
+}
+
+main() {
+  umask 022
+  for arg in "$@"; do
+    case "$arg" in
+      --strict) STRICT=1 ;;
+      *) echo "usage: $0 [--strict]" >&2; exit 2 ;;
+    esac
+  done
+  START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
+  WORK=$(mktemp -d)
+  CHANGED=() ENABLED=()
+  # shellcheck disable=SC2034 # live.sh reads WIRING_CHANGED
+  UNITS_CHANGED=0 SOCI_CHANGED=0 WIRING_CHANGED=0 PHASE=stage
+  STARTED=0 SOCKET_WAS_ACTIVE=0 CONTAINERD_WAS_ACTIVE=0 CONTAINERD_RESTARTED=0 KUBELET_RESTARTED=0
+  COMMITTED=0 REASON="unexpected error"
+  trap on_exit EXIT
+
+  # 1. The node
+  [ "$(id -u)" = 0 ] || fail "must run as root"
+  if booted && systemctl is-active --quiet containerd.service; then CONTAINERD_WAS_ACTIVE=1; fi
+  case "$(uname -m)" in
+    x86_64) ARCH=amd64 ;;
+    aarch64 | arm64) ARCH=arm64 ;;
+    *) fail "unsupported architecture $(uname -m)" ;;
+  esac
+  case " $ARCHES " in *" $ARCH "*) ;; *) fail "this profile serves $ARCHES, not $ARCH (node.arch)" ;; esac
+  [ -r "$CONTAINERD_VERSION_FILE" ] || fail "$CONTAINERD_VERSION_FILE is missing: not an EKS AL2023 node"
+  # The AMI writes containerd's whole --version line there; read it as nodeadm does: the first match of
+  # [0-9]+\.[0-9]+.[0-9]+ (amazon-eks-ami nodeadm/internal/containerd/version.go, 81fec2e8), so a leading v
+  # (upstream builds) or none (the AMI's package) reads the same.
+  local have line
+  have=$(grep -oE '[0-9]+\.[0-9]+.[0-9]+' "$CONTAINERD_VERSION_FILE" | head -n 1 || true)
+  case "$have" in
+    1.*) line=1.7 ;;
+    2.*) line=2 ;;
+    *) line="unknown ($have)" ;;
+  esac
+  [ "$line" = "$CONTAINERD_LINE" ] || fail "containerd $have runs here, but this profile was generated for containerd $CONTAINERD_LINE (node.containerd); its config keys would break nodeadm"
+  if [ "$DROP_IN_WIRING" = 1 ] && ! [[ "$(nodeadm_run_unit)" =~ (^|$'\n')ExecStart=[^$'\n']*file:///etc/eks/nodeadm\.d ]]; then
+    fail "this node's nodeadm-run.service does not read /etc/eks/nodeadm.d (EKS AMIs before v20251023): the wiring drop-in would be ignored; use soci.wiring: user-data on this AMI"
+  fi
+  check_user_config
+  if [ "$AUTH" = ecr-credential-helper ]; then
+    [ -x "$ECR_PROVIDER" ] || fail "$ECR_PROVIDER is missing: the ECR credential bridge needs kubelet's ECR credential provider (EKS AL2023 AMI); use soci.auth: ecr-credential-helper-package"
+    command -v jq >/dev/null || fail "jq is missing: the ECR credential bridge needs it (the EKS AL2023 AMI ships it)"
+  fi
+
+  # 2. The binary
+  local ami_version
+  USE_RELEASE=1
+  if [ "$SOURCE" != release ]; then
+    ami_version=$(version_of "$AMI_BIN")
+    if supported "$ami_version"; then
+      USE_RELEASE=0
+      log info "using the AMI's soci-snapshotter $ami_version"
+    elif [ "$SOURCE" = ami ]; then
+      fail "the AMI's soci-snapshotter (${ami_version:-absent}) cannot run mode $MODE: needs $MIN_VERSION or later, not $BAD_VERSIONS"
+    else
+      log info "the AMI's soci-snapshotter (${ami_version:-absent}) cannot run mode $MODE; using release $SOCI_VERSION"
+    fi
+  fi
+  if [ "$USE_RELEASE" = 1 ]; then
+    local url=${RELEASE_URL[$ARCH]} sha=${RELEASE_SHA[$ARCH]}
+    # Installed from this very archive already (second run, reboot): no network needed.
+    if ! { [ -x "$REL_BIN" ] && [ "$(cat "$STATE/release.sha256" 2>/dev/null)" = "$sha" ]; }; then
+      fetch "$url" "$sha" "$WORK/soci.tar.gz"
+      mkdir "$WORK/soci"
+      tar -xzf "$WORK/soci.tar.gz" -C "$WORK/soci" || fail "cannot unpack $url"
+      [ -f "$WORK/soci/soci-snapshotter-grpc" ] || fail "$url holds no soci-snapshotter-grpc"
+      install_file "$WORK/soci/soci-snapshotter-grpc" "$REL_BIN" 0755
+      [ ! -f "$WORK/soci/soci" ] || install_file "$WORK/soci/soci" /usr/local/bin/soci 0755
+      put "$STATE/release.sha256" 0644 <<<"$sha"
+    fi
+    supported "$(version_of "$REL_BIN")" || fail "$REL_BIN does not report a version that supports mode $MODE"
+  fi
+  if [ "$AUTH" = ecr-credential-helper-package ] && ! command -v docker-credential-ecr-login >/dev/null; then
+    if [ ${#ECR_HELPER_URL[@]} -gt 0 ]; then
+      fetch "${ECR_HELPER_URL[$ARCH]}" "${ECR_HELPER_SHA[$ARCH]}" "$WORK/ecr-login"
+      install_file "$WORK/ecr-login" "$ECR_HELPER_BIN" 0755
+    else
+      log info "installing the AL2023 package amazon-ecr-credential-helper"
+      dnf install -y -q amazon-ecr-credential-helper || fail "cannot install amazon-ecr-credential-helper (no package repository?); bake it into the AMI or pin soci.ecrCredentialHelper"
+    fi
+  fi
+
+  # 3. soci's own files (stage_files: the data header), then start and check it
+  stage_files
+  reload
+  enable_unit soci-snapshotter.socket
+  start_soci
+
+  # 4. Wire containerd to soci: soci is verified
+  PHASE=wire
+  wire_files
+  reload
+  for unit in $ENABLE_UNITS; do enable_unit "$unit"; done
+  local binary="$AMI_BIN (AMI)"
+  [ "$USE_RELEASE" = 0 ] || binary="$REL_BIN (release $SOCI_VERSION)"
+  apply_wiring
+  put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary"
+  rm -f "$STATE/last-failure"
+  COMMITTED=1
+  finish
+}

@@ -1,0 +1,193 @@
+// The node scripts. The code is static bash in node/ (shellcheck-clean, shipped in the package);
+// each script a path runs is one file assembled from those parts after a small generated data
+// header: the profile's values, single-quoted, and the node files to write (quoted heredocs).
+//   install.sh   (user data, boot)  header + log + lib + install + boot
+//   live.sh      (DaemonSet)        header + log + lib + install + containerd + live
+//   bake.sh      (Packer)           header + log + lib + install + bake
+//   uninstall.sh (DaemonSet)        header + log + containerd + uninstall
+// The parts source each other only so each can be shellchecked alone; those lines are dropped here,
+// and so are their comment lines: user data must stay small (EC2 takes 16 KiB, and users add their
+// own parts), the comments are read in node/ (in the package) and the node files keep theirs.
+import { readFileSync } from 'node:fs';
+import { InternalError } from '../errors.js';
+import { BAD_SOCI_VERSIONS } from '../profile/load.js';
+import { PATHS, type Plan } from '../plan.js';
+import { shellQuote } from '../render/escape.js';
+import { nodeFiles, PAUSE_IMPORT_UNIT, wiringDropIn, type NodeFile } from './node-files.js';
+
+const NODE_DIR = new URL('../../node/', import.meta.url);
+const DELIMITER = 'SOCI_INSTALLER_EOF';
+
+type Part = 'log' | 'lib' | 'install' | 'boot' | 'containerd' | 'live' | 'bake' | 'uninstall' | 'fast-image-pull';
+
+/** node/<part>.sh without its shebang, its `. sibling.sh` lines and its comment lines (shellcheck directives stay). */
+function part(name: Part): string {
+  return readFileSync(new URL(`${name}.sh`, NODE_DIR), 'utf8')
+    .replace(/^# shellcheck source=.*\n\. .*\n/gm, '')
+    .replace(/^[ \t]*#(?! shellcheck ).*\n/gm, '');
+}
+
+function checkedText(path: string, text: string): string {
+  if (text.split('\n').includes(DELIMITER)) throw new InternalError(`${path} contains the heredoc delimiter`);
+  if (!text.endsWith('\n')) throw new InternalError(`${path} must end with a newline`);
+  return text;
+}
+
+/** The shell that writes one node file: put (or put_own) with the content as a quoted heredoc. */
+function writer(f: NodeFile): string {
+  const put = (fn: string, content: string) => `${fn} ${shellQuote(f.path)} ${f.mode} <<'${DELIMITER}'\n${checkedText(f.path, content)}${DELIMITER}\n`;
+  const fn = f.own ? 'put_own' : 'put';
+  if (f.onlyWithRelease) return `if [ "$USE_RELEASE" = 1 ]; then\n${put(fn, f.content)}else\nunput ${shellQuote(f.path)}\nfi\n`;
+  if (f.needs) {
+    const missing = `log info ${shellQuote(`${f.needs.path} is missing: ${f.path} is written without it`)}\n`;
+    return `if [ -x ${shellQuote(f.needs.path)} ]; then\n${put('put', f.content)}else\n${missing}${put('put', f.needs.otherwise)}fi\n`;
+  }
+  return put(fn, f.content);
+}
+
+function writers(name: string, files: NodeFile[]): string {
+  return `${name}() {\n${files.map(writer).join('') || ':\n'}}\n`;
+}
+
+/** The profile's values the install paths read, by shell variable name. */
+export interface ScriptValues {
+  VERSION: string;
+  MODE: string;
+  SOURCE: Plan['source'];
+  CONTAINERD_LINE: Plan['containerd'];
+  MIN_VERSION: string;
+  BAD_VERSIONS: string;
+  SOCI_VERSION: string;
+  ARCHES: string;
+  AUTH: Plan['auth'];
+  AMI_BIN: string;
+  REL_BIN: string;
+  SOCKET: string;
+  STATE: string;
+  CONTAINERD_VERSION_FILE: string;
+  ECR_PROVIDER: string;
+  ECR_HELPER_BIN: string;
+  ENABLE_UNITS: string;
+  /** 1: check that nodeadm-run reads the drop-in directory (the wiring is written there). */
+  DROP_IN_WIRING: '0' | '1';
+  WIRING_IN: string;
+  ROLLBACK_TEXT: string;
+}
+
+export function scriptValues(plan: Plan, path: 'boot' | 'bake'): ScriptValues {
+  // A bake always writes the wiring as the nodeadm drop-in; at boot it is where the profile says.
+  const dropIn = path === 'bake' || plan.wiring === 'drop-in';
+  return {
+    VERSION: plan.generatorVersion,
+    MODE: plan.mode,
+    SOURCE: plan.source,
+    CONTAINERD_LINE: plan.containerd,
+    MIN_VERSION: plan.minSociVersion,
+    BAD_VERSIONS: BAD_SOCI_VERSIONS.join(' '),
+    SOCI_VERSION: plan.sociVersion,
+    ARCHES: plan.arches.join(' '),
+    AUTH: plan.auth,
+    AMI_BIN: PATHS.amiSociBinary,
+    REL_BIN: PATHS.releaseSociBinary,
+    SOCKET: PATHS.sociSocket,
+    STATE: PATHS.stateDir,
+    CONTAINERD_VERSION_FILE: PATHS.containerdVersionFile,
+    ECR_PROVIDER: PATHS.ecrCredentialProvider,
+    ECR_HELPER_BIN: PATHS.ecrHelperBinary,
+    ENABLE_UNITS: nodeFiles(plan)
+      .filter((f) => f.enable)
+      .map((f) => f.path.split('/').pop()!)
+      .join(' '),
+    DROP_IN_WIRING: dropIn ? '1' : '0',
+    WIRING_IN: dropIn ? PATHS.nodeadmDropIn : 'user data',
+    // With the wiring in user data, nodeadm has already pointed containerd at soci.
+    ROLLBACK_TEXT:
+      plan.wiring === 'drop-in'
+        ? 'containerd stays on its default snapshotter (overlayfs)'
+        : "the NodeConfig in this node's user data still points containerd at soci: containerd runs no pods until soci runs (journalctl -u soci-snapshotter); replace the node",
+  };
+}
+
+function assign(name: string, value: string): string {
+  return `${name}=${shellQuote(value)}\n`;
+}
+
+function byArch(name: string, entries: { arch: string; value: string }[]): string {
+  return `declare -A ${name}=(${entries.map((e) => `[${e.arch}]=${shellQuote(e.value)}`).join(' ')})\n`;
+}
+
+function proxyExports(plan: Plan): string {
+  const lines: string[] = [];
+  const exp = (names: string[], v: string) => names.forEach((n) => lines.push(`export ${n}=${shellQuote(v)}\n`));
+  if (plan.proxy?.http) exp(['HTTP_PROXY', 'http_proxy'], plan.proxy.http);
+  if (plan.proxy?.https) exp(['HTTPS_PROXY', 'https_proxy'], plan.proxy.https);
+  if (plan.proxy?.noProxy.length) exp(['NO_PROXY', 'no_proxy'], plan.proxy.noProxy.join(','));
+  return lines.join('');
+}
+
+function head(plan: Plan, what: string, parts: Part[]): string {
+  return (
+    '#!/bin/bash\n' +
+    `# soci-installer ${plan.generatorVersion}: ${what}\n` +
+    `# This data header, then soci-installer's ${parts.map((p) => `node/${p}.sh`).join(', ')} (their comments are there).\n` +
+    '# Profile values below are single-quoted on purpose: nothing in them is expanded.\n' +
+    '# shellcheck disable=SC2016\n' +
+    'set -euo pipefail\n' +
+    'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n'
+  );
+}
+
+function installPathScript(plan: Plan, path: 'boot' | 'live' | 'bake', what: string, parts: Part[]): string {
+  const values = scriptValues(plan, path === 'bake' ? 'bake' : 'boot');
+  const files = nodeFiles(plan);
+  const wire = files.filter((f) => f.phase === 'wire');
+  // With wiring in user data the boot path writes no drop-in; a bake always does.
+  if (path === 'bake' && plan.wiring !== 'drop-in') wire.push(wiringDropIn(plan));
+  const data =
+    head(plan, what, parts) +
+    proxyExports(plan) +
+    Object.entries(values)
+      .map(([k, v]) => assign(k, v))
+      .join('') +
+    // What only one path reads: the unit live.sh restarts, the config bake.sh starts soci with.
+    (path === 'live' ? assign('PAUSE_UNIT', PAUSE_IMPORT_UNIT) : '') +
+    (path === 'bake' ? assign('SOCI_CONFIG', PATHS.sociConfig) : '') +
+    byArch('RELEASE_URL', plan.releases.map((r) => ({ arch: r.arch, value: r.url }))) +
+    byArch('RELEASE_SHA', plan.releases.map((r) => ({ arch: r.arch, value: r.sha256 }))) +
+    byArch('ECR_HELPER_URL', plan.ecrHelperDownloads.map((d) => ({ arch: d.arch, value: d.url }))) +
+    byArch('ECR_HELPER_SHA', plan.ecrHelperDownloads.map((d) => ({ arch: d.arch, value: d.sha256 }))) +
+    '# The node files, in the order they are written: stage before soci starts, wire once it runs.\n' +
+    writers('stage_files', files.filter((f) => f.phase === 'stage')) +
+    writers('wire_files', wire);
+  return data + parts.map(part).join('') + 'main "$@"\n';
+}
+
+/** install.sh: the boot path, the script part of user data. */
+export function installScript(plan: Plan): string {
+  if (!plan.installs) {
+    return head(plan, 'mode fast-image-pull: logs whether the FastImagePull gate can take effect.', ['log', 'fast-image-pull']) + part('log') + part('fast-image-pull');
+  }
+  return installPathScript(plan, 'boot', `SOCI snapshotter in ${plan.mode} mode on an EKS AL2023 node at boot (containerd ${plan.containerd}).`, ['log', 'lib', 'install', 'boot']);
+}
+
+/** live.sh: install.sh on a running node (the DaemonSet), applying the wiring at once. */
+export function liveScript(plan: Plan): string {
+  return installPathScript(plan, 'live', `SOCI snapshotter in ${plan.mode} mode on a running EKS AL2023 node (containerd ${plan.containerd}).`, ['log', 'lib', 'install', 'containerd', 'live']);
+}
+
+/** bake.sh: install.sh on the Packer image builder, then the EKS cleanup. */
+export function bakeScript(plan: Plan): string {
+  return installPathScript(plan, 'bake', `SOCI snapshotter in ${plan.mode} mode baked into an EKS AL2023 AMI (containerd ${plan.containerd}).`, ['log', 'lib', 'install', 'bake']);
+}
+
+/** uninstall.sh: puts a node back as it was before any of the above (the uninstall DaemonSet). */
+export function uninstallScript(plan: Plan): string {
+  const parts: Part[] = ['log', 'containerd', 'uninstall'];
+  return (
+    head(plan, 'puts this node back as it was before soci-installer.', parts) +
+    assign('STATE', PATHS.stateDir) +
+    assign('PAUSE_UNIT', PAUSE_IMPORT_UNIT) +
+    assign('NAMESPACE', plan.daemonset.namespace) +
+    parts.map(part).join('')
+  );
+}
