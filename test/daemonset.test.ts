@@ -48,7 +48,7 @@ describe.each([
     const [init] = pod.initContainers;
     expect(init.securityContext).toEqual({ privileged: true });
     expect(init.command[2]).toMatch(/nsenter --target 1 .*\n/);
-    expect(init.command[2]).toMatch(/systemd-run --unit=soci-installer-[0-9a-f]{12} --wait .*\/live\.sh$/m);
+    expect(init.command[2]).toMatch(/systemd-run --unit=soci-installer-[0-9a-f]{12} --wait .*\/bash \/var\/lib\/soci-installer\/bundle\/[0-9a-f]{12}\/live\.sh \|\| rc=\$\?$/m);
     const [main] = pod.containers;
     expect(main.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     expect(main.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'test -f /state/installed || test -f /status/not-eks-al2023']);
