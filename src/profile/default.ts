@@ -2,5 +2,5 @@
 import { readFileSync } from 'node:fs';
 
 export function defaultProfileText(): string {
-  return readFileSync(new URL('../../templates/profile.yaml', import.meta.url), 'utf8');
+  return readFileSync(new URL('./default-profile.yaml', import.meta.url), 'utf8');
 }

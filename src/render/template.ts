@@ -5,7 +5,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import Mustache, { type TemplateCache, type TemplateSpans } from 'mustache';
 import { InternalError } from '../errors.js';
 
-const TEMPLATE_DIR = new URL('../../templates/', import.meta.url);
+// Templates sit beside the module that renders them, named after the file they produce; names are
+// relative to src/ (dist/ once the build has copied them there: scripts/copy-assets.mjs).
+const TEMPLATE_DIR = new URL('../', import.meta.url);
 const cache = new Map<string, string>();
 
 // Templates parsed at build time (dist/render/templates.json, from parsedTemplates() below):
@@ -38,7 +40,7 @@ function readParsed(): Record<string, TemplateSpans> {
   return parsed.mustache === Mustache.version ? parsed.templates : {};
 }
 
-/** Every templates/**\/*.mustache parsed, keyed as mustache's cache keys it: what the build stores. */
+/** Every **\/*.mustache under src/ (or dist/) parsed, keyed as mustache's cache keys it: what the build stores. */
 export function parsedTemplates(): Parsed {
   const parsed = new Map<string, TemplateSpans>();
   const own = Mustache.templateCache;
@@ -113,7 +115,7 @@ function check(tokens: Token[], stack: unknown[], template: string): void {
   }
 }
 
-/** Renders templates/<name> with `view`. Values must already be escaped for the target language. */
+/** Renders the template at <name> (relative to src/) with `view`. Values must already be escaped for the target language. */
 export function renderTemplate(name: string, view: View): string {
   return renderText(loadTemplate(name), view, name);
 }

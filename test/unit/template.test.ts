@@ -25,10 +25,13 @@ describe('templates', () => {
   it('the parse the build stores (dist/render/templates.json) covers every template, survives JSON and names its mustache', () => {
     const { mustache, templates } = parsedTemplates();
     expect(mustache).toBe(Mustache.version);
-    const files = readdirSync(join(REPO_ROOT, 'templates'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.mustache'));
+    const files = readdirSync(join(REPO_ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.mustache'));
+    expect(files.length).toBeGreaterThan(0);
     expect(Object.keys(templates)).toHaveLength(files.length);
     for (const f of files) {
-      const text = readFileSync(join(REPO_ROOT, 'templates', f), 'utf8');
+      const text = readFileSync(join(REPO_ROOT, 'src', f), 'utf8');
+      // The build copies each template beside its built module (scripts/copy-assets.mjs).
+      expect(readFileSync(join(REPO_ROOT, 'dist', f), 'utf8'), `dist/${f}`).toBe(text);
       const key = Object.keys(templates).find((k) => k.startsWith(text));
       expect(key, f).toBeDefined();
       expect(JSON.parse(JSON.stringify(templates[key!])), f).toStrictEqual(Mustache.parse(text));
