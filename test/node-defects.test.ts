@@ -64,7 +64,7 @@ describe('booted node, containerd 2', { timeout: 300_000 }, () => {
       vi.doMock('../src/version.js', () => ({ GENERATOR_VERSION: '0.1.1-next' }));
       const next = (await import('../src/index.js')).render(PARALLEL, 'profile');
       vi.doUnmock('../src/version.js');
-      await node.writeFile('/root/live.sh', (await import('../src/artifacts/node-script.js')).liveScript(next.plan), 0o755);
+      await node.writeFile('/root/live.sh', liveScript(next.plan), 0o755);
       const second = await node.exec('/root/live.sh', { timeoutMs: 240_000 });
       expect(second.code, second.stderr).toBe(0);
       expect({

@@ -74,7 +74,7 @@ export interface ScriptValues {
   ROLLBACK_TEXT: string;
 }
 
-export function scriptValues(plan: Plan, path: 'boot' | 'bake'): ScriptValues {
+function scriptValues(plan: Plan, path: 'boot' | 'bake', files: NodeFile[]): ScriptValues {
   // A bake always writes the wiring as the nodeadm drop-in; at boot it is where the profile says.
   const dropIn = path === 'bake' || plan.wiring === 'drop-in';
   return {
@@ -94,7 +94,7 @@ export function scriptValues(plan: Plan, path: 'boot' | 'bake'): ScriptValues {
     CONTAINERD_VERSION_FILE: PATHS.containerdVersionFile,
     ECR_PROVIDER: PATHS.ecrCredentialProvider,
     ECR_HELPER_BIN: PATHS.ecrHelperBinary,
-    ENABLE_UNITS: nodeFiles(plan)
+    ENABLE_UNITS: files
       .filter((f) => f.enable)
       .map((f) => f.path.split('/').pop()!)
       .join(' '),
@@ -129,7 +129,8 @@ function head(plan: Plan, what: string, parts: Part[]): string {
   return (
     '#!/bin/bash\n' +
     `# soci-installer ${plan.generatorVersion}: ${what}\n` +
-    `# This data header, then soci-installer's ${parts.map((p) => `node/${p}.sh`).join(', ')} (their comments are there).\n` +
+    `# This data header, then soci-installer's ${parts.map((p) => `node/${p}.sh`).join(', ')} without their comment lines:\n` +
+    `# read those files, commented, in the soci-installer package (node_modules/soci-installer/node/) or its repository.\n` +
     '# Profile values below are single-quoted on purpose: nothing in them is expanded.\n' +
     '# shellcheck disable=SC2016\n' +
     'set -euo pipefail\n' +
@@ -138,8 +139,8 @@ function head(plan: Plan, what: string, parts: Part[]): string {
 }
 
 function installPathScript(plan: Plan, path: 'boot' | 'live' | 'bake', what: string, parts: Part[]): string {
-  const values = scriptValues(plan, path === 'bake' ? 'bake' : 'boot');
   const files = nodeFiles(plan);
+  const values = scriptValues(plan, path === 'bake' ? 'bake' : 'boot', files);
   const wire = files.filter((f) => f.phase === 'wire');
   // With wiring in user data the boot path writes no drop-in; a bake always does.
   if (path === 'bake' && plan.wiring !== 'drop-in') wire.push(wiringDropIn(plan));
