@@ -42,5 +42,21 @@ export function profileValidator(): ValidateFunction {
 export function standaloneValidatorSource(): string {
   const ajv = newAjv({ code: { source: true, esm: false } });
   const standaloneCode = (require('ajv/dist/standalone/index.js') as { default: (ajv: Ajv, v: ValidateFunction) => string }).default;
-  return `${standaloneCode(ajv, ajv.compile(PROFILE_SCHEMA))}\nmodule.exports.schemaHash = ${JSON.stringify(schemaHash())};\n`;
+  return `${eager(standaloneCode(ajv, ajv.compile(PROFILE_SCHEMA)))}\nmodule.exports.schemaHash = ${JSON.stringify(schemaHash())};\n`;
+}
+
+// ajv writes `module.exports = validateN; ...; function validateN(...) {...}`, its one function last.
+// V8 compiles a function declaration only when it is first called, so Node's compile cache (which
+// keeps what was compiled at load) never holds it: the first check of every CLI run compiled 150 KB
+// of code, about a tenth of `render`. A function expression in parentheses is compiled at load
+// (V8's heuristic for functions called at once), so it lands in the cache. Any other shape is
+// written as ajv gave it: still correct, only compiled lazily (test/unit/profile-validator.test.ts
+// checks that the build got the eager form).
+const AJV_SHAPE = /^"use strict";module\.exports = (validate\d+);module\.exports\.default = \1;([^]*)\bfunction \1\(([^]*)\}$/;
+
+function eager(code: string): string {
+  const m = AJV_SHAPE.exec(code.trimEnd());
+  if (!m || /\bfunction validate\d+\(/.test(m[2]!)) return code;
+  const [, name, before, rest] = m;
+  return `"use strict";${before}const ${name} = (function ${name}(${rest}});\nmodule.exports = ${name};module.exports.default = ${name};`;
 }

@@ -23,6 +23,15 @@ describe('precompiled profile validator', () => {
     expect(precompiled().schemaHash).toBe(schemaHash());
   });
 
+  it('is a function expression in parentheses, so V8 compiles it at load and the compile cache keeps it', () => {
+    // If ajv changes the shape of its output, the build falls back to ajv's form (correct, but
+    // compiled at each first call): this fails so that the fallback is noticed.
+    const source = standaloneValidatorSource();
+    expect(source).toMatch(/\bconst (validate\d+) = \(function \1\(/);
+    expect(source).not.toMatch(/^function validate|[;}]function validate/m);
+    expect(source).toMatch(/\}\);\nmodule\.exports = validate\d+;module\.exports\.default = validate\d+;\nmodule\.exports\.schemaHash = /);
+  });
+
   it('judges every golden and refused profile as the validator compiled at run time', () => {
     const pre = precompiled();
     const runtime = profileValidator(); // src/ has no profile-validator.cjs: compiled now
