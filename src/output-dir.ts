@@ -100,7 +100,7 @@ function preflight(dir: string, target: string, files: OutputFile[], previous: s
     const parts = f.path.split('/');
     for (let i = 1; i <= parts.length; i++) {
       const rel = parts.slice(0, i).join('/');
-      const st = lstatOrUndefined(join(target, rel));
+      const st = lstatSync(join(target, rel), { throwIfNoEntry: false });
       if (!st) break;
       const last = i === parts.length;
       if (!last && !st.isDirectory()) {
@@ -114,21 +114,12 @@ function preflight(dir: string, target: string, files: OutputFile[], previous: s
   }
 }
 
-function lstatOrUndefined(path: string) {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
 /** Creates each missing directory of `rel` inside `root` with an explicit mode. */
 function ensureDirs(root: string, rel: string): void {
   let path = root;
   for (const part of rel.split('/').filter((p) => p !== '' && p !== '.')) {
     path = join(path, part);
-    const st = lstatOrUndefined(path);
+    const st = lstatSync(path, { throwIfNoEntry: false });
     if (!st) {
       mkdirSync(path, { mode: DIR_MODE });
       chmodSync(path, DIR_MODE); // the umask must not change what the node receives
