@@ -1,14 +1,15 @@
 // Every golden case's output, checked by the real tools: shellcheck, Python's email parser and
 // cloud-init, the NodeConfig CRD schema, soci's own key list, and systemd-analyze verify.
 // nodeadm's config phase, containerd and soci itself over every case: test/validators.test.ts.
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { load as loadToml } from 'js-toml';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { render, PATHS, type Artifact, type Plan } from '../src/index.js';
 import { buildMime, CONTENT_TYPES } from '../src/mime/archive.js';
-import { selfExtractingScript } from '../src/mime/self-extracting.js';
 import { containerdToml } from '../src/artifacts/containerd.js';
 import { USER_DATA_LIMIT, USER_DATA_PLAIN, USER_DATA_WARN, userDataSizeWarnings } from '../src/artifacts/user-data.js';
 import { caseProfile } from './golden.js';
@@ -72,7 +73,21 @@ describe.each(CASES)('%s', (name) => {
     expect(py.parts[1]!.body).toBe(r.file('nodeconfig.yaml'));
     const script = r.file('install.sh')!;
     const plain = buildMime([{ contentType: CONTENT_TYPES.shell, body: script }, { contentType: CONTENT_TYPES.nodeConfig, body: r.file('nodeconfig.yaml')! }]);
-    expect(py.parts[0]!.body).toBe(Buffer.byteLength(plain) <= USER_DATA_PLAIN ? script : selfExtractingScript(plan.generatorVersion, script));
+    if (Buffer.byteLength(plain) <= USER_DATA_PLAIN) expect(py.parts[0]!.body).toBe(script);
+    else {
+      const wrapper = py.parts[0]!.body;
+      const packed = /\nbase64 -d <<'SOCI_INSTALLER_EOF' \| gunzip >"\$script"\n([A-Za-z0-9+/=\n]+)\nSOCI_INSTALLER_EOF\nbash "\$script"\n$/.exec(wrapper);
+      expect(packed, 'the self-extracting wrapper').not.toBeNull();
+      expect(gunzipSync(Buffer.from(packed![1]!, 'base64')).toString()).toBe(script);
+      // Above the packed bytes a reviewer reads the script's sha256, what it installs, downloads
+      // (against which sha256) and every file it writes.
+      const comments = `${wrapper.split('\n').filter((l) => l.startsWith('#')).join('\n')}\n`;
+      expect(comments).toContain(`out/install.sh (sha256 ${createHash('sha256').update(script).digest('hex')})`);
+      expect(comments).toContain(`# It installs: ${script.split('\n')[1]!.replace(/^# soci-installer [^:]+: /, '')}\n`);
+      for (const rel of plan.releases) expect(comments).toContain(`${rel.url} (sha256 ${rel.sha256})\n`);
+      for (const f of r.rootfs) expect(comments).toContain(`\n#   ${f.path.slice('rootfs'.length)}\n`);
+      expect(comments.match(/^#   \//gm)).toHaveLength(r.rootfs.length);
+    }
 
     const ci = await cloudInitParts(mime);
     // cloud-init runs the script part and leaves the NodeConfig to nodeadm.

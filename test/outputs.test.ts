@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { PATHS, ProfileError, render, type Plan } from '../src/index.js';
 import { containerdTable } from '../src/artifacts/containerd.js';
 import { selfExtractingScript } from '../src/mime/self-extracting.js';
+import { installSummary } from '../src/artifacts/node-script.js';
 import { USER_DATA_PLAIN } from '../src/artifacts/user-data.js';
 import { caseProfile } from './golden.js';
 import { cloudInitParts, nodeadmRender, parseMimeWithPython, runWrapper } from './support/mime.js';
@@ -72,7 +73,7 @@ describe.each(CASES)('%s', (name) => {
     expect(validateEksctlClusterConfig(doc)).toEqual([]);
     const ng = doc.managedNodeGroups[0];
     expect(ng.amiFamily).toBe('AmazonLinux2023');
-    expect(ng.preBootstrapCommands).toEqual([selfExtractingScript(r.plan.generatorVersion, script)]);
+    expect(ng.preBootstrapCommands).toEqual([selfExtractingScript(r.plan.generatorVersion, script, installSummary(r.plan))]);
     expect(ng.overrideBootstrapCommand).toBe(nodeConfig);
     expect(validateNodeConfig(parseYaml(ng.overrideBootstrapCommand))).toEqual([]);
     expect(ng.ami).toBe(r.plan.nodeAmi && 'id' in r.plan.nodeAmi ? r.plan.nodeAmi.id : undefined);

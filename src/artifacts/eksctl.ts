@@ -3,6 +3,7 @@
 // and our NodeConfig as overrideBootstrapCommand (appended last), or the baked AMI by id.
 import { selfExtractingScript } from '../mime/self-extracting.js';
 import type { Plan } from '../plan.js';
+import { installSummary } from './node-script.js';
 import { yamlText } from '../render/escape.js';
 
 export interface EksctlClusterConfig {
@@ -36,7 +37,7 @@ export function eksctlConfig(plan: Plan, script: string, nodeConfigYaml: string)
         labels: { 'soci-installer/mode': plan.mode },
         // eksctl writes each command as a plain shell part ("#!/bin/bash\n" + command) beside its own
         // parts, uncompressed: install.sh travels in the self-extracting wrapper.
-        preBootstrapCommands: [selfExtractingScript(plan.generatorVersion, script)],
+        preBootstrapCommands: [selfExtractingScript(plan.generatorVersion, script, installSummary(plan))],
         overrideBootstrapCommand: nodeConfigYaml,
       },
     ],

@@ -163,12 +163,32 @@ function installPathScript(plan: Plan, path: 'boot' | 'live' | 'bake', what: str
   return data + parts.map(part).join('') + 'main "$@"\n';
 }
 
+function bootWhat(plan: Plan): string {
+  return plan.installs
+    ? `SOCI snapshotter in ${plan.mode} mode on an EKS AL2023 node at boot (containerd ${plan.containerd}).`
+    : 'mode fast-image-pull: logs whether the FastImagePull gate can take effect.';
+}
+
 /** install.sh: the boot path, the script part of user data. */
 export function installScript(plan: Plan): string {
-  if (!plan.installs) {
-    return head(plan, 'mode fast-image-pull: logs whether the FastImagePull gate can take effect.', ['log', 'fast-image-pull']) + part('log') + part('fast-image-pull');
-  }
-  return installPathScript(plan, 'boot', `SOCI snapshotter in ${plan.mode} mode on an EKS AL2023 node at boot (containerd ${plan.containerd}).`, ['log', 'lib', 'install', 'boot']);
+  if (!plan.installs) return head(plan, bootWhat(plan), ['log', 'fast-image-pull']) + part('log') + part('fast-image-pull');
+  return installPathScript(plan, 'boot', bootWhat(plan), ['log', 'lib', 'install', 'boot']);
+}
+
+/**
+ * What install.sh does, in a few comment lines for the self-extracting wrapper: where the script is
+ * packed, a reviewer (of a launch template, an EC2NodeClass) still sees what it installs, what it
+ * downloads against which sha256, and which files it writes.
+ */
+export function installSummary(plan: Plan): string[] {
+  const lines = [`It installs: ${bootWhat(plan)}`];
+  if (!plan.installs) return lines;
+  const when = plan.source === 'release' ? '' : ", only where the AMI's soci cannot run the mode";
+  for (const r of plan.releases) lines.push(`It downloads${when}: ${r.url} (sha256 ${r.sha256})`);
+  for (const d of plan.ecrHelperDownloads) lines.push(`It downloads, where the node has no docker-credential-ecr-login: ${d.url} (sha256 ${d.sha256})`);
+  if (!plan.releases.length && !plan.ecrHelperDownloads.length) lines.push('It downloads nothing.');
+  const files = nodeFiles(plan).map((f) => f.path);
+  return [...lines, 'It writes, where they differ:', ...files.map((f) => `  ${f}`)];
 }
 
 /** live.sh: install.sh on a running node (the DaemonSet), applying the wiring at once. */

@@ -6,7 +6,7 @@
 import { CONTENT_TYPES, buildMime } from '../mime/archive.js';
 import { selfExtractingScript } from '../mime/self-extracting.js';
 import type { Plan } from '../plan.js';
-import { installScript } from './node-script.js';
+import { installScript, installSummary } from './node-script.js';
 import { nodeConfigYaml, userDataNodeConfig, type NodeConfig } from './nodeconfig.js';
 import { ProfileError } from '../errors.js';
 
@@ -46,7 +46,7 @@ export function userDataMime(plan: Plan): string {
   // Users merge their own parts with ours, and EKS, Karpenter and eksctl append theirs, under
   // EC2's 16 KiB: the script travels gzipped in a plain-text wrapper (install.sh beside it is the
   // same script, readable).
-  return buildMime([{ contentType: CONTENT_TYPES.shell, body: selfExtractingScript(plan.generatorVersion, script) }, nodeConfig]);
+  return buildMime([{ contentType: CONTENT_TYPES.shell, body: selfExtractingScript(plan.generatorVersion, script, installSummary(plan)) }, nodeConfig]);
 }
 
 /** The profile fields whose values make user data grow, largest first, as "field (N bytes)". */

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { buildMime, CONTENT_TYPES, parseMime } from '../../src/mime/archive.js';
+import { selfExtractingScript } from '../../src/mime/self-extracting.js';
 
 describe('MIME archive', () => {
   const parts = [
@@ -41,5 +43,20 @@ describe('MIME archive', () => {
   it('reports a document without its closing boundary', () => {
     const text = buildMime(parts).replace(/--==SOCI-INSTALLER-BOUNDARY==--\n$/, '');
     expect(() => parseMime(text)).toThrow(/closing boundary/);
+  });
+});
+
+describe('self-extracting wrapper', () => {
+  it('keeps its summary to single comment lines of printable ASCII: a line break would end the comment and run as shell', () => {
+    expect(() => selfExtractingScript('0.1.0', 'echo hi\n', ['It writes:\nrm -rf /'])).toThrow(/not printable ASCII/);
+    expect(() => selfExtractingScript('0.1.0', 'echo hi\n', ['It writes: /etc/caf\u00e9'])).toThrow(/not printable ASCII/);
+    const w = selfExtractingScript('0.1.0', 'echo hi\n', ['It installs: x', '  /etc/a']);
+    expect(w.split('\n').slice(0, 5)).toEqual([
+      '#!/bin/bash',
+      "# soci-installer 0.1.0: install.sh, gzipped and base64-encoded to fit EC2's user data limit.",
+      `# Unpacked, it is the same file as out/install.sh (sha256 ${createHash('sha256').update('echo hi\n').digest('hex')}): base64 -d | gunzip to read it.`,
+      '# It installs: x',
+      '#   /etc/a',
+    ]);
   });
 });
