@@ -112,7 +112,7 @@ describe.each(withPacker)('%s: packer/', (name) => {
     expect(vars).toMatchObject({
       region: ami.region ?? 'us-east-1', // AWS_REGION in packerEval's environment when the profile has none
       k: r.plan.kubernetesVersion,
-      variant: ami.variant,
+      variant: r.plan.variant,
       ids: ami.sourceAmiId,
       types: ami.instanceType,
       name: ami.amiName,

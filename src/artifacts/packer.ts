@@ -33,7 +33,7 @@ export function packerVars(plan: Plan, ami: AmiPlan): string {
   if (ami.region !== undefined) rows.push(['region', hclString(ami.region)]);
   rows.push(
     ['kubernetes_version', hclString(plan.kubernetesVersion)],
-    ['variant', hclString(ami.variant)],
+    ['variant', hclString(plan.variant)],
     ['source_ami_ids', hclMap(Object.entries(ami.sourceAmiId), '')],
     ['instance_types', hclMap(Object.entries(ami.instanceType), '')],
     ['ami_name', hclString(ami.amiName)],
