@@ -1,5 +1,5 @@
 #!/bin/bash
-# soci-installer bake: install.sh on the Packer image builder (packer/files/ beside this script).
+# soci-installer bake: install.sh on the Packer image builder (render writes it as packer/files/bake.sh).
 # The same steps as at boot, with soci enabled but not started (a start check on a scratch root
 # instead), the wiring always as the nodeadm drop-in, then the EKS cleanup (machine-id, cloud-init
 # state, SSH host keys, logs). Any failure exits 1, so the build stops.

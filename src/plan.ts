@@ -151,8 +151,7 @@ function clusterOf(profile: Profile): ClusterBlock | undefined {
 export interface AmiPlan {
   /** Undefined: Packer takes the region from AWS_REGION / AWS_DEFAULT_REGION. */
   region: string | undefined;
-  variant: AmiVariant;
-  /** Architectures to bake, in EC2's names. */
+  /** Architectures to bake, in EC2's names. (The variant to start from is plan.variant.) */
   arches: NodeArch[];
   sourceAmiId: Record<NodeArch, string>;
   instanceType: Record<NodeArch, string>;
@@ -180,14 +179,13 @@ export function eksAmiNameFilter(kubernetesVersion: string, arch: NodeArch, vari
   return `amazon-eks-node-al2023-${arch}-${variant}-${kubernetesVersion}-v*`;
 }
 
-function amiPlan(profile: Profile, arches: ReleaseArch[], variant: AmiVariant): AmiPlan {
+function amiPlan(profile: Profile, arches: ReleaseArch[]): AmiPlan {
   const a = profile.ami ?? {};
   const d = DEFAULTS.ami;
   // Sorted so the generated files do not depend on the order keys were written in.
   const tags = Object.fromEntries(Object.entries(a.tags ?? {}).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
   return {
     region: a.region,
-    variant,
     arches: arches.map(nodeArchOf),
     sourceAmiId: { x86_64: a.sourceAmiId?.x86_64 ?? '', arm64: a.sourceAmiId?.arm64 ?? '' },
     instanceType: { ...d.instanceType, ...a.instanceType },
@@ -308,7 +306,7 @@ export function plan(profile: Profile): Plan {
       createNamespace: profile.daemonset?.createNamespace ?? (profile.daemonset?.namespace ?? DEFAULTS.daemonset.namespace) === DEFAULTS.daemonset.namespace,
     },
     variant,
-    ami: installs ? amiPlan(profile, arches, variant) : undefined,
+    ami: installs ? amiPlan(profile, arches) : undefined,
     nodeAmi: nodeAmi(profile, mode, kubernetesVersion, variant),
     karpenter: profile.karpenter
       ? {

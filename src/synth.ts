@@ -41,12 +41,13 @@ export function synth(plan: Plan): Synthesis {
   warnings.push(...userDataSizeWarnings(plan, mime));
   const nodeConfig = userDataNodeConfigYaml(plan);
   const script: Artifact = { path: 'install.sh', content: installScript(plan), mode: 0o755 };
-  const rootfs = nodeFiles(plan).map((f) => ({ path: `rootfs${f.path}`, content: f.content, mode: parseInt(f.mode, 8) }));
   const artifacts: Artifact[] = [
     { path: 'user-data.mime', content: mime, mode: 0o644 },
     { path: 'nodeconfig.yaml', content: nodeConfig, mode: 0o644 },
     script,
-    ...rootfs,
+    // rootfs/: the readable copy of every file the node receives. No path reads it: each node
+    // script carries these files in its data header (node-script.ts).
+    ...nodeFiles(plan).map((f) => ({ path: `rootfs${f.path}`, content: f.content, mode: parseInt(f.mode, 8) })),
   ];
   const skipped: Synthesis['skipped'] = [];
   const noDaemonSet = daemonSetRefusal(plan);
@@ -59,11 +60,11 @@ export function synth(plan: Plan): Synthesis {
     );
   }
   if (plan.ami) {
-    // packer/ is self-contained: the HCL, the profile's values, and under files/ bake.sh (the
-    // install path of install.sh, with the bake's hooks) and the same rootfs/ as above.
+    // packer/ is self-contained: the HCL, the profile's values, and under files/ bake.sh alone (the
+    // install path of install.sh with the bake's hooks; the node files are in its data header).
     artifacts.push(
       ...packerFiles(plan).map((f) => ({ path: `packer/${f.path}`, content: f.content, mode: 0o644 })),
-      ...[{ path: 'bake.sh', content: bakeScript(plan), mode: 0o755 }, ...rootfs].map((a) => ({ ...a, path: `packer/files/${a.path}` })),
+      { path: 'packer/files/bake.sh', content: bakeScript(plan), mode: 0o755 },
     );
   }
   const karpenter = ec2NodeClassYaml(plan, mime);

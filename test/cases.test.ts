@@ -13,12 +13,12 @@ const INVALID = join(import.meta.dirname, 'cases-invalid');
 
 
 /**
- * What a case stores: every artifact except packer/files/rootfs/ (a copy of rootfs/, asserted
- * above), plus the DaemonSet's live.sh and uninstall.sh under daemonset-bundle/; and the payloads
- * YAML outputs embed, by content, to be stored once (storeOnce in golden.ts).
+ * What a case stores: every artifact, plus the DaemonSet's live.sh and uninstall.sh under
+ * daemonset-bundle/; and the payloads YAML outputs embed, by content, to be stored once (storeOnce
+ * in golden.ts).
  */
 function goldenOf(result: ReturnType<typeof render>): { artifacts: Artifact[]; stored: Map<string, string> } {
-  const artifacts = result.artifacts.filter((a) => !a.path.startsWith('packer/files/rootfs/'));
+  const artifacts = [...result.artifacts];
   const ds = artifacts.find((a) => a.path === 'daemonset.yaml');
   if (ds) {
     const cm = parseAllDocuments(ds.content).map((d) => d.toJS() as Record<string, any>).find((d) => d.kind === 'ConfigMap')!;
@@ -33,31 +33,28 @@ describe('golden cases', () => {
   for (const name of readdirSync(CASES).sort()) {
     it(name, () => {
       const result = render(caseProfile(name), name);
-      // packer/files/ holds bake.sh and a byte-for-byte copy of rootfs/ (the Packer folder stands
-      // alone): assert that, and keep one golden copy of rootfs/.
-      const copies = result.artifacts.filter((a) => a.path.startsWith('packer/files/') && a.path !== 'packer/files/bake.sh');
-      for (const c of copies) {
-        expect(c.content, c.path).toBe(result.artifacts.find((a) => a.path === c.path.slice('packer/files/'.length))?.content);
-      }
+      // packer/files/ (what the build uploads) holds bake.sh alone: it carries the node files in its
+      // data header, so no copy of rootfs/ goes to the image builder.
+      const uploaded = result.artifacts.filter((a) => a.path.startsWith('packer/files/')).map((a) => a.path);
+      expect(uploaded).toEqual(result.plan.ami ? ['packer/files/bake.sh'] : []);
       // The self-extracting wrapper (user data, eksctl, Karpenter) carries install.sh: the golden
       // compares the bytes it unpacks to; here they must be install.sh's, stored once.
       const script = result.artifacts.find((a) => a.path === 'install.sh')?.content;
       for (const a of result.artifacts) {
         for (const payload of gzipPayloads(a.content)) expect(payload, `the script gzipped in ${a.path} is install.sh`).toBe(script);
       }
-      // The DaemonSet's ConfigMap carries live.sh, uninstall.sh and rootfs/ (items[] put each key back
-      // at its path): rootfs/ the same bytes as those files, and the same scripts in both manifests.
+      // The DaemonSet's ConfigMap carries live.sh and uninstall.sh only (live.sh writes the node files
+      // from its data header: no copy of rootfs/ is mounted), each key at its own name, and the same
+      // scripts in both manifests.
       const scriptCopies = new Map<string, Set<string>>();
       for (const a of result.artifacts.filter((x) => /^daemonset(-uninstall)?\.yaml$/.test(x.path))) {
         const docs = parseAllDocuments(a.content).map((d) => d.toJS() as Record<string, any>);
         const data = docs.find((d) => d.kind === 'ConfigMap')?.data as Record<string, string>;
         const items = (docs.find((d) => d.kind === 'DaemonSet')?.spec.template.spec.volumes as { configMap?: { items?: { key: string; path: string }[] } }[])
           .flatMap((v) => v.configMap?.items ?? []);
-        expect(Object.keys(data).sort(), `${a.path}: every ConfigMap key has a path`).toEqual(items.map((i) => i.key).sort());
-        for (const { key, path } of items) {
-          if (path.endsWith('.sh')) scriptCopies.set(path, (scriptCopies.get(path) ?? new Set()).add(data[key]!));
-          else expect(data[key], `${a.path}: ConfigMap ${key} is ${path}`).toBe(result.artifacts.find((x) => x.path === path)?.content);
-        }
+        expect(Object.keys(data).sort(), `${a.path}: the ConfigMap holds the two scripts`).toEqual(['live.sh', 'uninstall.sh']);
+        expect(items.map((i) => [i.key, i.path]), `${a.path}: each mounted at its name`).toEqual([['live.sh', 'live.sh'], ['uninstall.sh', 'uninstall.sh']]);
+        for (const { key, path } of items) scriptCopies.set(path, (scriptCopies.get(path) ?? new Set()).add(data[key]!));
       }
       for (const [path, texts] of scriptCopies) expect(texts.size, `one ${path}`).toBe(1);
       const golden = goldenOf(result);

@@ -3,7 +3,7 @@
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { render } from '../src/index.js';
-import { liveScript } from '../src/artifacts/node-script.js';
+import { liveScript, uninstallScript } from '../src/artifacts/node-script.js';
 import { caseProfile } from './golden.js';
 import { strictK8s, validateK8s } from './support/kubernetes.js';
 
@@ -57,17 +57,18 @@ describe.each([
       expect(c.resources.requests).toBeDefined();
       expect(c.resources.limits.memory).toBeDefined();
     }
-    // The ConfigMap carries live.sh and uninstall.sh, and the very rootfs/ of the other paths, mapped back to their paths.
+    // The ConfigMap carries live.sh and uninstall.sh and nothing else: no copy of rootfs/, since
+    // live.sh writes every node file from its own data header.
     const r = render(profile);
-    const items = pod.volumes.find((v: any) => v.name === 'bundle').configMap.items as { key: string; path: string }[];
-    expect(items.map((i) => i.path).filter((p) => !p.startsWith('rootfs/'))).toEqual(['live.sh', 'uninstall.sh']);
-    expect(cm!.data[items.find((i) => i.path === 'live.sh')!.key]).toBe(liveScript(r.plan));
-    for (const a of r.artifacts.filter((x) => x.path.startsWith('rootfs/'))) {
-      const item = items.find((i) => i.path === a.path);
-      expect(item, a.path).toBeDefined();
-      expect(cm!.data[item!.key]).toBe(a.content);
-      expect(item!.key).toMatch(/^[-._a-zA-Z0-9]+$/);
-    }
+    const items = pod.volumes.find((v: any) => v.name === 'bundle').configMap.items as { key: string; path: string; mode?: number }[];
+    expect(items).toEqual([
+      { key: 'live.sh', path: 'live.sh', mode: 0o755 },
+      { key: 'uninstall.sh', path: 'uninstall.sh', mode: 0o755 },
+    ]);
+    expect(Object.keys(cm!.data)).toEqual(['live.sh', 'uninstall.sh']);
+    expect(cm!.data['live.sh']).toBe(liveScript(r.plan));
+    expect(cm!.data['uninstall.sh']).toBe(uninstallScript(r.plan));
+    for (const a of r.artifacts.filter((x) => x.path.startsWith('rootfs/'))) expect(cm!.data['live.sh'], a.path).toContain(a.content);
     // A new bundle rolls the pods: its hash names the ConfigMap and annotates the template.
     expect(ds!.spec.template.metadata.annotations['soci-installer/bundle']).toBe(cm!.metadata.name.replace('soci-installer-', ''));
   });

@@ -3,8 +3,8 @@
 // One exception: the gzip stream inside the self-extracting wrapper (src/mime/self-extracting.ts) is
 // compared as the bytes it unpacks to, since deflate output is not fixed across zlib builds and CPUs
 // (Node bundles Chromium's zlib, whose match finder has CPU-specific code paths; we saw equal bytes
-// on Node 22 and 24 on x86_64 only). A payload embedded in a YAML output (the ConfigMap's scripts and
-// rootfs/, Karpenter's userData, eksctl's NodeConfig) is stored once (storeOnce).
+// on Node 22 and 24 on x86_64 only). A payload embedded in a YAML output (the ConfigMap's scripts,
+// Karpenter's userData, eksctl's NodeConfig) is stored once (storeOnce).
 // UPDATE_GOLDEN=1 (npm run update-golden) rewrites the expected files.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import { PATHS, type Plan } from '../plan.js';
 import { yamlText } from '../render/escape.js';
 import { liveScript, uninstallScript } from './node-script.js';
-import { nodeFiles } from './node-files.js';
 
 type Obj = Record<string, unknown>;
 export const NAME = 'soci-installer';
@@ -20,17 +19,16 @@ export const POD_LABEL = 'app.kubernetes.io/name';
 const BUNDLE_MOUNT = '/bundle';
 const STATE_MOUNT = '/state';
 
-/** Files the ConfigMap carries: the node scripts and rootfs/, at their render paths. */
+/**
+ * Files the ConfigMap carries, by name (each a valid key): the two scripts the pod runs. live.sh
+ * writes the node files from its own data header, so the pod needs no copy of rootfs/.
+ */
 export function bundleFiles(plan: Plan): { path: string; content: string; mode: number }[] {
   return [
     { path: 'live.sh', content: liveScript(plan), mode: 0o755 },
     { path: 'uninstall.sh', content: uninstallScript(plan), mode: 0o755 },
-    ...nodeFiles(plan).map((f) => ({ path: `rootfs${f.path}`, content: f.content, mode: parseInt(f.mode, 8) })),
   ];
 }
-
-// ConfigMap keys allow only [-._a-zA-Z0-9]; items[].path puts each file back at its path.
-const keyOf = (path: string) => path.replace(/[^-._a-zA-Z0-9]/g, '_').replace(/^\.+/, '_');
 
 // What live.sh needs of the host before it can run at all, read through /proc/1/root so nothing
 // on the host is executed: nodeadm where the EKS AL2023 AMI has it (its units' ExecStart,
@@ -131,7 +129,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: `${NAME}-${hash}`, namespace: ns, labels },
-    data: Object.fromEntries(files.map((f) => [keyOf(f.path), f.content])),
+    data: Object.fromEntries(files.map((f) => [f.path, f.content])),
   };
   const daemonSet = {
     apiVersion: 'apps/v1',
@@ -195,7 +193,7 @@ export function daemonSetObjects(plan: Plan, opts: DaemonSetOptions = {}): Obj[]
               configMap: {
                 name: configMap.metadata.name,
                 defaultMode: 0o644,
-                items: files.map((f) => ({ key: keyOf(f.path), path: f.path, ...(f.mode !== 0o644 ? { mode: f.mode } : {}) })),
+                items: files.map((f) => ({ key: f.path, path: f.path, ...(f.mode !== 0o644 ? { mode: f.mode } : {}) })),
               },
             },
             { name: 'state', hostPath: { path: PATHS.stateDir, type: 'DirectoryOrCreate' } },

@@ -1,7 +1,7 @@
 // packer/: the self-contained Packer project that bakes soci into an AMI derived from the EKS
 // AL2023 AMI. The HCL2 sources live in the repository's packer/ folder and are copied as they are;
 // code decides only the build's sources (the architectures served) and the variable values, each
-// escaped for HCL. The files Packer uploads are the very install.sh and rootfs/ render writes.
+// escaped for HCL. Packer uploads files/, which holds bake.sh alone: the node files are in its data header.
 import { readFileSync } from 'node:fs';
 import { InternalError } from '../errors.js';
 import type { AmiPlan, Plan } from '../plan.js';
@@ -33,7 +33,7 @@ export function packerVars(plan: Plan, ami: AmiPlan): string {
   if (ami.region !== undefined) rows.push(['region', hclString(ami.region)]);
   rows.push(
     ['kubernetes_version', hclString(plan.kubernetesVersion)],
-    ['variant', hclString(ami.variant)],
+    ['variant', hclString(plan.variant)],
     ['source_ami_ids', hclMap(Object.entries(ami.sourceAmiId), '')],
     ['instance_types', hclMap(Object.entries(ami.instanceType), '')],
     ['ami_name', hclString(ami.amiName)],
@@ -56,7 +56,7 @@ export function packerVars(plan: Plan, ami: AmiPlan): string {
   );
 }
 
-/** Every file of DIR/packer/ except files/ (the caller adds install.sh and rootfs/ there). */
+/** Every file of DIR/packer/ except files/bake.sh (the caller adds it). */
 export function packerFiles(plan: Plan): PackerFile[] {
   const ami = plan.ami;
   if (!ami) return [];

@@ -59,17 +59,17 @@ export async function resolveSourceAmis(plan: Plan, opts: AmiOptions = {}): Prom
     if (fixed) {
       images.push({ arch, imageId: fixed, via: 'profile' });
     } else if (opts.via === 'ssm') {
-      const parameter = eksAmiParameter(plan.kubernetesVersion, arch, ami.variant);
+      const parameter = eksAmiParameter(plan.kubernetesVersion, arch, plan.variant);
       const imageId = await readParameter(clients.ssm, parameter, region);
-      if (!imageId) throw new ExternalError(await diagnose(clients.ssm, plan.kubernetesVersion, arch, ami.variant, region));
+      if (!imageId) throw new ExternalError(await diagnose(clients.ssm, plan.kubernetesVersion, arch, plan.variant, region));
       images.push({ arch, imageId, via: 'ssm', parameter });
     } else {
-      const newest = await newestImage(clients.ec2, plan.kubernetesVersion, arch, ami.variant, region);
-      if (!newest) throw new ExternalError(await diagnose(clients.ssm, plan.kubernetesVersion, arch, ami.variant, region));
+      const newest = await newestImage(clients.ec2, plan.kubernetesVersion, arch, plan.variant, region);
+      if (!newest) throw new ExternalError(await diagnose(clients.ssm, plan.kubernetesVersion, arch, plan.variant, region));
       images.push({ arch, ...newest, via: 'ec2' });
     }
   }
-  return { region, kubernetesVersion: plan.kubernetesVersion, variant: ami.variant, images };
+  return { region, kubernetesVersion: plan.kubernetesVersion, variant: plan.variant, images };
 }
 
 async function makeClients(region: string | undefined): Promise<AmiClients> {

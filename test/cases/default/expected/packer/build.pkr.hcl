@@ -1,8 +1,8 @@
-# soci-installer: upload the files `soci-installer render` wrote (bake.sh, install.sh's path with the
-# bake's hooks, and rootfs/, the same files user data writes) and run bake.sh: it installs soci, enables its
-# units, writes the SOCI wiring as /etc/eks/nodeadm.d/50-soci-installer.yaml and ends with the EKS
-# cleanup (machine-id, cloud-init state, SSH host keys, logs). Render lists the sources: one per
-# architecture the profile serves.
+# soci-installer: upload files/ as `soci-installer render` wrote it (bake.sh alone: install.sh's path
+# with the bake's hooks, carrying the files user data writes in its data header) and run bake.sh: it
+# installs soci, enables its units, writes the SOCI wiring as /etc/eks/nodeadm.d/50-soci-installer.yaml
+# and ends with the EKS cleanup (machine-id, cloud-init state, SSH host keys, logs). Render lists the
+# sources: one per architecture the profile serves.
 
 build {
   sources = ["source.amazon-ebs.x86_64", "source.amazon-ebs.arm64"]
