@@ -19,13 +19,15 @@
 # config in version 2 keys is no longer migrated and containerd 2 ignores it. We refuse such a node
 # rather than emit our keys as version 2 there: it then joins on overlayfs with the user's settings
 # working and a message naming the fix, instead of relying on `containerd config migrate` for our keys
-# and breaking again the day the user's part gains one version 3 key. nodeadm-config (before
-# cloud-init) caches the user-data NodeConfig in /run/eks/nodeadm/config.json (its --config-cache).
+# and breaking again the day the user's part gains one version 3 key. What moves in that migration is
+# the CRI plugin's ("assume it is config V2 if io.containerd.grpc.v1.cri detected", says nodeadm), so a
+# config without CRI keys, such as [metrics] or [debug], keeps working beside ours. nodeadm-config (before cloud-init) caches the
+# user-data NodeConfig in /run/eks/nodeadm/config.json (its --config-cache).
 refuse_v2_user_config() {
   local cache=/run/eks/nodeadm/config.json user_config
   [ "$CONTAINERD_LINE" = 2 ] && [ -r "$cache" ] && command -v jq >/dev/null || return 0
   user_config=$(jq -r '.spec.containerd.config // empty' "$cache" 2>/dev/null || true)
-  if [ -n "$user_config" ] && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config"; then
+  if grep -q 'io\.containerd\.grpc\.v1\.cri' <<<"$user_config" && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config"; then
     fail "containerd.config in user data uses containerd 1.x (config version 2) keys: merged with soci's wiring (version 3 keys) nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)"
   fi
 }

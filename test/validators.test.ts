@@ -836,6 +836,24 @@ spec:
       const ok = await root.run(script, ['--strict']);
       expect(ok.code, ok.stderr).toBe(0);
       expect(existsSync(root.path(PATHS.nodeadmDropIn))).toBe(true);
+
+      // A config without CRI keys needs no migration: merged with our drop-in, containerd 2 keeps it
+      // (and runs soci), so the script installs (it refused these before).
+      for (const toml of ['[metrics]\naddress = "127.0.0.1:1338"\n', 'version = 2\n[metrics]\naddress = "127.0.0.1:1338"\n']) {
+        const part = `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  containerd:\n    config: |\n${toml.replace(/^(?=.)/gm, '      ')}`;
+        const metrics = appendMimePart(userData, 'application/node.eks.aws', part);
+        const both = await nodeadmRender({ userData: metrics, dropIns, versionLine, kubernetesVersion: k8s });
+        expect(both.code, both.stderr).toBe(0);
+        const dump = (await configDump('2', both.config)).dump;
+        expect(getPath(dump, 'metrics', 'address'), toml).toBe('127.0.0.1:1338');
+        expect(getPath(dump, 'plugins', CRI_IMAGES_V3, 'snapshotter'), toml).toBe('soci');
+        rmSync(root.path(PATHS.nodeadmDropIn));
+        const alone = await nodeadmRender({ userData: metrics, versionLine, kubernetesVersion: k8s });
+        writeFileSync(root.path('/run/eks/nodeadm/config.json'), JSON.stringify(alone.nodeConfig));
+        const installed = await root.run(script, ['--strict']);
+        expect(installed.code, `${toml}\n${installed.stderr}`).toBe(0);
+        expect(existsSync(root.path(PATHS.nodeadmDropIn))).toBe(true);
+      }
     } finally {
       root.remove();
     }
