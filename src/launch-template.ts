@@ -234,6 +234,11 @@ export async function launchTemplate(opts: LaunchTemplateOptions, deps: LaunchTe
     if (!imageId && source.ImageId && !merged.keptClusterBlock) {
       requireCluster(plan, `version ${defaultVersion} of ${subject} sets ImageId ${source.ImageId}, which the new version keeps`);
     }
+    if (merged.containerd1CriPart !== undefined && plan.installs && plan.containerd === '2') {
+      throw new UsageError(
+        `${subject}: part ${merged.containerd1CriPart} of version ${defaultVersion}'s user data sets containerd.config with containerd 1.x CRI keys (io.containerd.grpc.v1.cri): merged with soci's wiring (version 3 keys), nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)`,
+      );
+    }
     const size = Buffer.byteLength(merged.mime);
     if (size > USER_DATA_LIMIT) {
       const ours = Buffer.byteLength(mime);

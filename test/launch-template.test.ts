@@ -170,6 +170,27 @@ describe('launch-template', () => {
     expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(0);
   });
 
+  it("D11: a kept NodeConfig of the user's with containerd 1.x CRI keys is refused on containerd 2 (soci's v3 wiring would make containerd ignore them); v3 names, other keys, or containerd 1.7 pass", async () => {
+    const part = (toml: string) => `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  containerd:\n    config: |\n${toml.replace(/^(?=.)/gm, '      ')}`;
+    const userData = (toml: string) => b64(buildMime([{ contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho hi\n' }, { contentType: CONTENT_TYPES.nodeConfig, body: part(toml) }]));
+    const v1 = '[plugins."io.containerd.grpc.v1.cri"]\nmax_concurrent_downloads = 7\n';
+    existing(3, { UserData: userData(v1) });
+    const err = await failure(launchTemplate(opts(), deps));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toMatch(/part 2 of version 3's user data sets containerd\.config with containerd 1\.x CRI keys \(io\.containerd\.grpc\.v1\.cri\): .* write them with version 3 plugin names/);
+    expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(0);
+    for (const [toml, o] of [
+      ['[plugins."io.containerd.cri.v1.images"]\nmax_concurrent_downloads = 7\n', opts()],
+      ['[metrics]\naddress = "127.0.0.1:1338"\n', opts()],
+      [v1, opts({ profile: loadProfile('node: { arch: x86_64, kubernetesVersion: "1.32", containerd: "1.7" }\nsoci: { mode: parallel, source: ami }\n') })],
+    ] as const) {
+      ec2Mock.reset();
+      existing(3, { UserData: userData(toml) });
+      await launchTemplate(o, deps);
+      expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand), toml).toHaveLength(1);
+    }
+  });
+
   it('refuses user data it cannot merge safely', async () => {
     existing(1, { UserData: b64('some binary-ish thing') });
     const err = await failure(launchTemplate(opts(), deps));

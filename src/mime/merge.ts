@@ -55,6 +55,23 @@ export interface MergeResult {
   replaced: number;
   /** Whether a NodeConfig part of the user's that stays carries a cluster block (endpoint and name). */
   keptClusterBlock: boolean;
+  /** The number (from 1, in the existing user data) of a kept NodeConfig part whose containerd.config has 1.x CRI keys. */
+  containerd1CriPart?: number;
+}
+
+// nodeadm treats a containerd.config without version 3 CRI names as version 2 and migrates it
+// (amazon-eks-ami nodeadm/internal/containerd/config.go at 81fec2e8, Version3configInNodeConfig); once
+// soci's wiring (version 3 names) is merged in, it does not, and containerd 2 ignores the CRI keys
+// written in 1.x form. The node scripts refuse such a node by the same rule (node/install.sh,
+// refuse_v2_user_config); here it is caught before the launch template is written.
+function hasContainerd1CriKeys(part: Part): boolean {
+  if (part.contentType !== CONTENT_TYPES.nodeConfig) return false;
+  try {
+    const toml = (parseYaml(part.body) as { spec?: { containerd?: { config?: unknown } } } | null)?.spec?.containerd?.config;
+    return typeof toml === 'string' && toml.includes('io.containerd.grpc.v1.cri') && !/io\.containerd\.cri\.v1\.(images|runtime)/.test(toml);
+  } catch {
+    return false;
+  }
 }
 
 function hasClusterBlock(part: Part): boolean {
@@ -72,10 +89,12 @@ export function mergeUserData(existing: Buffer | undefined, oursMime: string): M
   const theirs = existing ? userDataParts(existing) : [];
   const kept = theirs.flatMap((p, i) => (isOurPart(p) ? [] : [writable(p, i + 1)]));
   if (kept.length === 0) return { mime: oursMime, kept: 0, replaced: theirs.length, keptClusterBlock: false };
+  const cri1 = theirs.findIndex((p) => !isOurPart(p) && hasContainerd1CriKeys(p));
   return {
     mime: buildMime([...kept, ...parseMime(oursMime)]),
     kept: kept.length,
     replaced: theirs.length - kept.length,
     keptClusterBlock: kept.some(hasClusterBlock),
+    ...(cri1 >= 0 ? { containerd1CriPart: cri1 + 1 } : {}),
   };
 }
