@@ -82,11 +82,17 @@ describe.each(CASES)('%s', (name) => {
       // Above the packed bytes a reviewer reads the script's sha256, what it installs, downloads
       // (against which sha256) and every file it writes.
       const comments = `${wrapper.split('\n').filter((l) => l.startsWith('#')).join('\n')}\n`;
-      expect(comments).toContain(`out/install.sh (sha256 ${createHash('sha256').update(script).digest('hex')})`);
+      expect(comments).toContain(`install.sh that render writes beside this (sha256 ${createHash('sha256').update(script).digest('hex')})`);
       expect(comments).toContain(`# It installs: ${script.split('\n')[1]!.replace(/^# soci-installer [^:]+: /, '')}\n`);
       for (const rel of plan.releases) expect(comments).toContain(`${rel.url} (sha256 ${rel.sha256})\n`);
-      for (const f of r.rootfs) expect(comments).toContain(`\n#   ${f.path.slice('rootfs'.length)}\n`);
-      expect(comments.match(/^#   \//gm)).toHaveLength(r.rootfs.length);
+      // Every node file (rootfs/, in order), the binaries it downloads, and its state folder.
+      const listed = comments.split('\n').filter((l) => l.startsWith('#   /')).map((l) => l.slice(4));
+      expect(listed.filter((l) => !l.includes(' '))).toEqual(r.rootfs.map((f) => f.path.slice('rootfs'.length)));
+      expect(listed.filter((l) => l.includes(' ')).map((l) => l.split(' ')[0])).toEqual([
+        ...(plan.releases.length ? [PATHS.releaseSociBinary] : []),
+        ...(plan.ecrHelperDownloads.length ? [PATHS.ecrHelperBinary] : []),
+        `${PATHS.stateDir}/`,
+      ]);
     }
 
     const ci = await cloudInitParts(mime);

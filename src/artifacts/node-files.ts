@@ -97,7 +97,8 @@ function hostsToml(plan: Plan, m: Plan['mirrors'][number]): string {
 export function wiringDropIn(plan: Plan): NodeFile {
   const comment =
     `Written by soci-installer ${plan.generatorVersion} once soci-snapshotter was running on this node (or, in an AMI bake, installed and enabled).\n` +
-    `nodeadm merges it over user data on every boot. Delete it and\n` +
-    `/etc/systemd/system/containerd.service.d/20-soci-installer.conf to return to overlayfs at the next boot.`;
+    `nodeadm merges it over user data on every boot. To return this node to overlayfs, run soci-installer's uninstall\n` +
+    `(daemonset-uninstall.yaml): deleting this file alone leaves the pause-import unit failing and the images soci pulled\n` +
+    `without layers overlayfs can use, so their pods do not start.`;
   return { path: PATHS.nodeadmDropIn, content: nodeConfigYaml(wiringNodeConfig(plan), comment), mode: '0644', phase: 'wire' };
 }

@@ -178,17 +178,26 @@ export function installScript(plan: Plan): string {
 /**
  * What install.sh does, in a few comment lines for the self-extracting wrapper: where the script is
  * packed, a reviewer (of a launch template, an EC2NodeClass) still sees what it installs, what it
- * downloads against which sha256, and which files it writes.
+ * downloads against which sha256, and every file it writes.
  */
 export function installSummary(plan: Plan): string[] {
   const lines = [`It installs: ${bootWhat(plan)}`];
   if (!plan.installs) return lines;
   const when = plan.source === 'release' ? '' : ", only where the AMI's soci cannot run the mode";
   for (const r of plan.releases) lines.push(`It downloads${when}: ${r.url} (sha256 ${r.sha256})`);
-  for (const d of plan.ecrHelperDownloads) lines.push(`It downloads, where the node has no docker-credential-ecr-login: ${d.url} (sha256 ${d.sha256})`);
+  const noHelper = 'where the node has no docker-credential-ecr-login';
+  for (const d of plan.ecrHelperDownloads) lines.push(`It downloads, ${noHelper}: ${d.url} (sha256 ${d.sha256})`);
   if (!plan.releases.length && !plan.ecrHelperDownloads.length) lines.push('It downloads nothing.');
-  const files = nodeFiles(plan).map((f) => f.path);
-  return [...lines, 'It writes, where they differ:', ...files.map((f) => `  ${f}`)];
+  if (plan.auth === 'ecr-credential-helper-package' && !plan.ecrHelperDownloads.length) {
+    lines.push(`It installs the AL2023 package amazon-ecr-credential-helper, ${noHelper}.`);
+  }
+  const written = [
+    ...nodeFiles(plan).map((f) => f.path),
+    ...(plan.releases.length ? [`${PATHS.releaseSociBinary} and /usr/local/bin/soci (from the download${when})`] : []),
+    ...(plan.ecrHelperDownloads.length ? [`${PATHS.ecrHelperBinary} (from the download)`] : []),
+    `${PATHS.stateDir}/ (what it installed, and the files it replaced, for uninstall)`,
+  ];
+  return [...lines, 'It writes, where they differ:', ...written.map((f) => `  ${f}`)];
 }
 
 /** live.sh: install.sh on a running node (the DaemonSet), applying the wiring at once. */

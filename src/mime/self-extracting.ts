@@ -23,7 +23,7 @@ export function selfExtractingScript(generatorVersion: string, script: string, s
     '#!/bin/bash',
     // The marker line merge.ts recognises as ours (second line).
     `# soci-installer ${generatorVersion}: install.sh, gzipped and base64-encoded to fit EC2's user data limit.`,
-    `# Unpacked, it is the same file as out/install.sh (sha256 ${sha256}): base64 -d | gunzip to read it.`,
+    `# Unpacked, it is the install.sh that render writes beside this (sha256 ${sha256}): base64 -d | gunzip to read it.`,
     ...summary.map((l) => `# ${l}`),
     'set -euo pipefail',
     'script=$(mktemp)',

@@ -54,7 +54,7 @@ describe('self-extracting wrapper', () => {
     expect(w.split('\n').slice(0, 5)).toEqual([
       '#!/bin/bash',
       "# soci-installer 0.1.0: install.sh, gzipped and base64-encoded to fit EC2's user data limit.",
-      `# Unpacked, it is the same file as out/install.sh (sha256 ${createHash('sha256').update('echo hi\n').digest('hex')}): base64 -d | gunzip to read it.`,
+      `# Unpacked, it is the install.sh that render writes beside this (sha256 ${createHash('sha256').update('echo hi\n').digest('hex')}): base64 -d | gunzip to read it.`,
       '# It installs: x',
       '#   /etc/a',
     ]);

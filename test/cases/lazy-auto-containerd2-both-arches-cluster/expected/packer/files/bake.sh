@@ -208,8 +208,9 @@ WantedBy=containerd.service kubelet.service
 SOCI_INSTALLER_EOF
 put '/etc/eks/nodeadm.d/50-soci-installer.yaml' 0644 <<'SOCI_INSTALLER_EOF'
 # Written by soci-installer 0.1.0 once soci-snapshotter was running on this node (or, in an AMI bake, installed and enabled).
-# nodeadm merges it over user data on every boot. Delete it and
-# /etc/systemd/system/containerd.service.d/20-soci-installer.conf to return to overlayfs at the next boot.
+# nodeadm merges it over user data on every boot. To return this node to overlayfs, run soci-installer's uninstall
+# (daemonset-uninstall.yaml): deleting this file alone leaves the pause-import unit failing and the images soci pulled
+# without layers overlayfs can use, so their pods do not start.
 apiVersion: node.eks.aws/v1alpha1
 kind: NodeConfig
 spec:
