@@ -118,7 +118,8 @@ PROVIDER=/etc/eks/image-credential-provider/ecr-credential-provider
 # Written by nodeadm with the ECR hosts as matchImages
 # (amazon-eks-ami nodeadm/internal/kubelet/image-credential-provider.go).
 PROVIDER_CONFIG=/etc/eks/image-credential-provider/config.json
-# The ECR patterns nodeadm writes, for a node whose provider config is not there yet.
+# The ECR patterns nodeadm writes for every kubelet version (it adds ecr-public.aws.com from v1.32, which
+# older providers do not serve; amazon-eks-ami at 81fec2e8), for a node whose provider config is not there yet.
 DEFAULT_MATCH='*.dkr.ecr.*.amazonaws.com *.dkr-ecr.*.on.aws *.dkr.ecr.*.amazonaws.com.cn *.dkr-ecr.*.on.amazonwebservices.com.cn *.dkr.ecr-fips.*.amazonaws.com *.dkr-ecr-fips.*.on.aws *.dkr.ecr.*.c2s.ic.gov *.dkr.ecr.*.sc2s.sgov.gov *.dkr.ecr.*.cloud.adc-e.uk *.dkr.ecr.*.csp.hci.ic.gov *.dkr.ecr.*.amazonaws.eu public.ecr.aws'
 
 not_found() {
