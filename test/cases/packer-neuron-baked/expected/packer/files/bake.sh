@@ -246,7 +246,8 @@ save() {
   local keep="$STATE/original$path"
   if [ ! -e "$keep" ] && [ ! -e "$keep.absent" ]; then
     mkdir -p "$(dirname "$keep")"
-    if [ -e "$path" ]; then cp -a "$path" "$keep"; else : >"$keep.absent"; fi
+    if [ -e "$path" ]; then cp -a "$path" "$keep"; else keep=$keep.absent && : >"$keep"; fi
+    KEPT+=("$keep")
   fi
 }
 mark() {
@@ -312,6 +313,8 @@ rollback() {
     path=${CHANGED[$i]}
     if [ -e "$WORK/orig$path" ]; then mv -f "$WORK/orig$path" "$path"; else rm -f "$path"; fi
   done
+  rm -f "${KEPT[@]}"
+  [ ! -d "$STATE/original" ] || find "$STATE/original" -depth -type d -empty -delete
   UNITS_CHANGED=1
   reload
   if [ "$STARTED" = 1 ] && booted; then
@@ -397,7 +400,7 @@ main() {
   done
   START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
   WORK=$(mktemp -d)
-  CHANGED=() ENABLED=()
+  CHANGED=() ENABLED=() KEPT=()
   # shellcheck disable=SC2034 # live.sh reads WIRING_CHANGED
   UNITS_CHANGED=0 SOCI_CHANGED=0 WIRING_CHANGED=0 PHASE=stage
   STARTED=0 SOCKET_WAS_ACTIVE=0 CONTAINERD_WAS_ACTIVE=0 CONTAINERD_RESTARTED=0 KUBELET_RESTARTED=0
