@@ -87,6 +87,8 @@ main() {
   STARTED=0 SOCKET_WAS_ACTIVE=0 CONTAINERD_WAS_ACTIVE=0 CONTAINERD_RESTARTED=0 KUBELET_RESTARTED=0
   COMMITTED=0 REASON="unexpected error"
   trap on_exit EXIT
+  # Stopped from outside (the DaemonSet's time limit, systemctl stop): roll back and say so.
+  trap 'fail "stopped by SIGTERM before it finished (a time limit, or the unit running it was stopped)"' TERM
 
   # 1. The node
   [ "$(id -u)" = 0 ] || fail "must run as root"

@@ -356,6 +356,7 @@ main() {
   STARTED=0 SOCKET_WAS_ACTIVE=0 CONTAINERD_WAS_ACTIVE=0 CONTAINERD_RESTARTED=0 KUBELET_RESTARTED=0
   COMMITTED=0 REASON="unexpected error"
   trap on_exit EXIT
+  trap 'fail "stopped by SIGTERM before it finished (a time limit, or the unit running it was stopped)"' TERM
 
   [ "$(id -u)" = 0 ] || fail "must run as root"
   if booted && systemctl is-active --quiet containerd.service; then CONTAINERD_WAS_ACTIVE=1; fi
