@@ -172,6 +172,13 @@ main() {
   local binary="$AMI_BIN (AMI)"
   [ "$USE_RELEASE" = 0 ] || binary="$REL_BIN (release $SOCI_VERSION)"
   apply_wiring
+  # What uninstall disables: the units this installer enabled, and only those (EKS AL2023 AMIs from
+  # v20250813 ship their own soci socket enabled: it stays so).
+  if [ ${#ENABLED[@]} -gt 0 ]; then
+    mkdir -p "$STATE"
+    save "$STATE/enabled-units"
+    printf '%s\n' "${ENABLED[@]}" >>"$STATE/enabled-units"
+  fi
   put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary"
   rm -f "$STATE/last-failure"
   COMMITTED=1

@@ -472,6 +472,11 @@ main() {
   local binary="$AMI_BIN (AMI)"
   [ "$USE_RELEASE" = 0 ] || binary="$REL_BIN (release $SOCI_VERSION)"
   apply_wiring
+  if [ ${#ENABLED[@]} -gt 0 ]; then
+    mkdir -p "$STATE"
+    save "$STATE/enabled-units"
+    printf '%s\n' "${ENABLED[@]}" >>"$STATE/enabled-units"
+  fi
   put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary"
   rm -f "$STATE/last-failure"
   COMMITTED=1
