@@ -81,12 +81,14 @@ main() {
   done
   START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
   WORK=$(mktemp -d)
-  CHANGED=() ENABLED=()
+  CHANGED=() ENABLED=() KEPT=()
   # shellcheck disable=SC2034 # live.sh reads WIRING_CHANGED
   UNITS_CHANGED=0 SOCI_CHANGED=0 WIRING_CHANGED=0 PHASE=stage
   STARTED=0 SOCKET_WAS_ACTIVE=0 CONTAINERD_WAS_ACTIVE=0 CONTAINERD_RESTARTED=0 KUBELET_RESTARTED=0
   COMMITTED=0 REASON="unexpected error"
   trap on_exit EXIT
+  # Stopped from outside (the DaemonSet's time limit, systemctl stop): roll back and say so.
+  trap 'fail "stopped by SIGTERM before it finished (a time limit, or the unit running it was stopped)"' TERM
 
   # 1. The node
   [ "$(id -u)" = 0 ] || fail "must run as root"
@@ -170,6 +172,13 @@ main() {
   local binary="$AMI_BIN (AMI)"
   [ "$USE_RELEASE" = 0 ] || binary="$REL_BIN (release $SOCI_VERSION)"
   apply_wiring
+  # What uninstall disables: the units this installer enabled, and only those (EKS AL2023 AMIs from
+  # v20250813 ship their own soci socket enabled: it stays so).
+  if [ ${#ENABLED[@]} -gt 0 ]; then
+    mkdir -p "$STATE"
+    save "$STATE/enabled-units"
+    printf '%s\n' "${ENABLED[@]}" >>"$STATE/enabled-units"
+  fi
   put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary"
   rm -f "$STATE/last-failure"
   COMMITTED=1

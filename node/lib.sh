@@ -13,7 +13,8 @@ booted() { [ -d /run/systemd/system ]; }
 ver_ge() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$2" ]; }
 same() { [ -f "$2" ] && [ "$(sha256sum <"$1")" = "$(sha256sum <"$2")" ]; }
 
-# Remember a file's state before the first change of this run (and, once ever, for uninstall).
+# Remember a file's state before the first change of this run (and, once ever, for uninstall: the
+# records this run adds are in KEPT, so a rollback takes them back).
 save() {
   local path=$1
   CHANGED+=("$path")
@@ -23,7 +24,8 @@ save() {
   local keep="$STATE/original$path"
   if [ ! -e "$keep" ] && [ ! -e "$keep.absent" ]; then
     mkdir -p "$(dirname "$keep")"
-    if [ -e "$path" ]; then cp -a "$path" "$keep"; else : >"$keep.absent"; fi
+    if [ -e "$path" ]; then cp -a "$path" "$keep"; else keep=$keep.absent && : >"$keep"; fi
+    KEPT+=("$keep")
   fi
 }
 mark() {
@@ -97,6 +99,10 @@ rollback() {
     path=${CHANGED[$i]}
     if [ -e "$WORK/orig$path" ]; then mv -f "$WORK/orig$path" "$path"; else rm -f "$path"; fi
   done
+  # This run's uninstall records go too: a stale .absent would let put_own overwrite a file the owner
+  # writes later, and uninstall restore what this run never kept. An earlier install's records stay.
+  rm -f "${KEPT[@]}"
+  [ ! -d "$STATE/original" ] || find "$STATE/original" -depth -type d -empty -delete
   UNITS_CHANGED=1
   reload
   if [ "$STARTED" = 1 ] && booted; then

@@ -2,8 +2,9 @@
 # soci-installer uninstall: puts this node back as it was before soci-installer touched it.
 # Every file install.sh changed was kept, once, under /var/lib/soci-installer/original/ (or marked
 # .absent when it did not exist): they are copied back byte for byte or removed, containerd is
-# configured by nodeadm again and restarted once (containers keep running), images that exist only
-# in soci are forgotten (kubelet pulls them again), and /var/lib/soci-installer is removed.
+# configured by nodeadm again and restarted once (containers keep running), the units install.sh
+# enabled are disabled (not the AMI's own), images that exist only in soci are forgotten (kubelet
+# pulls them again), and /var/lib/soci-installer is removed.
 # Refused while lazily loaded containers run (they need soci). A second run does nothing.
 # shellcheck source=log.sh
 . "${BASH_SOURCE[0]%/*}/log.sh"
@@ -53,7 +54,13 @@ trap restore_containerd EXIT
 # kubelet reads imageServiceEndpoint only when it starts: with soci's endpoint (auth: cri-keychain) it
 # would keep pulling through a socket that is going away. Restart it below only if ours changed it.
 endpoint_before=$(kubelet_endpoint)
+# The units install.sh enabled, never the AMI's own, disabled while their files are still there: a
+# release install's soci socket on an AMI without soci units would else stay a dangling link. The
+# pause unit by name too: installs before enabled-units existed did not list it.
 systemctl disable "$PAUSE_UNIT" >/dev/null 2>&1 || true
+while read -r unit; do
+  systemctl disable "$unit" >/dev/null 2>&1 || true
+done < <(cat "$STATE/enabled-units" 2>/dev/null || true)
 
 cd "$STATE/original" || exit 1
 while IFS= read -r -d '' kept; do
@@ -84,7 +91,8 @@ if [ "$(kubelet_endpoint)" != "$endpoint_before" ] && systemctl is-active --quie
   log info "restarted kubelet: its image service is containerd again"
 fi
 # Back to the AMI's soci (or none), once containerd no longer uses it (until then containerd's calls
-# would start it again through its socket): stop ours; the socket comes back if the AMI enables it.
+# would start it again through its socket): stop ours; the socket is enabled now only where the AMI
+# enabled it, and then it listens again.
 systemctl stop soci-snapshotter.service soci-snapshotter.socket >/dev/null 2>&1 || true
 if systemctl is-enabled --quiet soci-snapshotter.socket 2>/dev/null; then systemctl start soci-snapshotter.socket; fi
 rm -rf "$STATE"

@@ -80,3 +80,30 @@ describe('D8b: a node that is not EKS AL2023', { timeout: 600_000 }, () => {
     });
   });
 });
+
+describe('the init command bounds the script it hands to the host', { timeout: 600_000 }, () => {
+  // auth ecr-credential-helper-package with no helper pinned: live.sh installs the AL2023 package with dnf.
+  const profile = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: ecr-credential-helper-package }\n';
+  const HUNG_DNF = '#!/bin/sh\n# STAND-IN for dnf waiting on a package mirror that never answers\nexec sleep infinity\n';
+
+  it("a live.sh that hangs is stopped at the unit's RuntimeMaxSec, rolls back, and the pod fails saying why", async () => {
+    const pod = podOf(profile);
+    const script = pod.command[2]!;
+    // A transient service is Type=simple: started once spawned, so TimeoutStartSec never applies.
+    expect(script).toContain(' --property=RuntimeMaxSec=900 ');
+    expect(script).not.toContain('TimeoutStartSec');
+    const unit = /--unit=(soci-installer-[0-9a-f]{12}) /.exec(script)![1]!;
+    // The manifest's command, with 5 seconds for its 15 minutes.
+    const quick = { ...pod, command: [...pod.command.slice(0, 2), script.replace('RuntimeMaxSec=900', 'RuntimeMaxSec=5')] };
+    await withNode({ containerd: '2', name: 'ds-time-limit', files: { '/usr/bin/dnf': { content: HUNG_DNF, mode: 0o755 } } }, async (node) => {
+      const res = await runInit(node, quick);
+      expect(res.code, res.stdout + res.stderr).toBe(1);
+      expect(await node.journal(`${unit}.service`)).toMatch(/Service reached runtime time limit\. Stopping\./);
+      expect(res.stdout).toMatch(/installing the AL2023 package amazon-ecr-credential-helper\n.*rolling back: stopped by SIGTERM before it finished/s);
+      expect(await node.readFile('/dev/termination-log')).toMatch(/^stopped by SIGTERM before it finished/);
+      expect(await node.isActive(`${unit}.service`)).not.toBe('active');
+      expect((await node.exec(['pgrep', '-fx', 'sleep infinity'])).code).toBe(1);
+      expect(await ready(node, pod)).toBe(false);
+    });
+  });
+});

@@ -49,6 +49,10 @@ describe.each([
     expect(init.securityContext).toEqual({ privileged: true });
     expect(init.command[2]).toMatch(/nsenter --target 1 .*\n/);
     expect(init.command[2]).toMatch(/systemd-run --unit=soci-installer-[0-9a-f]{12} --wait .*\/bash \/var\/lib\/soci-installer\/bundle\/[0-9a-f]{12}\/live\.sh \|\| rc=\$\?$/m);
+    // A time limit that applies: a transient service is Type=simple, started once spawned, so only
+    // RuntimeMaxSec bounds the script (daemonset-node.test.ts stops one for real).
+    expect(init.command[2]).toMatch(/systemd-run --unit=\S+ --wait --collect --quiet --property=RuntimeMaxSec=900 \/bin\/bash /);
+    expect(init.command[2]).not.toContain('TimeoutStartSec');
     const [main] = pod.containers;
     expect(main.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     expect(main.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'test -f /state/installed || test -f /status/not-eks-al2023']);

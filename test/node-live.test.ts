@@ -2,9 +2,12 @@
 // init command runs with the ConfigMap files at their mount paths (/bundle, /state), on a node that
 // already runs containers, on containerd 1.7 and 2.x.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { render } from '../src/index.js';
-import { buildPauseImage, ensureHarness, withNode, type FakeNode } from './harness/index.js';
+import { buildPauseImage, buildReleaseTarball, ensureHarness, withNode, type FakeNode } from './harness/index.js';
 import { tar } from './standins/lib/pause-image.mjs';
 import { podOf, runInit } from './support/daemonset-pod.js';
 
@@ -202,3 +205,35 @@ for (const line of ['1.7', '2'] as const) {
     });
   });
 }
+
+describe('uninstall of a release install on an AMI without soci', { timeout: 600_000 }, () => {
+  it('disables the socket the install enabled: no link left to the removed unit, is-enabled as before', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'soci-rel-'));
+    try {
+      const release = buildReleaseTarball(dir, { version: '0.15.0' });
+      await withNode({ containerd: '2', name: 'live-release-uninstall', soci: { installed: false } }, async (node) => {
+        const server = await node.serve({ [release.urlPath]: { hostFile: release.file } });
+        const base = `${server.url}/${path.posix.dirname(path.posix.dirname(release.urlPath))}`;
+        const profile = `node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: release, auth: none, version: 0.15.0, releaseBaseUrl: "${base}", sha256: { amd64: ${release.sha256} } }\n`;
+        const isEnabled = async () => (await node.exec('systemctl is-enabled soci-snapshotter.socket')).stdout.trim();
+        const enabledBefore = await isEnabled();
+        const pristine = await fingerprint(node);
+
+        const install = await runInit(node, podOf(profile));
+        expect(install.code, install.stdout + install.stderr).toBe(0);
+        expect(await node.run('readlink /etc/systemd/system/sockets.target.wants/soci-snapshotter.socket')).toBe('/usr/local/lib/systemd/system/soci-snapshotter.socket\n');
+        expect(await isEnabled()).toBe('enabled');
+
+        const un = await runInit(node, podOf(profile, true));
+        expect(un.code, un.stdout + un.stderr).toBe(0);
+        expect(await node.exists('/usr/local/lib/systemd/system/soci-snapshotter.socket')).toBe(false);
+        expect(await node.run('find /etc/systemd/system -xtype l')).toBe('');
+        expect(await isEnabled()).toBe(enabledBefore);
+        await node.run('rm -rf /bundle /state /run-host /dev/termination-log');
+        expect(await fingerprint(node)).toBe(pristine);
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -109,6 +109,67 @@ describe('D20: root\'s Docker config', () => {
   });
 });
 
+describe('a rolled-back install keeps no uninstall records of its own', () => {
+  const profile = (mirrors = '') => `node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: lazy, source: ami${mirrors} }\n`;
+  const STATE = '/var/lib/soci-installer';
+  // Every record under $STATE/original, as the node path it stands for (with .absent kept).
+  const records = (root: ScratchRoot) =>
+    root.snapshot().split('\n').filter((l) => l.startsWith(`${STATE}/original/`) && !/ dir \d+$/.test(l)).map((l) => l.split(' ')[0]!.slice(`${STATE}/original`.length)).sort();
+  // Files and links as they are but the failure note (a rollback leaves the directories it made).
+  const files = (snapshot: string) => snapshot.split('\n').filter((l) => !/ dir \d+$/.test(l) && !l.startsWith(`${STATE}/last-failure `));
+  // A failure after files are written (as when soci does not start on a booted node): systemctl
+  // cannot enable a unit when its .wants directory is a file.
+  const blockEnable = (root: ScratchRoot, wants: string) => {
+    rmSync(root.path(`/etc/systemd/system/${wants}`), { recursive: true, force: true });
+    writeFileSync(root.path(`/etc/systemd/system/${wants}`), 'in the way\n');
+  };
+  const unblockEnable = async (root: ScratchRoot, wants: string, units: string) => {
+    rmSync(root.path(`/etc/systemd/system/${wants}`));
+    if (units) expect((await root.run(`systemctl enable ${units}`, [])).code).toBe(0);
+  };
+
+  it("after a rollback, root's Docker config the owner then writes is refused, not overwritten, and the node is as before", async () => {
+    const root = scratch();
+    const before = root.snapshot();
+    blockEnable(root, 'sockets.target.wants');
+    const failed = await root.run(file(profile(), 'install.sh'), ['--strict']);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/wrote \/root\/\.docker\/config\.json/);
+    expect(failed.stderr).toMatch(/rolling back: cannot enable soci-snapshotter\.socket/);
+    await unblockEnable(root, 'sockets.target.wants', '');
+    expect(records(root)).toEqual([]);
+    expect(files(root.snapshot())).toEqual(files(before));
+
+    const theirs = '{ "credsStore": "desktop" }\n';
+    mkdirSync(root.path('/root/.docker'), { recursive: true });
+    writeFileSync(root.path('/root/.docker/config.json'), theirs, { mode: 0o600 });
+    const again = await root.run(file(profile(), 'install.sh'), ['--strict']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/\/root\/\.docker\/config\.json exists with other content/);
+    expect(readFileSync(root.path('/root/.docker/config.json'), 'utf8')).toBe(theirs);
+  });
+
+  it("a failed run after a successful install removes only its own records: the first install's stay for uninstall", async () => {
+    const root = scratch();
+    const first = await root.run(file(profile(), 'install.sh'), ['--strict']);
+    expect(first.code, first.stderr).toBe(0);
+    const installed = records(root);
+    expect(installed).toContain('/root/.docker/config.json.absent');
+    const afterFirst = root.snapshot();
+    // The profile gains a mirror: the second run writes a new hosts.toml (a new record), then fails.
+    const mirrors = ', mirrors: [{ registry: registry.example.com, endpoints: [{ host: "mirror.example.com" }] }]';
+    await root.run('systemctl disable soci-installer-pause-import.service', []);
+    blockEnable(root, 'containerd.service.wants');
+    const failed = await root.run(file(profile(mirrors), 'install.sh'), ['--strict']);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/wrote \/etc\/containerd\/certs\.d\/registry\.example\.com\/hosts\.toml/);
+    expect(failed.stderr).toMatch(/rolling back: cannot enable soci-installer-pause-import\.service/);
+    await unblockEnable(root, 'containerd.service.wants', 'soci-installer-pause-import.service');
+    expect(records(root)).toEqual(installed);
+    expect(files(root.snapshot())).toEqual(files(afterFirst));
+  });
+});
+
 describe('D21: the bake cleanup', () => {
   it('D21: the bake removes what EKS cleanup.sh removes (hostname, resolv.conf, dhclient leases, dnf history and cache) and empties the audit log', async () => {
     const root = scratch();

@@ -60,7 +60,10 @@ function initCommand(script: 'live.sh' | 'uninstall.sh', hash: string): string {
     `host systemctl reset-failed ${unit}.service 2>/dev/null || true`,
     'since=$(host date +%s)',
     'rc=0',
-    `host systemd-run --unit=${unit} --wait --collect --quiet --property=TimeoutStartSec=900 /bin/bash ${hostBundle}/${script} || rc=$?`,
+    // RuntimeMaxSec, not TimeoutStartSec: a transient service is Type=simple, so it is started once
+    // spawned and a start timeout never applies. Past the limit systemd stops the script (SIGTERM: it
+    // rolls back and says why in last-failure) and systemd-run --wait exits 1 (result "timeout").
+    `host systemd-run --unit=${unit} --wait --collect --quiet --property=RuntimeMaxSec=900 /bin/bash ${hostBundle}/${script} || rc=$?`,
     'host journalctl --no-pager -o cat -t soci-installer --since "@$since" || true',
     'if [ "$rc" != 0 ]; then',
     `  cat ${STATE_MOUNT}/last-failure > /dev/termination-log 2>/dev/null || echo "soci-installer failed (exit $rc); see the log above" > /dev/termination-log`,

@@ -64,6 +64,9 @@ restore_containerd() {
 trap restore_containerd EXIT
 endpoint_before=$(kubelet_endpoint)
 systemctl disable "$PAUSE_UNIT" >/dev/null 2>&1 || true
+while read -r unit; do
+  systemctl disable "$unit" >/dev/null 2>&1 || true
+done < <(cat "$STATE/enabled-units" 2>/dev/null || true)
 
 cd "$STATE/original" || exit 1
 while IFS= read -r -d '' kept; do

@@ -238,7 +238,8 @@ save() {
   local keep="$STATE/original$path"
   if [ ! -e "$keep" ] && [ ! -e "$keep.absent" ]; then
     mkdir -p "$(dirname "$keep")"
-    if [ -e "$path" ]; then cp -a "$path" "$keep"; else : >"$keep.absent"; fi
+    if [ -e "$path" ]; then cp -a "$path" "$keep"; else keep=$keep.absent && : >"$keep"; fi
+    KEPT+=("$keep")
   fi
 }
 mark() {
@@ -304,6 +305,8 @@ rollback() {
     path=${CHANGED[$i]}
     if [ -e "$WORK/orig$path" ]; then mv -f "$WORK/orig$path" "$path"; else rm -f "$path"; fi
   done
+  rm -f "${KEPT[@]}"
+  [ ! -d "$STATE/original" ] || find "$STATE/original" -depth -type d -empty -delete
   UNITS_CHANGED=1
   reload
   if [ "$STARTED" = 1 ] && booted; then
@@ -389,12 +392,13 @@ main() {
   done
   START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
   WORK=$(mktemp -d)
-  CHANGED=() ENABLED=()
+  CHANGED=() ENABLED=() KEPT=()
   # shellcheck disable=SC2034 # live.sh reads WIRING_CHANGED
   UNITS_CHANGED=0 SOCI_CHANGED=0 WIRING_CHANGED=0 PHASE=stage
   STARTED=0 SOCKET_WAS_ACTIVE=0 CONTAINERD_WAS_ACTIVE=0 CONTAINERD_RESTARTED=0 KUBELET_RESTARTED=0
   COMMITTED=0 REASON="unexpected error"
   trap on_exit EXIT
+  trap 'fail "stopped by SIGTERM before it finished (a time limit, or the unit running it was stopped)"' TERM
 
   [ "$(id -u)" = 0 ] || fail "must run as root"
   if booted && systemctl is-active --quiet containerd.service; then CONTAINERD_WAS_ACTIVE=1; fi
@@ -470,6 +474,11 @@ main() {
   local binary="$AMI_BIN (AMI)"
   [ "$USE_RELEASE" = 0 ] || binary="$REL_BIN (release $SOCI_VERSION)"
   apply_wiring
+  if [ ${#ENABLED[@]} -gt 0 ]; then
+    mkdir -p "$STATE"
+    save "$STATE/enabled-units"
+    printf '%s\n' "${ENABLED[@]}" >>"$STATE/enabled-units"
+  fi
   put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary"
   rm -f "$STATE/last-failure"
   COMMITTED=1
