@@ -43,13 +43,22 @@ mark() {
 only_comments_differ() {
   [ "$3" != 0755 ] && [ -f "$2" ] && [ "$(grep -v '^#' "$1" | sha256sum)" = "$(grep -v '^#' "$2" | sha256sum)" ]
 }
+# make_dirs DIR: mkdir -p, remembering the first directory it had to create (in MADE), so that a
+# rollback removes the directories this run made (/root/.docker, /etc/soci-snapshotter-grpc) too.
+make_dirs() {
+  local dir=$1 top=
+  while [ ! -d "$dir" ]; do top=$dir && dir=$(dirname "$dir"); done
+  [ -n "$top" ] || return 0
+  mkdir -p "$1"
+  MADE+=("$top")
+}
 # install_file SRC PATH MODE: put SRC at PATH atomically, unless it is already there.
 install_file() {
   local src=$1 path=$2 mode=$3
   if same "$src" "$path" && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then return 0; fi
   save "$path"
   only_comments_differ "$src" "$path" "$mode" || mark "$path"
-  mkdir -p "$(dirname "$path")"
+  make_dirs "$(dirname "$path")"
   cp "$src" "$path.soci-installer.tmp"
   chmod "$mode" "$path.soci-installer.tmp"
   mv -f "$path.soci-installer.tmp" "$path"
@@ -103,6 +112,10 @@ rollback() {
   # writes later, and uninstall restore what this run never kept. An earlier install's records stay.
   rm -f "${KEPT[@]}"
   [ ! -d "$STATE/original" ] || find "$STATE/original" -depth -type d -empty -delete
+  # The directories it made, where they are empty again (files someone else put there keep theirs).
+  for ((i = ${#MADE[@]} - 1; i >= 0; i--)); do
+    [ ! -d "${MADE[$i]}" ] || find "${MADE[$i]}" -depth -type d -empty -delete
+  done
   UNITS_CHANGED=1
   reload
   if [ "$STARTED" = 1 ] && booted; then

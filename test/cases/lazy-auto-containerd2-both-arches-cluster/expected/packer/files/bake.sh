@@ -278,12 +278,19 @@ mark() {
 only_comments_differ() {
   [ "$3" != 0755 ] && [ -f "$2" ] && [ "$(grep -v '^#' "$1" | sha256sum)" = "$(grep -v '^#' "$2" | sha256sum)" ]
 }
+make_dirs() {
+  local dir=$1 top=
+  while [ ! -d "$dir" ]; do top=$dir && dir=$(dirname "$dir"); done
+  [ -n "$top" ] || return 0
+  mkdir -p "$1"
+  MADE+=("$top")
+}
 install_file() {
   local src=$1 path=$2 mode=$3
   if same "$src" "$path" && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then return 0; fi
   save "$path"
   only_comments_differ "$src" "$path" "$mode" || mark "$path"
-  mkdir -p "$(dirname "$path")"
+  make_dirs "$(dirname "$path")"
   cp "$src" "$path.soci-installer.tmp"
   chmod "$mode" "$path.soci-installer.tmp"
   mv -f "$path.soci-installer.tmp" "$path"
@@ -329,6 +336,9 @@ rollback() {
   done
   rm -f "${KEPT[@]}"
   [ ! -d "$STATE/original" ] || find "$STATE/original" -depth -type d -empty -delete
+  for ((i = ${#MADE[@]} - 1; i >= 0; i--)); do
+    [ ! -d "${MADE[$i]}" ] || find "${MADE[$i]}" -depth -type d -empty -delete
+  done
   UNITS_CHANGED=1
   reload
   if [ "$STARTED" = 1 ] && booted; then
@@ -414,7 +424,7 @@ main() {
   done
   START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
   WORK=$(mktemp -d)
-  CHANGED=() ENABLED=() KEPT=()
+  CHANGED=() ENABLED=() KEPT=() MADE=()
   # shellcheck disable=SC2034 # live.sh reads WIRING_CHANGED
   UNITS_CHANGED=0 SOCI_CHANGED=0 WIRING_CHANGED=0 PHASE=stage
   STARTED=0 SOCKET_WAS_ACTIVE=0 CONTAINERD_WAS_ACTIVE=0 CONTAINERD_RESTARTED=0 KUBELET_RESTARTED=0
