@@ -5,7 +5,7 @@
 // to /run/kubelet-standin/status.json, so a restart is what applies a new endpoint.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureHarness, withNode, type FakeNode } from './harness/index.js';
-import { podOf, ready, runInit } from './support/daemonset-pod.js';
+import { podOf, ready, runInit, type PodSpec } from './support/daemonset-pod.js';
 
 const SOCI_ENDPOINT = 'unix:///run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock';
 
@@ -50,6 +50,24 @@ describe('D8: live mode with auth cri-keychain', { timeout: 600_000 }, () => {
       expect(await node.isActive('containerd.service')).toBe('active');
       expect(await invocation(node, 'kubelet.service')).not.toBe(kubeletAfter);
       expect(await node.kubeletStatus({ since: Date.now() })).toMatchObject({ ok: true, imageServiceEndpoint: null });
+    });
+  });
+});
+
+describe('bundles', { timeout: 600_000 }, () => {
+  it("a new manifest's pod removes the bundles earlier manifests copied to the node", async () => {
+    const base = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n';
+    // Another namespace changes uninstall.sh, so the bundle's hash, and nothing the install does.
+    const [older, newer] = [podOf(base), podOf(`${base}daemonset: { namespace: soci-other, createNamespace: true }\n`)];
+    const hashOf = (pod: PodSpec) => /\/bundle\/([0-9a-f]{12})\//.exec(pod.command.join('\n'))![1]!;
+    expect(hashOf(older)).not.toBe(hashOf(newer));
+    await withNode({ containerd: '2', name: 'bundles' }, async (node) => {
+      const first = await runInit(node, older);
+      expect(first.code, first.stdout + first.stderr).toBe(0);
+      expect((await node.run('ls /var/lib/soci-installer/bundle')).trim()).toBe(hashOf(older));
+      const second = await runInit(node, newer);
+      expect(second.code, second.stdout + second.stderr).toBe(0);
+      expect((await node.run('ls /var/lib/soci-installer/bundle')).trim()).toBe(hashOf(newer));
     });
   });
 });
