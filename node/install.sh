@@ -175,9 +175,7 @@ main() {
   # What uninstall disables: the units this installer enabled, and only those (EKS AL2023 AMIs from
   # v20250813 ship their own soci socket enabled: it stays so).
   if [ ${#ENABLED[@]} -gt 0 ]; then
-    mkdir -p "$STATE"
-    save "$STATE/enabled-units"
-    printf '%s\n' "${ENABLED[@]}" >>"$STATE/enabled-units"
+    { cat "$STATE/enabled-units" 2>/dev/null || true; printf '%s\n' "${ENABLED[@]}"; } | put "$STATE/enabled-units" 0644
   fi
   put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary"
   rm -f "$STATE/last-failure"

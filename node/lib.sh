@@ -23,7 +23,7 @@ save() {
   case "$path" in "$STATE"/*) return 0 ;; esac
   local keep="$STATE/original$path"
   if [ ! -e "$keep" ] && [ ! -e "$keep.absent" ]; then
-    mkdir -p "$(dirname "$keep")"
+    make_dirs "$(dirname "$keep")"
     if [ -e "$path" ]; then cp -a "$path" "$keep"; else keep=$keep.absent && : >"$keep"; fi
     KEPT+=("$keep")
   fi
@@ -111,8 +111,8 @@ rollback() {
   # This run's uninstall records go too: a stale .absent would let put_own overwrite a file the owner
   # writes later, and uninstall restore what this run never kept. An earlier install's records stay.
   rm -f "${KEPT[@]}"
-  [ ! -d "$STATE/original" ] || find "$STATE/original" -depth -type d -empty -delete
-  # The directories it made, where they are empty again (files someone else put there keep theirs).
+  # The directories it made (for files and for records), where they are empty again (files someone
+  # else put there keep theirs).
   for ((i = ${#MADE[@]} - 1; i >= 0; i--)); do
     [ ! -d "${MADE[$i]}" ] || find "${MADE[$i]}" -depth -type d -empty -delete
   done

@@ -127,7 +127,7 @@ save() {
   case "$path" in "$STATE"/*) return 0 ;; esac
   local keep="$STATE/original$path"
   if [ ! -e "$keep" ] && [ ! -e "$keep.absent" ]; then
-    mkdir -p "$(dirname "$keep")"
+    make_dirs "$(dirname "$keep")"
     if [ -e "$path" ]; then cp -a "$path" "$keep"; else keep=$keep.absent && : >"$keep"; fi
     KEPT+=("$keep")
   fi
@@ -203,7 +203,6 @@ rollback() {
     if [ -e "$WORK/orig$path" ]; then mv -f "$WORK/orig$path" "$path"; else rm -f "$path"; fi
   done
   rm -f "${KEPT[@]}"
-  [ ! -d "$STATE/original" ] || find "$STATE/original" -depth -type d -empty -delete
   for ((i = ${#MADE[@]} - 1; i >= 0; i--)); do
     [ ! -d "${MADE[$i]}" ] || find "${MADE[$i]}" -depth -type d -empty -delete
   done
@@ -375,9 +374,7 @@ main() {
   [ "$USE_RELEASE" = 0 ] || binary="$REL_BIN (release $SOCI_VERSION)"
   apply_wiring
   if [ ${#ENABLED[@]} -gt 0 ]; then
-    mkdir -p "$STATE"
-    save "$STATE/enabled-units"
-    printf '%s\n' "${ENABLED[@]}" >>"$STATE/enabled-units"
+    { cat "$STATE/enabled-units" 2>/dev/null || true; printf '%s\n' "${ENABLED[@]}"; } | put "$STATE/enabled-units" 0644
   fi
   put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary"
   rm -f "$STATE/last-failure"
