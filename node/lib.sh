@@ -88,8 +88,9 @@ unput() {
 }
 enable_unit() {
   if ! systemctl is-enabled --quiet "$1" 2>/dev/null; then
-    systemctl enable "$1" >/dev/null 2>&1 || fail "cannot enable $1"
+    # Listed first: an enable that fails half way (one WantedBy= link made) is undone by the rollback too.
     ENABLED+=("$1")
+    systemctl enable "$1" >/dev/null 2>&1 || fail "cannot enable $1"
   fi
 }
 reload() {

@@ -133,15 +133,16 @@ describe('a rolled-back install keeps no uninstall records of its own', () => {
 
   it("after a rollback, root's Docker config the owner then writes is refused, not overwritten, and the node is as before (the directories it made are gone too)", async () => {
     const root = scratch();
-    const before = root.snapshot();
     blockEnable(root, 'sockets.target.wants');
+    // Compared straight after the failed run, with nothing done in between.
+    const before = root.snapshot();
     const failed = await root.run(file(profile(), 'install.sh'), ['--strict']);
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(/wrote \/root\/\.docker\/config\.json/);
     expect(failed.stderr).toMatch(/rolling back: cannot enable soci-snapshotter\.socket/);
-    await unblockEnable(root, 'sockets.target.wants', '');
     expect(records(root)).toEqual([]);
     expect(files(root.snapshot())).toEqual(files(before));
+    await unblockEnable(root, 'sockets.target.wants', '');
 
     const theirs = '{ "credsStore": "desktop" }\n';
     mkdirSync(root.path('/root/.docker'), { recursive: true });
@@ -163,12 +164,16 @@ describe('a rolled-back install keeps no uninstall records of its own', () => {
     const mirrors = ', mirrors: [{ registry: registry.example.com, endpoints: [{ host: "mirror.example.com" }] }]';
     await root.run('systemctl disable soci-installer-pause-import.service', []);
     blockEnable(root, 'containerd.service.wants');
+    // Compared straight after the failed run, with nothing done in between.
+    const beforeSecond = root.snapshot();
     const failed = await root.run(file(profile(mirrors), 'install.sh'), ['--strict']);
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(/wrote \/etc\/containerd\/certs\.d\/registry\.example\.com\/hosts\.toml/);
     expect(failed.stderr).toMatch(/rolling back: cannot enable soci-installer-pause-import\.service/);
-    await unblockEnable(root, 'containerd.service.wants', 'soci-installer-pause-import.service');
     expect(records(root)).toEqual(installed);
+    expect(files(root.snapshot())).toEqual(files(beforeSecond));
+    // And that is the first install's node, but for the unit the test disabled and blocked.
+    await unblockEnable(root, 'containerd.service.wants', 'soci-installer-pause-import.service');
     expect(files(root.snapshot())).toEqual(files(afterFirst));
   });
 });

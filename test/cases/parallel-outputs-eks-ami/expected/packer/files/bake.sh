@@ -294,8 +294,8 @@ unput() {
 }
 enable_unit() {
   if ! systemctl is-enabled --quiet "$1" 2>/dev/null; then
-    systemctl enable "$1" >/dev/null 2>&1 || fail "cannot enable $1"
     ENABLED+=("$1")
+    systemctl enable "$1" >/dev/null 2>&1 || fail "cannot enable $1"
   fi
 }
 reload() {
