@@ -51,6 +51,8 @@ export const PATHS = {
   sociConfig: '/etc/soci-snapshotter-grpc/config.toml',
   amiSociBinary: '/usr/bin/soci-snapshotter-grpc',
   releaseSociBinary: '/usr/local/bin/soci-snapshotter-grpc',
+  /** The soci CLI of the same release archive. */
+  releaseSociCli: '/usr/local/bin/soci',
   containerdSocket: '/run/containerd/containerd.sock',
   pauseTar: '/etc/eks/pause.tar',
   containerdVersionFile: '/etc/eks/containerd-version.txt',

@@ -62,6 +62,7 @@ export interface ScriptValues {
   AUTH: Plan['auth'];
   AMI_BIN: string;
   REL_BIN: string;
+  REL_CLI: string;
   SOCKET: string;
   STATE: string;
   CONTAINERD_VERSION_FILE: string;
@@ -89,6 +90,7 @@ function scriptValues(plan: Plan, path: 'boot' | 'bake', files: NodeFile[]): Scr
     AUTH: plan.auth,
     AMI_BIN: PATHS.amiSociBinary,
     REL_BIN: PATHS.releaseSociBinary,
+    REL_CLI: PATHS.releaseSociCli,
     SOCKET: PATHS.sociSocket,
     STATE: PATHS.stateDir,
     CONTAINERD_VERSION_FILE: PATHS.containerdVersionFile,
@@ -193,7 +195,7 @@ export function installSummary(plan: Plan): string[] {
   }
   const written = [
     ...nodeFiles(plan).map((f) => f.path),
-    ...(plan.releases.length ? [`${PATHS.releaseSociBinary} and /usr/local/bin/soci (from the download${when})`] : []),
+    ...(plan.releases.length ? [`${PATHS.releaseSociBinary} and ${PATHS.releaseSociCli} (from the download${when})`] : []),
     ...(plan.ecrHelperDownloads.length ? [`${PATHS.ecrHelperBinary} (from the download)`] : []),
     `${PATHS.stateDir}/ (what it installed, and the files it replaced, for uninstall)`,
   ];

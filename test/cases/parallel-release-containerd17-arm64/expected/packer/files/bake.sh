@@ -17,6 +17,7 @@ ARCHES='arm64'
 AUTH='none'
 AMI_BIN='/usr/bin/soci-snapshotter-grpc'
 REL_BIN='/usr/local/bin/soci-snapshotter-grpc'
+REL_CLI='/usr/local/bin/soci'
 SOCKET='/run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock'
 STATE='/var/lib/soci-installer'
 CONTAINERD_VERSION_FILE='/etc/eks/containerd-version.txt'
@@ -436,7 +437,7 @@ main() {
       tar -xzf "$WORK/soci.tar.gz" -C "$WORK/soci" || fail "cannot unpack $url"
       [ -f "$WORK/soci/soci-snapshotter-grpc" ] || fail "$url holds no soci-snapshotter-grpc"
       install_file "$WORK/soci/soci-snapshotter-grpc" "$REL_BIN" 0755
-      [ ! -f "$WORK/soci/soci" ] || install_file "$WORK/soci/soci" /usr/local/bin/soci 0755
+      [ ! -f "$WORK/soci/soci" ] || install_file "$WORK/soci/soci" "$REL_CLI" 0755
       put "$STATE/release.sha256" 0644 <<<"$sha"
     fi
     supported "$(version_of "$REL_BIN")" || fail "$REL_BIN does not report a version that supports mode $MODE"
