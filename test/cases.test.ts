@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ProfileError, render, type Artifact } from '../src/index.js';
-import { caseProfile, compareWithGolden, gzipPayloads, UPDATE } from './golden.js';
+import { caseProfile, compareWithGolden, gzipPayloads, SCRIPT_BODIES_DIR, scriptBodies, UPDATE } from './golden.js';
 
 const CASES = join(import.meta.dirname, 'cases');
 const INVALID = join(import.meta.dirname, 'cases-invalid');
@@ -67,10 +67,19 @@ describe('golden cases', () => {
           expect(expected(f), f).toContain('<stored once: daemonset-bundle/uninstall.sh>');
         }
       }
+      for (const a of golden.artifacts.filter((x) => x.path.endsWith('.sh'))) {
+        expect(expected(a.path), `${a.path}: its header, then its body stored once`).toMatch(/\n<stored once: script-bodies\/[a-z-]+\.sh>\n$/);
+      }
+      if (script && gzipPayloads(result.artifacts.find((a) => a.path === 'user-data.mime')!.content).length) {
+        expect(expected('user-data.mime')).toContain("<stored once, gzipped: install.sh>\nSOCI_INSTALLER_EOF\n");
+      }
       if (result.plan.karpenter) expect(expected('karpenter/ec2nodeclass.yaml')).toContain('<stored once: user-data.mime>');
       if (result.plan.eksctl) expect(expected('eksctl/nodegroup.yaml')).toContain('<stored once: nodeconfig.yaml>');
     });
   }
+
+  // What every node script carries after its data header, the same for every profile.
+  it('script bodies', () => compareWithGolden(SCRIPT_BODIES_DIR, scriptBodies));
 
   it('a one-character edit of a comment in any kind of golden file fails the comparison', () => {
     const name = 'hostile-values';

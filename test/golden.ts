@@ -3,8 +3,9 @@
 // One exception: the gzip stream inside the self-extracting wrapper (src/mime/self-extracting.ts) is
 // compared as the bytes it unpacks to, since deflate output is not fixed across zlib builds and CPUs
 // (Node bundles Chromium's zlib, whose match finder has CPU-specific code paths; we saw equal bytes
-// on Node 22 and 24 on x86_64 only). A payload embedded in a YAML output (the ConfigMap's scripts,
-// Karpenter's userData, eksctl's NodeConfig) is stored once (storeOnce).
+// on Node 22 and 24 on x86_64 only). What several outputs carry is stored once (storeOnce): a payload
+// embedded in a YAML output (the ConfigMap's scripts, Karpenter's userData, eksctl's NodeConfig), the
+// script a gzip block unpacks to, and the code every node script carries after its data header.
 // UPDATE_GOLDEN=1 (npm run update-golden) rewrites the expected files.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { load as loadToml } from 'js-toml';
 import { parseAllDocuments } from 'yaml';
 import { expect } from 'vitest';
 import { parseMime, type Artifact } from '../src/index.js';
+import { SCRIPT_NAMES, scriptBody } from '../src/artifacts/node-script.js';
 
 export const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
@@ -34,12 +36,33 @@ export function parsed(path: string, text: string): unknown {
 }
 
 /**
- * Payloads stored once: in a YAML golden, a block scalar (`key: |` or `- |`) whose value is the
- * content of another stored file is stored as one line `<stored once: PATH>`; the replacement needs
- * the exact bytes, so the stored YAML asserts them equal. Both sides of a comparison go through it.
+ * The code each node script carries after its data header, the same for every profile: stored once
+ * in test/script-bodies/<name>.sh; a script golden holds its header, then `<stored once: ...>`.
+ */
+export const SCRIPT_BODIES_DIR = join(import.meta.dirname, 'script-bodies');
+export const scriptBodies: Artifact[] = SCRIPT_NAMES.map((name) => ({ path: `${name}.sh`, content: scriptBody(name), mode: 0o644 }));
+
+/**
+ * Payloads stored once, each replaced by one line `<stored once: PATH>`, a reference that needs the
+ * exact bytes (so the stored text asserts them equal). Both sides of a comparison go through it.
+ * - in a YAML golden, a block scalar (`key: |` or `- |`) whose value is the content of another
+ *   stored file;
+ * - a gzip block (the wrapper's) that unpacks to the content of another stored file;
+ * - in a shell script, the body after its data header (scriptBodies).
  */
 export function storeOnce(path: string, text: string, stored: Map<string, string>): string {
-  if (!/\.ya?ml$/.test(path) || stored.size === 0) return text;
+  if (/\.sh$/.test(path)) {
+    const body = scriptBodies.find((b) => text.endsWith(b.content) && text !== b.content);
+    if (body) text = `${text.slice(0, -body.content.length)}<stored once: script-bodies/${body.path}>\n`;
+  }
+  if (/\.ya?ml$/.test(path)) text = storeBlocksOnce(text, stored);
+  return text.replace(GZIP_BLOCK, (block, indent: string, open: string, b64: string, close: string) => {
+    const where = stored.get(unpack(b64));
+    return where === undefined ? block : `${indent}${open}${indent}<stored once, gzipped: ${where}>\n${close}`;
+  });
+}
+
+function storeBlocksOnce(text: string, stored: Map<string, string>): string {
   const lines = text.split('\n');
   const out: string[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -87,17 +110,21 @@ export function compareWithGolden(expectedDir: string, artifacts: Artifact[], up
 // The wrapper's heredoc, at any indentation (user data, or a YAML block in eksctl/Karpenter outputs).
 const GZIP_BLOCK = /^([ \t]*)(base64 -d <<'SOCI_INSTALLER_EOF' \| gunzip >"\$script"\n)((?:\1[A-Za-z0-9+/=]+\n)+)(\1SOCI_INSTALLER_EOF)$/gm;
 
+function unpack(b64: string): string {
+  return gunzipSync(Buffer.from(b64.replace(/\s/g, ''), 'base64')).toString('utf8');
+}
+
 /** The text with each gzip block replaced by the size and sha256 of what it unpacks to. */
 export function unwrapGzip(text: string): string {
   return text.replace(GZIP_BLOCK, (_m, indent: string, open: string, b64: string, close: string) => {
-    const bytes = gunzipSync(Buffer.from(b64.replace(/\s/g, ''), 'base64'));
+    const bytes = Buffer.from(unpack(b64));
     return `${indent}${open}${indent}<gzip of ${bytes.length} bytes, sha256 ${createHash('sha256').update(bytes).digest('hex')}>\n${close}`;
   });
 }
 
 /** What each gzip block in the text unpacks to. */
 export function gzipPayloads(text: string): string[] {
-  return [...text.matchAll(GZIP_BLOCK)].map((m) => gunzipSync(Buffer.from(m[3]!.replace(/\s/g, ''), 'base64')).toString('utf8'));
+  return [...text.matchAll(GZIP_BLOCK)].map((m) => unpack(m[3]!));
 }
 
 /** test/cases/<name>/profile.yaml, or undefined for the case that uses the embedded default. */

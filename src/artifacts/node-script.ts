@@ -1,10 +1,8 @@
 // The node scripts. The code is static bash in node/ (shellcheck-clean, shipped in the package);
 // each script a path runs is one file assembled from those parts after a small generated data
 // header: the profile's values, single-quoted, and the node files to write (quoted heredocs).
-//   install.sh   (user data, boot)  header + log + lib + install + boot
-//   live.sh      (DaemonSet)        header + log + lib + install + containerd + live
-//   bake.sh      (Packer)           header + log + lib + install + bake
-//   uninstall.sh (DaemonSet)        header + log + containerd + uninstall
+// SCRIPTS lists each script's parts: install.sh (user data, boot; fast-image-pull's when the mode
+// installs nothing), live.sh and uninstall.sh (the DaemonSet), bake.sh (Packer).
 // The parts source each other only so each can be shellchecked alone; those lines are dropped here,
 // and so are their comment lines: user data must stay small (EC2 takes 16 KiB, and users add their
 // own parts), the comments are read in node/ (in the package) and the node files keep theirs.
@@ -19,6 +17,23 @@ const NODE_DIR = new URL('../../node/', import.meta.url);
 const DELIMITER = 'SOCI_INSTALLER_EOF';
 
 type Part = 'log' | 'lib' | 'install' | 'boot' | 'containerd' | 'live' | 'bake' | 'uninstall' | 'fast-image-pull';
+
+/** Each script's parts, in order; the install paths end with `main "$@"`. */
+const SCRIPTS = {
+  install: { parts: ['log', 'lib', 'install', 'boot'], main: true },
+  'fast-image-pull': { parts: ['log', 'fast-image-pull'], main: false },
+  live: { parts: ['log', 'lib', 'install', 'containerd', 'live'], main: true },
+  bake: { parts: ['log', 'lib', 'install', 'bake'], main: true },
+  uninstall: { parts: ['log', 'containerd', 'uninstall'], main: false },
+} as const satisfies Record<string, { parts: Part[]; main: boolean }>;
+export type Script = keyof typeof SCRIPTS;
+export const SCRIPT_NAMES = Object.keys(SCRIPTS) as Script[];
+
+/** What a script holds after its data header: the same for every profile (the goldens store it once). */
+export function scriptBody(name: Script): string {
+  const { parts, main } = SCRIPTS[name];
+  return parts.map(part).join('') + (main ? 'main "$@"\n' : '');
+}
 
 /** node/<part>.sh without its shebang, its `. sibling.sh` lines and its comment lines (shellcheck directives stay). */
 function part(name: Part): string {
@@ -127,7 +142,8 @@ function proxyExports(plan: Plan): string {
   return lines.join('');
 }
 
-function head(plan: Plan, what: string, parts: Part[]): string {
+function head(plan: Plan, what: string, script: Script): string {
+  const { parts } = SCRIPTS[script];
   return (
     '#!/bin/bash\n' +
     `# soci-installer ${plan.generatorVersion}: ${what}\n` +
@@ -140,14 +156,15 @@ function head(plan: Plan, what: string, parts: Part[]): string {
   );
 }
 
-function installPathScript(plan: Plan, path: 'boot' | 'live' | 'bake', what: string, parts: Part[]): string {
+function installPathScript(plan: Plan, path: 'boot' | 'live' | 'bake', what: string): string {
+  const script = path === 'boot' ? 'install' : path;
   const files = nodeFiles(plan);
   const values = scriptValues(plan, path === 'bake' ? 'bake' : 'boot', files);
   const wire = files.filter((f) => f.phase === 'wire');
   // With wiring in user data the boot path writes no drop-in; a bake always does.
   if (path === 'bake' && plan.wiring !== 'drop-in') wire.push(wiringDropIn(plan));
   const data =
-    head(plan, what, parts) +
+    head(plan, what, script) +
     proxyExports(plan) +
     Object.entries(values)
       .map(([k, v]) => assign(k, v))
@@ -162,7 +179,7 @@ function installPathScript(plan: Plan, path: 'boot' | 'live' | 'bake', what: str
     '# The node files, in the order they are written: stage before soci starts, wire once it runs.\n' +
     writers('stage_files', files.filter((f) => f.phase === 'stage')) +
     writers('wire_files', wire);
-  return data + parts.map(part).join('') + 'main "$@"\n';
+  return data + scriptBody(script);
 }
 
 function bootWhat(plan: Plan): string {
@@ -173,8 +190,8 @@ function bootWhat(plan: Plan): string {
 
 /** install.sh: the boot path, the script part of user data. */
 export function installScript(plan: Plan): string {
-  if (!plan.installs) return head(plan, bootWhat(plan), ['log', 'fast-image-pull']) + part('log') + part('fast-image-pull');
-  return installPathScript(plan, 'boot', bootWhat(plan), ['log', 'lib', 'install', 'boot']);
+  if (!plan.installs) return head(plan, bootWhat(plan), 'fast-image-pull') + scriptBody('fast-image-pull');
+  return installPathScript(plan, 'boot', bootWhat(plan));
 }
 
 /**
@@ -204,22 +221,21 @@ export function installSummary(plan: Plan): string[] {
 
 /** live.sh: install.sh on a running node (the DaemonSet), applying the wiring at once. */
 export function liveScript(plan: Plan): string {
-  return installPathScript(plan, 'live', `SOCI snapshotter in ${plan.mode} mode on a running EKS AL2023 node (containerd ${plan.containerd}).`, ['log', 'lib', 'install', 'containerd', 'live']);
+  return installPathScript(plan, 'live', `SOCI snapshotter in ${plan.mode} mode on a running EKS AL2023 node (containerd ${plan.containerd}).`);
 }
 
 /** bake.sh: install.sh on the Packer image builder, then the EKS cleanup. */
 export function bakeScript(plan: Plan): string {
-  return installPathScript(plan, 'bake', `SOCI snapshotter in ${plan.mode} mode baked into an EKS AL2023 AMI (containerd ${plan.containerd}).`, ['log', 'lib', 'install', 'bake']);
+  return installPathScript(plan, 'bake', `SOCI snapshotter in ${plan.mode} mode baked into an EKS AL2023 AMI (containerd ${plan.containerd}).`);
 }
 
 /** uninstall.sh: puts a node back as it was before any of the above (the uninstall DaemonSet). */
 export function uninstallScript(plan: Plan): string {
-  const parts: Part[] = ['log', 'containerd', 'uninstall'];
   return (
-    head(plan, 'puts this node back as it was before soci-installer.', parts) +
+    head(plan, 'puts this node back as it was before soci-installer.', 'uninstall') +
     assign('STATE', PATHS.stateDir) +
     assign('PAUSE_UNIT', PAUSE_IMPORT_UNIT) +
     assign('NAMESPACE', plan.daemonset.namespace) +
-    parts.map(part).join('')
+    scriptBody('uninstall')
   );
 }

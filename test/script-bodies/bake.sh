@@ -1,0 +1,329 @@
+log() {
+  local level=$1
+  shift
+  echo "soci-installer: $*" >&2
+  logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
+}
+fail() {
+  log err "$*"
+  REASON=$*
+  exit 1
+}
+booted() { [ -d /run/systemd/system ]; }
+ver_ge() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$2" ]; }
+same() { [ -f "$2" ] && [ "$(sha256sum <"$1")" = "$(sha256sum <"$2")" ]; }
+
+save() {
+  local path=$1
+  CHANGED+=("$path")
+  mkdir -p "$WORK/orig$(dirname "$path")"
+  [ ! -e "$path" ] || cp -a "$path" "$WORK/orig$path"
+  case "$path" in "$STATE"/*) return 0 ;; esac
+  local keep="$STATE/original$path"
+  if [ ! -e "$keep" ] && [ ! -e "$keep.absent" ]; then
+    make_dirs "$(dirname "$keep")"
+    if [ -e "$path" ]; then cp -a "$path" "$keep"; else keep=$keep.absent && : >"$keep"; fi
+    KEPT+=("$keep")
+  fi
+}
+mark() {
+  # shellcheck disable=SC2034 # live.sh reads it
+  [ "$PHASE" = stage ] || WIRING_CHANGED=1
+  case "$1" in
+    /etc/systemd/* | /usr/local/lib/systemd/*) UNITS_CHANGED=1 ;;
+  esac
+  # shellcheck disable=SC2034 # install.sh reads it
+  case "$1" in
+    /etc/soci-snapshotter-grpc/* | /etc/systemd/system/soci-snapshotter.* | "$REL_BIN" | /root/.docker/*) SOCI_CHANGED=1 ;;
+  esac
+}
+only_comments_differ() {
+  [ "$3" != 0755 ] && [ -f "$2" ] && [ "$(grep -v '^#' "$1" | sha256sum)" = "$(grep -v '^#' "$2" | sha256sum)" ]
+}
+make_dirs() {
+  local dir=$1 top=
+  while [ ! -d "$dir" ]; do top=$dir && dir=$(dirname "$dir"); done
+  [ -n "$top" ] || return 0
+  mkdir -p "$1"
+  MADE+=("$top")
+}
+install_file() {
+  local src=$1 path=$2 mode=$3
+  if same "$src" "$path" && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then return 0; fi
+  save "$path"
+  only_comments_differ "$src" "$path" "$mode" || mark "$path"
+  make_dirs "$(dirname "$path")"
+  cp "$src" "$path.soci-installer.tmp"
+  chmod "$mode" "$path.soci-installer.tmp"
+  mv -f "$path.soci-installer.tmp" "$path"
+  log info "wrote $path"
+}
+put() {
+  cat >"$WORK/new"
+  install_file "$WORK/new" "$1" "$2"
+}
+put_own() {
+  cat >"$WORK/own"
+  if [ -e "$1" ] && ! same "$WORK/own" "$1" && [ ! -e "$STATE/original$1.absent" ]; then
+    fail "$1 exists with other content; soci-installer writes it only where it is absent or identical: merge these lines into it yourself, or remove it: $(tr -s '[:space:]' ' ' <"$WORK/own")"
+  fi
+  install_file "$WORK/own" "$1" "$2"
+}
+unput() {
+  [ -e "$1" ] || return 0
+  save "$1"
+  mark "$1"
+  rm -f "$1"
+  log info "removed $1"
+}
+enable_unit() {
+  if ! systemctl is-enabled --quiet "$1" 2>/dev/null; then
+    ENABLED+=("$1")
+    systemctl enable "$1" >/dev/null 2>&1 || fail "cannot enable $1"
+  fi
+}
+reload() {
+  if [ "$UNITS_CHANGED" = 1 ] && booted; then systemctl daemon-reload; fi
+  UNITS_CHANGED=0
+}
+
+rollback() {
+  local i path
+  set +e
+  log err "rolling back: $REASON"
+  for unit in "${ENABLED[@]}"; do systemctl disable "$unit" >/dev/null 2>&1; done
+  for ((i = ${#CHANGED[@]} - 1; i >= 0; i--)); do
+    path=${CHANGED[$i]}
+    if [ -e "$WORK/orig$path" ]; then mv -f "$WORK/orig$path" "$path"; else rm -f "$path"; fi
+  done
+  rm -f "${KEPT[@]}"
+  for ((i = ${#MADE[@]} - 1; i >= 0; i--)); do
+    [ ! -d "${MADE[$i]}" ] || find "${MADE[$i]}" -depth -type d -empty -delete
+  done
+  UNITS_CHANGED=1
+  reload
+  if [ "$STARTED" = 1 ] && booted; then
+    systemctl stop soci-snapshotter.service >/dev/null 2>&1
+    [ "$SOCKET_WAS_ACTIVE" = 1 ] || systemctl stop soci-snapshotter.socket >/dev/null 2>&1
+  fi
+  if [ "$CONTAINERD_RESTARTED" = 1 ]; then systemctl restart containerd.service; fi
+  if [ "$CONTAINERD_WAS_ACTIVE" = 1 ] && ! systemctl is-active --quiet containerd.service; then
+    systemctl start containerd.service
+  fi
+  if [ "$KUBELET_RESTARTED" = 1 ]; then systemctl restart kubelet.service; fi
+  mkdir -p "$STATE" && echo "$REASON" >"$STATE/last-failure"
+  log err "soci-snapshotter NOT installed; $ROLLBACK_TEXT"
+}
+on_exit() {
+  local rc=$?
+  if [ "$COMMITTED" != 1 ] && [ "$rc" != 0 ]; then
+    rollback
+    rm -rf "$WORK"
+    [ "$STRICT" = 1 ] && exit 1
+    exit 0
+  fi
+  rm -rf "$WORK"
+}
+
+supported() { [ -n "$1" ] && ver_ge "$1" "$MIN_VERSION" && case " $BAD_VERSIONS " in *" $1 "*) false ;; *) true ;; esac; }
+version_of() { "$1" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true; }
+fetch() {
+  log info "downloading $1"
+  curl -fsSL --retry 3 --connect-timeout 10 -o "$3" "$1" || fail "download failed: $1"
+  echo "$2  $3" | sha256sum --check --status || fail "sha256 mismatch for $1 (expected $2); nothing installed"
+}
+
+refuse_v2_user_config() {
+  local cache=/run/eks/nodeadm/config.json user_config
+  [ "$CONTAINERD_LINE" = 2 ] && [ -r "$cache" ] && command -v jq >/dev/null || return 0
+  user_config=$(jq -r '.spec.containerd.config // empty' "$cache" 2>/dev/null || true)
+  if grep -q 'io\.containerd\.grpc\.v1\.cri' <<<"$user_config" && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config"; then
+    fail "containerd.config in user data uses containerd 1.x (config version 2) keys: merged with soci's wiring (version 3 keys) nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)"
+  fi
+}
+
+nodeadm_run_unit() {
+  if booted; then
+    systemctl cat nodeadm-run.service 2>/dev/null || true
+  else
+    cat /etc/systemd/system/nodeadm-run.service /etc/systemd/system/nodeadm-run.service.d/*.conf \
+      /usr/lib/systemd/system/nodeadm-run.service 2>/dev/null || true
+  fi
+}
+
+start_soci_units() {
+  if ! booted; then
+    log info "no booted systemd (image build): soci is enabled, not started"
+    return 0
+  fi
+  ! systemctl is-active --quiet soci-snapshotter.socket || SOCKET_WAS_ACTIVE=1
+  if systemctl is-active --quiet soci-snapshotter.service; then
+    if [ "$SOCI_CHANGED" = 1 ]; then
+      if grep -q ' fuse\.rawBridge ' /proc/mounts; then
+        fail "soci's settings changed but it serves running containers; drain and reboot the node to apply them"
+      fi
+      STARTED=1
+      timeout "$START_TIMEOUT" systemctl restart --job-mode=ignore-dependencies soci-snapshotter.service ||
+        fail "soci-snapshotter did not restart"
+    fi
+  else
+    STARTED=1
+    timeout "$START_TIMEOUT" systemctl start soci-snapshotter.socket soci-snapshotter.service ||
+      fail "soci-snapshotter did not become ready within ${START_TIMEOUT}s (journalctl -u soci-snapshotter)"
+  fi
+  systemctl is-active --quiet soci-snapshotter.service || fail "soci-snapshotter is not running (journalctl -u soci-snapshotter)"
+  [ -S "$SOCKET" ] || fail "no socket at $SOCKET"
+}
+
+main() {
+  umask 022
+  for arg in "$@"; do
+    case "$arg" in
+      --strict) STRICT=1 ;;
+      *) echo "usage: $0 [--strict]" >&2; exit 2 ;;
+    esac
+  done
+  START_TIMEOUT=${SOCI_INSTALLER_START_TIMEOUT:-60}
+  WORK=$(mktemp -d)
+  CHANGED=() ENABLED=() KEPT=() MADE=()
+  # shellcheck disable=SC2034 # live.sh reads WIRING_CHANGED
+  UNITS_CHANGED=0 SOCI_CHANGED=0 WIRING_CHANGED=0 PHASE=stage
+  STARTED=0 SOCKET_WAS_ACTIVE=0 CONTAINERD_WAS_ACTIVE=0 CONTAINERD_RESTARTED=0 KUBELET_RESTARTED=0
+  COMMITTED=0 REASON="unexpected error"
+  trap on_exit EXIT
+  trap 'fail "stopped by SIGTERM before it finished (a time limit, or the unit running it was stopped)"' TERM
+
+  [ "$(id -u)" = 0 ] || fail "must run as root"
+  if booted && systemctl is-active --quiet containerd.service; then CONTAINERD_WAS_ACTIVE=1; fi
+  case "$(uname -m)" in
+    x86_64) ARCH=amd64 ;;
+    aarch64 | arm64) ARCH=arm64 ;;
+    *) fail "unsupported architecture $(uname -m)" ;;
+  esac
+  case " $ARCHES " in *" $ARCH "*) ;; *) fail "this profile serves $ARCHES, not $ARCH (node.arch)" ;; esac
+  [ -r "$CONTAINERD_VERSION_FILE" ] || fail "$CONTAINERD_VERSION_FILE is missing: not an EKS AL2023 node"
+  local have line
+  have=$(grep -oE '[0-9]+\.[0-9]+.[0-9]+' "$CONTAINERD_VERSION_FILE" | head -n 1 || true)
+  case "$have" in
+    1.*) line=1.7 ;;
+    2.*) line=2 ;;
+    *) line="unknown ($have)" ;;
+  esac
+  [ "$line" = "$CONTAINERD_LINE" ] || fail "containerd $have runs here, but this profile was generated for containerd $CONTAINERD_LINE (node.containerd); its config keys would break nodeadm"
+  if [ "$DROP_IN_WIRING" = 1 ] && ! [[ "$(nodeadm_run_unit)" =~ (^|$'\n')ExecStart=[^$'\n']*file:///etc/eks/nodeadm\.d ]]; then
+    fail "this node's nodeadm-run.service does not read /etc/eks/nodeadm.d (EKS AMIs before v20251023): the wiring drop-in would be ignored; use soci.wiring: user-data on this AMI"
+  fi
+  check_user_config
+  if [ "$AUTH" = ecr-credential-helper ]; then
+    [ -x "$ECR_PROVIDER" ] || fail "$ECR_PROVIDER is missing: the ECR credential bridge needs kubelet's ECR credential provider (EKS AL2023 AMI); use soci.auth: ecr-credential-helper-package"
+    command -v jq >/dev/null || fail "jq is missing: the ECR credential bridge needs it (the EKS AL2023 AMI ships it)"
+  fi
+
+  local ami_version
+  USE_RELEASE=1
+  if [ "$SOURCE" != release ]; then
+    ami_version=$(version_of "$AMI_BIN")
+    if supported "$ami_version"; then
+      USE_RELEASE=0
+      log info "using the AMI's soci-snapshotter $ami_version"
+    elif [ "$SOURCE" = ami ]; then
+      fail "the AMI's soci-snapshotter (${ami_version:-absent}) cannot run mode $MODE: needs $MIN_VERSION or later, not $BAD_VERSIONS"
+    else
+      log info "the AMI's soci-snapshotter (${ami_version:-absent}) cannot run mode $MODE; using release $SOCI_VERSION"
+    fi
+  fi
+  if [ "$USE_RELEASE" = 1 ]; then
+    local url=${RELEASE_URL[$ARCH]} sha=${RELEASE_SHA[$ARCH]}
+    if ! { [ -x "$REL_BIN" ] && [ "$(cat "$STATE/release.sha256" 2>/dev/null)" = "$sha" ]; }; then
+      fetch "$url" "$sha" "$WORK/soci.tar.gz"
+      mkdir "$WORK/soci"
+      tar -xzf "$WORK/soci.tar.gz" -C "$WORK/soci" || fail "cannot unpack $url"
+      [ -f "$WORK/soci/soci-snapshotter-grpc" ] || fail "$url holds no soci-snapshotter-grpc"
+      install_file "$WORK/soci/soci-snapshotter-grpc" "$REL_BIN" 0755
+      [ ! -f "$WORK/soci/soci" ] || install_file "$WORK/soci/soci" "$REL_CLI" 0755
+      put "$STATE/release.sha256" 0644 <<<"$sha"
+    fi
+    supported "$(version_of "$REL_BIN")" || fail "$REL_BIN does not report a version that supports mode $MODE"
+  fi
+  if [ "$AUTH" = ecr-credential-helper-package ] && ! command -v docker-credential-ecr-login >/dev/null; then
+    if [ ${#ECR_HELPER_URL[@]} -gt 0 ]; then
+      fetch "${ECR_HELPER_URL[$ARCH]}" "${ECR_HELPER_SHA[$ARCH]}" "$WORK/ecr-login"
+      install_file "$WORK/ecr-login" "$ECR_HELPER_BIN" 0755
+    else
+      log info "installing the AL2023 package amazon-ecr-credential-helper"
+      dnf install -y -q amazon-ecr-credential-helper || fail "cannot install amazon-ecr-credential-helper (no package repository?); bake it into the AMI or pin soci.ecrCredentialHelper"
+    fi
+  fi
+
+  stage_files
+  reload
+  enable_unit soci-snapshotter.socket
+  start_soci
+
+  PHASE=wire
+  wire_files
+  reload
+  for unit in $ENABLE_UNITS; do enable_unit "$unit"; done
+  local binary="$AMI_BIN (AMI)"
+  [ "$USE_RELEASE" = 0 ] || binary="$REL_BIN (release $SOCI_VERSION)"
+  apply_wiring
+  if [ ${#ENABLED[@]} -gt 0 ]; then
+    { cat "$STATE/enabled-units" 2>/dev/null || true; printf '%s\n' "${ENABLED[@]}"; } | put "$STATE/enabled-units" 0644
+  fi
+  put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary"
+  rm -f "$STATE/last-failure"
+  COMMITTED=1
+  finish
+}
+STRICT=1
+
+check_user_config() { :; }
+apply_wiring() { :; }
+
+start_soci() {
+  local bin=$AMI_BIN pid ready=0
+  [ "$USE_RELEASE" = 0 ] || bin=$REL_BIN
+  mkdir "$WORK/soci-check"
+  "$bin" --config "$SOCI_CONFIG" --root "$WORK/soci-check/root" --address "$WORK/soci-check/sock" >"$WORK/soci-check/log" 2>&1 &
+  pid=$!
+  for _ in $(seq $((START_TIMEOUT * 10))); do
+    if grep -q 'successfully started' "$WORK/soci-check/log"; then ready=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ "$ready" = 1 ] || fail "bake: $bin does not start with $SOCI_CONFIG: $(tail -n 1 "$WORK/soci-check/log")"
+  log info "bake: soci starts with its config (checked on a scratch root); enabled, not started (instances of the image start it at boot)"
+}
+
+finish() {
+  local path auditd_was_active=0
+  if [ -s /etc/machine-id ]; then
+    : >/etc/machine-id
+    echo "soci-installer: bake: emptied /etc/machine-id" >&2
+  fi
+  if command -v dnf >/dev/null; then dnf clean all >/dev/null 2>&1 || true; fi
+  for path in /var/cache/dnf /etc/hostname /etc/resolv.conf \
+    /var/lib/cloud/data /var/lib/cloud/instance /var/lib/cloud/instances /var/lib/cloud/sem \
+    /etc/ssh/ssh_host_* /root/.ssh/authorized_keys /home/ec2-user/.ssh/authorized_keys \
+    /var/lib/dhclient/* /var/lib/dhcp/dhclient.* /var/lib/yum/history /var/lib/dnf/history* \
+    /var/log/cloud-init.log /var/log/cloud-init-output.log /var/log/messages /var/log/secure \
+    /var/log/wtmp /var/log/btmp /var/log/lastlog /var/log/audit/audit.log.* /var/log/journal/*; do
+    if [ -e "$path" ] || [ -L "$path" ]; then
+      rm -rf "$path"
+      echo "soci-installer: bake: removed $path" >&2
+    fi
+  done
+  if booted && systemctl is-active --quiet auditd.service; then
+    auditd_was_active=1
+    service auditd stop >/dev/null 2>&1 || systemctl stop auditd.service
+  fi
+  if [ -s /var/log/audit/audit.log ]; then
+    truncate -s 0 /var/log/audit/audit.log
+    echo "soci-installer: bake: emptied /var/log/audit/audit.log" >&2
+  fi
+  if [ "$auditd_was_active" = 1 ]; then service auditd start >/dev/null 2>&1 || systemctl start auditd.service; fi
+  echo "soci-installer: done: image baked with soci-snapshotter in $MODE mode; wiring in $WIRING_IN" >&2
+}
+main "$@"

@@ -1,0 +1,89 @@
+log() {
+  local level=$1
+  shift
+  echo "soci-installer: $*" >&2
+  logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
+}
+
+kubelet_endpoint() { grep -rhoE '"imageServiceEndpoint": *"[^"]*"' /etc/kubernetes/kubelet/ 2>/dev/null || true; }
+
+nodeadm_config() {
+  nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/ ||
+    fail "nodeadm could not regenerate containerd's config"
+}
+
+incomplete_images() {
+  ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }'
+}
+DONE=/run/soci-installer/uninstalled
+
+fail() {
+  log err "uninstall failed: $*"
+  exit 1
+}
+
+if [ ! -d "$STATE/original" ]; then
+  log info "nothing to undo: soci-installer left no state on this node"
+  rm -rf "$STATE"
+  mkdir -p "${DONE%/*}" && : >"$DONE"
+  exit 0
+fi
+if grep -q ' fuse\.rawBridge ' /proc/mounts; then
+  fail "containers lazily loaded by soci run on this node: drain it (kubectl drain) and run again"
+fi
+on_soci=()
+for id in $(ctr --namespace k8s.io containers ls -q 2>/dev/null || true); do
+  info=$(ctr --namespace k8s.io containers info "$id" 2>/dev/null) || continue
+  [[ "$info" =~ \"Snapshotter\":\ *\"soci\" ]] || continue
+  [[ "$info" =~ \"io\.kubernetes\.pod\.namespace\":\ *\"$NAMESPACE\" ]] || on_soci+=("$id")
+done
+if [ ${#on_soci[@]} -gt 0 ]; then
+  fail "${#on_soci[@]} container(s) use the soci snapshotter (${on_soci[*]:0:5}): drain the node (kubectl drain, and delete its DaemonSet pods) and run again, or replace the node"
+fi
+
+wired=0
+grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml 2>/dev/null && wired=1
+containerd_was_active=0
+systemctl is-active --quiet containerd.service && containerd_was_active=1
+restore_containerd() {
+  if [ "$containerd_was_active" = 1 ] && ! systemctl is-active --quiet containerd.service; then
+    systemctl start containerd.service || log err "containerd did not start again"
+  fi
+}
+trap restore_containerd EXIT
+endpoint_before=$(kubelet_endpoint)
+systemctl disable "$PAUSE_UNIT" >/dev/null 2>&1 || true
+while read -r unit; do
+  systemctl disable "$unit" >/dev/null 2>&1 || true
+done < <(cat "$STATE/enabled-units" 2>/dev/null || true)
+
+cd "$STATE/original" || exit 1
+while IFS= read -r -d '' kept; do
+  path=/${kept#./}
+  case "$path" in
+    *.absent) rm -f "${path%.absent}" && log info "removed ${path%.absent}" ;;
+    *) cp -a "$kept" "$path" && log info "restored $path" ;;
+  esac
+done < <(find . \( -type f -o -type l \) -print0)
+cd /
+systemctl daemon-reload
+
+if [ "$wired" = 1 ] && [ "$containerd_was_active" = 1 ]; then
+  nodeadm_config
+  ! grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "containerd's config still names soci"
+  systemctl restart containerd.service || fail "containerd did not restart"
+  for _ in $(seq 60); do ctr version >/dev/null 2>&1 && break; sleep 1; done
+  incomplete_images | while read -r ref; do
+    ctr --namespace k8s.io images rm "$ref" >/dev/null && log info "forgot $ref (pulled through soci; kubelet pulls it again)"
+  done
+fi
+if [ "$(kubelet_endpoint)" != "$endpoint_before" ] && systemctl is-active --quiet kubelet.service; then
+  restore_containerd
+  systemctl restart kubelet.service || fail "kubelet did not restart without soci's image service endpoint"
+  log info "restarted kubelet: its image service is containerd again"
+fi
+systemctl stop soci-snapshotter.service soci-snapshotter.socket >/dev/null 2>&1 || true
+if systemctl is-enabled --quiet soci-snapshotter.socket 2>/dev/null; then systemctl start soci-snapshotter.socket; fi
+rm -rf "$STATE"
+mkdir -p "${DONE%/*}" && : >"$DONE"
+log info "uninstalled: the node is as it was before soci-installer"
