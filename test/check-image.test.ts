@@ -92,7 +92,7 @@ describe('check-image against a real registry', () => {
       ['linux/arm64', 'v2'],
     ]);
     const layers = images.both!.manifests[0]!.layers;
-    expect(img.platforms[0].coverage).toEqual({ layers: 2, indexedLayers: 2, bytes: layers[0]!.size + layers[1]!.size, indexedBytes: layers[0]!.size + layers[1]!.size });
+    expect(img.platforms[0].coverage).toEqual({ layers: 2, indexedLayers: 2, bytes: layers[0]!.size + layers[1]!.size, indexedBytes: layers[0]!.size + layers[1]!.size, largestUnindexed: null });
     expect(img.convert).toBe(null);
     // What the registry itself served: manifests only.
     const seen = registry.requests().slice(before);
@@ -189,9 +189,10 @@ describe('check-image against a real registry', () => {
     const isSoci = (m: Entry) => m.annotations?.['com.amazon.soci.image-manifest-digest'] !== undefined;
     const xi = await get('x', INDEX);
     const yi = await get('y', INDEX);
-    // The same image index with the SOCI entries first (an order any tool may write).
+    // The same image index with the SOCI entries first: containerd pulls the first entry that matches the
+    // platform, so nodes would pull the SOCI indexes instead of the images.
     await put('x-reordered', INDEX, { ...xi, manifests: [...xi.manifests].reverse() });
-    const xImages = xi.manifests.filter((m: Entry) => !isSoci(m)).map((m: Entry) => ['v2', m.digest]);
+    const xSociFirst = ['amd64', 'arm64'].map((arch) => ['not-an-image', xi.manifests.find((m: Entry) => isSoci(m) && m.platform.architecture === arch).digest]);
     const sociOf = (idx: { manifests: Entry[] }, arch: string) => idx.manifests.find((m) => isSoci(m) && m.platform.architecture === arch)!.digest;
     const xAmd64 = xi.manifests.find((m: Entry) => !isSoci(m) && m.platform.architecture === 'amd64');
     const manifest = await get(xAmd64.digest, MANIFEST);
@@ -205,9 +206,9 @@ describe('check-image against a real registry', () => {
     const res = await cli([`${h}/${repo}:x-mixed`, `${h}/${repo}:y`, `${h}/${repo}:x-reordered`, '--json']);
     expect(res.code).toBe(1);
     const [mixed, lacking, reordered] = JSON.parse(res.stdout).images;
-    // SOCI index entries that lost their artifactType are still not taken for the images they index.
-    expect(reordered.platforms.map((p: { index: string; manifestDigest: string }) => [p.index, p.manifestDigest])).toEqual(
-xImages);
+    // SOCI index entries that lost their artifactType are still known as SOCI indexes, never taken for images.
+    expect(reordered.platforms.map((p: { index: string; manifestDigest: string }) => [p.index, p.manifestDigest])).toEqual(xSociFirst);
+    expect(reordered.platforms[0].verdict).toEqual({ ready: false, says: 'nodes of this platform would pull the SOCI index, not the image' });
     expect(mixed.platforms.map((p: { index: string }) => p.index)).toEqual(['invalid', 'v2']);
     expect(mixed.platforms[0].problems).toEqual(
       y.manifests[0]!.layers.map((l) => expect.stringMatching(new RegExp(`^zTOC sha256:[0-9a-f]{64} names layer ${l.digest}, which is not a layer of this image$`))),

@@ -4,7 +4,7 @@
 // `WWW-Authenticate: Basic ...` -> credentials as basic auth; `Bearer realm=...,service=...,scope=...` ->
 // a token from the realm (with the credentials as basic auth, or an identity token as a refresh_token).
 import { createHash } from 'node:crypto';
-import { apiHost } from './reference.js';
+import { apiHost, isDigest } from './reference.js';
 import type { Credential, CredentialLookup } from './auth.js';
 
 export type RegistryErrorKind = 'not-found' | 'unauthorized' | 'rate-limited' | 'unreachable' | 'bad-response';
@@ -34,11 +34,19 @@ export interface Repo {
   repository: string;
 }
 
+/**
+ * A manifest or an image index, its shape checked (OCI image-spec manifest.md, image-index.md): what a
+ * registry sends is data, and a wrong shape is that image's bad-response, never a crash of the run.
+ */
 export interface Manifest {
   digest: string;
   mediaType: string;
-  json: Record<string, unknown>;
   bytes: number;
+  /** an image index's entries */
+  manifests: Descriptor[];
+  config?: Descriptor;
+  layers: Descriptor[];
+  annotations: Record<string, string>;
 }
 
 export interface Descriptor {
@@ -56,6 +64,33 @@ export const MEDIA = {
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
 } as const;
+
+// The OCI digest grammar (image-spec descriptor.md): what a descriptor may name. Only isDigest ones are fetched.
+const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStringMap = (v: unknown): v is Record<string, string> => isObject(v) && Object.values(v).every((x) => typeof x === 'string');
+
+function isDescriptor(v: unknown): v is Descriptor {
+  if (!isObject(v)) return false;
+  const p = v.platform;
+  return (
+    typeof v.mediaType === 'string' &&
+    typeof v.digest === 'string' &&
+    DIGEST_GRAMMAR.test(v.digest) &&
+    Number.isSafeInteger(v.size) &&
+    (v.size as number) >= 0 &&
+    (v.artifactType === undefined || typeof v.artifactType === 'string') &&
+    (v.annotations === undefined || isStringMap(v.annotations)) &&
+    (p === undefined || (isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string' && (p.variant === undefined || typeof p.variant === 'string')))
+  );
+}
+
+/** The descriptors of one list field, or the reason it is not one. */
+function descriptors(json: Record<string, unknown>, field: string): Descriptor[] | string {
+  const v = json[field];
+  if (v === undefined || v === null) return [];
+  return Array.isArray(v) && v.every(isDescriptor) ? v : `"${field}" is not a list of descriptors`;
+}
 
 const ACCEPT_ANY_MANIFEST = [MEDIA.ociIndex, MEDIA.dockerList, MEDIA.ociManifest, MEDIA.dockerManifest].join(', ');
 /** distribution refuses manifests over 4 MiB; nothing larger is a manifest. */
@@ -128,6 +163,12 @@ function networkReason(e: unknown): string {
   return err.cause?.code ?? err.cause?.message ?? err.message;
 }
 
+/** The digest of `body` in the algorithm `like` names (sha256 or sha512), as "<algorithm>:<hex>". */
+function digestOf(body: Buffer, like: string): string {
+  const algorithm = like.startsWith('sha512:') ? 'sha512' : 'sha256';
+  return `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
+}
+
 export class RegistryClient {
   private readonly limit: Semaphore;
   private readonly fetchFn: typeof fetch;
@@ -186,6 +227,7 @@ export class RegistryClient {
   private async token(challenge: Challenge, repo: Repo, lookup: CredentialLookup, meter: Meter): Promise<string> {
     const realm = challenge.params.realm;
     if (!realm) throw new RegistryError('bad-response', `${repo.registry}: a Bearer challenge without a realm`);
+    if (!URL.canParse(realm) || !/^https?:$/.test(new URL(realm).protocol)) throw new RegistryError('bad-response', `${repo.registry}: a Bearer challenge whose realm, ${JSON.stringify(realm)}, is not an http(s) URL`);
     const scope = challenge.params.scope ?? `repository:${repo.repository}:pull`;
     const cred: Credential | undefined = lookup.credential;
     let got: { res: Response; body: Buffer };
@@ -202,9 +244,14 @@ export class RegistryClient {
     if (got.res.status === 401 || got.res.status === 403) throw this.unauthorized(repo, lookup, `the token service refused (${got.res.status})`);
     if (got.res.status === 429) throw new RegistryError('rate-limited', `rate-limited: ${new URL(realm).host} answered 429 (${retryAfter(got.res)})`);
     if (got.res.status !== 200) throw new RegistryError('bad-response', `token service ${new URL(realm).host} answered ${got.res.status}`);
-    const json = JSON.parse(got.body.toString('utf8')) as { token?: string; access_token?: string };
-    const token = json.token ?? json.access_token;
-    if (!token) throw new RegistryError('bad-response', `token service ${new URL(realm).host} returned no token`);
+    let json: unknown;
+    try {
+      json = JSON.parse(got.body.toString('utf8'));
+    } catch {
+      throw new RegistryError('bad-response', `token service ${new URL(realm).host} answered something other than JSON`);
+    }
+    const token = isObject(json) ? (json.token ?? json.access_token) : undefined;
+    if (typeof token !== 'string' || token === '') throw new RegistryError('bad-response', `token service ${new URL(realm).host} returned no token`);
     return `Bearer ${token}`;
   }
 
@@ -250,26 +297,59 @@ export class RegistryClient {
 
   /** A manifest or index by tag or digest. A digest reference is checked against the bytes. */
   async manifest(repo: Repo, reference: string, meter: Meter): Promise<Manifest> {
+    const name = `${repo.registry}/${repo.repository}`;
+    // Digests come from registry data too (index entries, annotations): nothing else goes into the path.
+    const byDigest = isDigest(reference);
+    if (!byDigest && !/^[\w][\w.-]{0,127}$/.test(reference)) throw new RegistryError('bad-response', `${name}: ${JSON.stringify(reference)} is neither a tag nor a digest`);
     const { res, body } = await this.authed(repo, `/v2/${repo.repository}/manifests/${reference}`, ACCEPT_ANY_MANIFEST, MAX_MANIFEST, meter);
-    if (res.status !== 200) this.fail(res, repo, reference.startsWith('sha256:') ? `manifest ${reference}` : `tag ${reference}`);
-    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-    if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}@${reference}: the registry sent content with digest ${digest}`);
-    let json: Record<string, unknown>;
+    if (res.status !== 200) this.fail(res, repo, byDigest ? `manifest ${reference}` : `tag ${reference}`);
+    const digest = byDigest ? digestOf(body, reference) : digestOf(body, 'sha256:');
+    if (byDigest && reference !== digest) throw new RegistryError('bad-response', `${name}@${reference}: the registry sent content with digest ${digest}`);
+    let json: unknown;
     try {
-      json = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+      json = JSON.parse(body.toString('utf8'));
     } catch {
-      throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}: manifest ${reference} is not JSON`);
+      throw new RegistryError('bad-response', `${name}: manifest ${reference} is not JSON`);
     }
+    if (!isObject(json)) throw new RegistryError('bad-response', `${name}: manifest ${reference} is not a JSON object`);
+    const bad = (why: string): never => {
+      throw new RegistryError('bad-response', `${name}: manifest ${reference}: ${why}`);
+    };
+    const manifests = descriptors(json, 'manifests');
+    const layers = descriptors(json, 'layers');
+    if (typeof manifests === 'string') bad(manifests);
+    if (typeof layers === 'string') bad(layers);
+    if (json.config !== undefined && !isDescriptor(json.config)) bad('"config" is not a descriptor');
+    if (json.annotations !== undefined && !isStringMap(json.annotations)) bad('"annotations" is not a map of strings');
     const mediaType = (typeof json.mediaType === 'string' ? json.mediaType : undefined) ?? res.headers.get('content-type')?.split(';')[0] ?? '';
-    return { digest, mediaType, json, bytes: body.length };
+    return {
+      digest,
+      mediaType,
+      bytes: body.length,
+      manifests: manifests as Descriptor[],
+      layers: layers as Descriptor[],
+      ...(json.config !== undefined ? { config: json.config as Descriptor } : {}),
+      annotations: (json.annotations as Record<string, string> | undefined) ?? {},
+    };
   }
 
-  /** A small JSON blob (an image config); refused above 1 MiB, so a layer is never read through here. */
+  /** A small JSON blob (an image config), checked against its digest; refused above 1 MiB, so a layer is never read through here. */
   async configBlob(repo: Repo, desc: Descriptor, meter: Meter): Promise<Record<string, unknown>> {
-    if (desc.size > MAX_CONFIG) throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}: config ${desc.digest} is ${desc.size} bytes; not read`);
+    const name = `${repo.registry}/${repo.repository}`;
+    if (!isDigest(desc.digest)) throw new RegistryError('bad-response', `${name}: config ${JSON.stringify(desc.digest)} is not a digest`);
+    if (desc.size > MAX_CONFIG) throw new RegistryError('bad-response', `${name}: config ${desc.digest} is ${desc.size} bytes; not read`);
     const { res, body } = await this.authed(repo, `/v2/${repo.repository}/blobs/${desc.digest}`, '*/*', MAX_CONFIG, meter);
     if (res.status !== 200) this.fail(res, repo, `config ${desc.digest}`);
-    return JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    const got = digestOf(body, desc.digest);
+    if (got !== desc.digest) throw new RegistryError('bad-response', `${name}: config ${desc.digest}: the registry sent content with digest ${got}`);
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new RegistryError('bad-response', `${name}: config ${desc.digest} is not JSON`);
+    }
+    if (!isObject(json)) throw new RegistryError('bad-response', `${name}: config ${desc.digest} is not a JSON object`);
+    return json;
   }
 
   /**
@@ -292,11 +372,12 @@ export class RegistryClient {
 
 /** The descriptors of a referrers index with this artifactType (a registry may ignore the filter). */
 export function referrersFrom(body: Buffer | string, artifactType: string): Descriptor[] {
-  let json: { manifests?: Descriptor[] };
+  let json: unknown;
   try {
-    json = JSON.parse(body.toString()) as { manifests?: Descriptor[] };
+    json = JSON.parse(body.toString());
   } catch {
     throw new RegistryError('bad-response', 'a referrers index that is not JSON');
   }
-  return (json.manifests ?? []).filter((d) => d.artifactType === artifactType);
+  const list = isObject(json) && Array.isArray(json.manifests) ? json.manifests : [];
+  return list.filter((d): d is Descriptor => isDescriptor(d) && d.artifactType === artifactType);
 }
