@@ -421,10 +421,10 @@ describe('check-image: credentials as users have them', () => {
     const wrongDir = dockerConfig(auth('wrong'));
     const wrong = await cli([ref], { dockerConfig: wrongDir });
     expect(wrong.code).toBe(1);
-    expect(wrong.stdout).toContain(`${ref}: unauthorized: ${secured.host}/team/app: the registry refused the credentials; tried credentials from ${wrongDir}/config.json auths["${secured.host}"]\n`);
+    expect(wrong.stdout).toContain(`${ref}: unauthorized: ${secured.host}/team/app: the registry refused the credentials; tried credentials from ${wrongDir}/config.json auths["${secured.host}"]: check those credentials (docker login ${secured.host})\n`);
     const none = await cli([ref]);
     expect(none.code).toBe(1);
-    expect(none.stdout).toContain(`${ref}: unauthorized: ${secured.host}/team/app: the registry asks for credentials; tried anonymous (no entry for ${secured.host} in ${emptyDockerConfig}/config.json)\n`);
+    expect(none.stdout).toContain(`${ref}: unauthorized: ${secured.host}/team/app: the registry asks for credentials; tried anonymous (no entry for ${secured.host} in ${emptyDockerConfig}/config.json): log in (docker login ${secured.host}) if the repository is private, or check its name\n`);
   });
 
   it('credHelpers and credsStore run docker-credential-<name> get as docker does (server URL on stdin)', async () => {
@@ -467,7 +467,7 @@ describe('check-image: credentials as users have them', () => {
     expect(bad.reports[0]!.error).toEqual({
       kind: 'unauthorized',
       message:
-        'unauthorized: 123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app: the registry asks for credentials; tried ECR GetAuthorizationToken (us-west-2, AWS SDK default credentials) failed: ExpiredTokenException; went on anonymously',
+        'unauthorized: 123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app: the registry asks for credentials; tried ECR GetAuthorizationToken (us-west-2, AWS SDK default credentials) failed: ExpiredTokenException; went on anonymously: fix that and run again',
     });
     // docker's order: a credHelper for the host wins over the SDK.
     const viaHelper = await credentialsFor('123456789012.dkr.ecr.us-west-2.amazonaws.com', {

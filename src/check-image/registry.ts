@@ -257,7 +257,15 @@ export class RegistryClient {
 
   private unauthorized(repo: Repo, lookup: CredentialLookup, what: string): RegistryError {
     const tried = lookup.failure ? `${lookup.failure}; went on anonymously` : lookup.credential ? `credentials from ${lookup.source}` : lookup.source;
-    return new RegistryError('unauthorized', `unauthorized: ${repo.registry}/${repo.repository}: ${what}; tried ${tried}`);
+    const login = `docker login${repo.registry === 'docker.io' ? '' : ` ${repo.registry}`}`;
+    const fix = lookup.failure
+      ? 'fix that and run again'
+      : !lookup.credential
+        ? `log in (${login}) if the repository is private, or check its name`
+        : lookup.source.startsWith('ECR')
+          ? 'check that this AWS identity may pull from the repository (ecr:BatchGetImage)'
+          : `check those credentials (${login})`;
+    return new RegistryError('unauthorized', `unauthorized: ${repo.registry}/${repo.repository}: ${what}; tried ${tried}: ${fix}`);
   }
 
   /** GET with the cached authorization, answering one challenge if the registry sends it. */
@@ -282,7 +290,10 @@ export class RegistryClient {
     }
     const authorization = await this.auth.get(key)!;
     const second = await this.get(url, { accept, ...(authorization ? { authorization } : {}) }, max, meter);
-    if (second.res.status === 401) throw this.unauthorized(repo, lookup, 'the registry refused the credentials');
+    if (second.res.status === 401) {
+      // Docker Hub and others answer 401, not 404, for a repository that does not exist.
+      throw this.unauthorized(repo, lookup, lookup.credential ? 'the registry refused the credentials' : 'the registry refused anonymous access (a private repository, or one that does not exist)');
+    }
     return second;
   }
 

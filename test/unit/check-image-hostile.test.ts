@@ -142,6 +142,17 @@ describe('check-image against hostile registry answers', () => {
     expect(out.reports[0]!.error).toEqual({ kind: 'bad-response', message: `token service ${host} answered something other than JSON` });
   });
 
+  it('anonymous access refused after an anonymous token (what Docker Hub answers for a private or missing repository): says so, and what to do', async () => {
+    routes = new Map();
+    routes.set('/v2/private/manifests/1', (_req, res) => res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="s",scope="repository:private:pull"` }).end());
+    serve('/token', JSON.stringify({ token: 'anonymous' }));
+    const out = await check([`${host}/private:1`]);
+    expect(out.reports[0]!.error).toEqual({
+      kind: 'unauthorized',
+      message: `unauthorized: ${host}/private: the registry refused anonymous access (a private repository, or one that does not exist); tried anonymous (no entry for ${host} in /nonexistent/docker-config/config.json): log in (docker login ${host}) if the repository is private, or check its name`,
+    });
+  });
+
   it('a redirect loop: one unreachable line naming it (as before: a regression test)', async () => {
     routes = new Map();
     routes.set('/v2/loop/manifests/1', (_req, res) => res.writeHead(307, { location: `http://${host}/v2/loop/manifests/1` }).end());
