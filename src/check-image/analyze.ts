@@ -118,10 +118,16 @@ async function checkManifest(client: RegistryClient, repo: Repo, platform: strin
       if (!(e instanceof RegistryError) || e.kind !== 'not-found') throw e;
       return invalid(`the manifest names SOCI index ${indexDigest}, which the repository does not have`);
     }
+    // soci decodes what the annotation names by its config mediaType, v1 or v2 alike, and uses it
+    // (soci/soci_index.go fromManifest; fs/fs.go findSociIndexDesc checks nothing more, at v0.15.0).
     const configType = index.config?.mediaType;
-    if (configType !== SOCI.v2) return invalid(`${indexDigest} is not a SOCI index manifest v2 (config mediaType ${configType ?? 'missing'})`);
+    if (configType !== SOCI.v2 && configType !== SOCI.v1) return invalid(`${indexDigest} is not a SOCI index (config mediaType ${configType ?? 'missing'})`);
     const { indexed, strays } = ztocLayers(index, layers);
-    return { ...report, index: strays.length ? 'invalid' : 'v2', coverage: coverage(layers, indexed), problems: strays };
+    const cov = coverage(layers, indexed);
+    // Layers without a zTOC are fetched whole (fs/fs.go Mount: ErrNoZtoc): an index of none of them loads nothing lazily.
+    if (indexed.size === 0 && layers.length > 0) return { ...report, index: 'invalid', coverage: cov, problems: [...strays, `SOCI index ${indexDigest} has a zTOC for none of the image's layers`] };
+    const v1Format = configType === SOCI.v1 ? [`SOCI index ${indexDigest} is in the v1 format (config mediaType ${SOCI.v1}); soci uses it through the annotation all the same`] : [];
+    return { ...report, index: strays.length ? 'invalid' : 'v2', coverage: cov, problems: [...strays, ...v1Format] };
   }
   // No v2 index: is there a v1 index, which soci >= 0.10 ignores by default? Only a hint for the message:
   // a registry that cannot answer this does not change the verdict.

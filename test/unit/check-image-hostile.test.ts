@@ -40,7 +40,7 @@ function serve(path: string, body: string | Buffer, type = 'application/json', h
 }
 
 /** A well-formed one-platform image (linux/amd64, one 20 MB layer), optionally with a SOCI index v2; returns what was served. */
-function image(repo: string, opts: { manifestAnnotations?: Record<string, string>; soci?: boolean } = {}) {
+function image(repo: string, opts: { manifestAnnotations?: Record<string, string>; soci?: boolean; sociConfigType?: string; ztocFor?: string } = {}) {
   const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
   const layer = { mediaType: LAYER, digest: `sha256:${'1'.repeat(64)}`, size: 20_000_000 };
   serve(`/v2/${repo}/blobs/${sha256(config)}`, config);
@@ -52,8 +52,11 @@ function image(repo: string, opts: { manifestAnnotations?: Record<string, string
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       artifactType: SOCI_V2,
-      config: { mediaType: SOCI_V2, digest: sha256(sociConfig), size: 2 },
-      layers: [{ mediaType: 'application/octet-stream', digest: `sha256:${'2'.repeat(64)}`, size: 1000, annotations: { 'com.amazon.soci.image-layer-digest': layer.digest } }],
+      config: { mediaType: opts.sociConfigType ?? SOCI_V2, digest: sha256(sociConfig), size: 2 },
+      layers:
+        opts.ztocFor === 'none'
+          ? [{ mediaType: 'application/vnd.amazon.soci.prefetch.v1+json', digest: `sha256:${'4'.repeat(64)}`, size: 10, annotations: { 'com.amazon.soci.image-layer-digest': layer.digest } }]
+          : [{ mediaType: 'application/octet-stream', digest: `sha256:${'2'.repeat(64)}`, size: 1000, annotations: { 'com.amazon.soci.image-layer-digest': layer.digest } }],
     });
     sociDigest = sha256(soci);
     serve(`/v2/${repo}/manifests/${sociDigest}`, soci, OCI_MANIFEST);
@@ -151,6 +154,19 @@ describe('check-image against hostile registry answers', () => {
       kind: 'unauthorized',
       message: `unauthorized: ${host}/private: the registry refused anonymous access (a private repository, or one that does not exist); tried anonymous (no entry for ${host} in /nonexistent/docker-config/config.json): log in (docker login ${host}) if the repository is private, or check its name`,
     });
+  });
+
+  it('what soci does with the index the annotation names: a v1-format one is used all the same; one with no zTOC for any layer loads nothing lazily', async () => {
+    routes = new Map();
+    image('v1fmt', { soci: true, sociConfigType: 'application/vnd.amazon.soci.index.v1+json' });
+    image('noztoc', { soci: true, ztocFor: 'none' });
+    const out = await check([`${host}/v1fmt:1`, `${host}/noztoc:1`]);
+    const [v1fmt, noztoc] = out.reports.map((r) => r.platforms[0]!);
+    expect(v1fmt!.index).toBe('v2');
+    expect(v1fmt!.coverage).toMatchObject({ layers: 1, indexedLayers: 1 });
+    expect(v1fmt!.problems).toEqual([expect.stringMatching(/is in the v1 format .*; soci uses it through the annotation all the same$/)]);
+    expect(noztoc!.index).toBe('invalid');
+    expect(noztoc!.problems).toEqual([expect.stringMatching(/^SOCI index sha256:[0-9a-f]{64} has a zTOC for none of the image's layers$/)]);
   });
 
   it('a redirect loop: one unreachable line naming it (as before: a regression test)', async () => {
