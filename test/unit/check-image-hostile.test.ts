@@ -169,6 +169,21 @@ describe('check-image against hostile registry answers', () => {
     expect(noztoc!.problems).toEqual([expect.stringMatching(/^SOCI index sha256:[0-9a-f]{64} has a zTOC for none of the image's layers$/)]);
   });
 
+  it('a body past 4 MiB, sent without a Content-Length: refused while reading, for that image only (as before: a regression test)', async () => {
+    routes = new Map();
+    image('good');
+    routes.set('/v2/huge/manifests/1', (_req, res) => {
+      res.writeHead(200, { 'content-type': OCI_INDEX });
+      const chunk = Buffer.alloc(1 << 20, 0x20);
+      for (let i = 0; i < 6; i++) res.write(chunk);
+      res.end();
+    });
+    const out = await check([`${host}/huge:1`, `${host}/good:1`]);
+    expect(out.reports[0]!.error).toEqual({ kind: 'bad-response', message: `/v2/huge/manifests/1: more than ${4 << 20} bytes` });
+    expect(out.reports[0]!.fetched.bytes).toBeLessThanOrEqual((4 << 20) + (1 << 20));
+    expect(out.reports[1]!.error).toBeUndefined();
+  });
+
   it('a redirect loop: one unreachable line naming it (as before: a regression test)', async () => {
     routes = new Map();
     routes.set('/v2/loop/manifests/1', (_req, res) => res.writeHead(307, { location: `http://${host}/v2/loop/manifests/1` }).end());

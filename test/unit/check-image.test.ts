@@ -1,6 +1,7 @@
 // The pure parts of check-image: references as docker reads them, challenges, referrers answers, verdicts.
 import { describe, expect, it } from 'vitest';
 import { imagesFromPods } from '../../src/check-image/pods.js';
+import { parseInput } from '../../src/check-image/index.js';
 import { parsePlatform, parseReference, platformMatches } from '../../src/check-image/reference.js';
 import { parseChallenge, plainHttp, referrersFrom } from '../../src/check-image/registry.js';
 import { formatTable, toJson, verdict, type CheckOutcome } from '../../src/check-image/report.js';
@@ -27,6 +28,11 @@ describe('check-image references (distribution/reference normalization)', () => 
     const r = parseReference(text);
     expect(r).toHaveProperty('problem');
     expect((r as { problem: string }).problem).not.toContain('\n');
+  });
+
+  it('--platform: each platform once (a repeated one made a second row and a second round of requests)', () => {
+    const input = parseInput({ refs: ['nginx'], platforms: ['linux/amd64', 'linux/arm64', 'linux/amd64'] }, { arches: [] });
+    expect(input).toMatchObject({ platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }] });
   });
 
   it('platforms: os/arch[/variant]; arm64 with or without v8 is the same platform', () => {
