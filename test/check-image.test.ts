@@ -4,7 +4,7 @@
 // Stand-ins: the token service of the bearer flow (test/standins/registry-token.ts) and a loopback proxy
 // that answers 429 (test/standins/registry-proxy.ts). Never the registry.
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -216,6 +216,29 @@ describe('check-image against a real registry', () => {
     expect(mixed.platforms[0].verdict.says).toBe('pulls normally: the SOCI index does not fit the image');
     expect(lacking.platforms.map((p: { index: string }) => p.index)).toEqual(['v2', 'invalid']);
     expect(lacking.platforms[1].problems).toEqual([`the manifest names SOCI index ${sociOf(yi, 'arm64')}, which the repository does not have`]);
+
+    // What the misplaced verdict stands on, with the real containerd: for x-reordered it takes the SOCI index as
+    // the linux/amd64 image, whose root filesystem is then empty; x itself gives the image's files.
+    const ctd = await startContainerd('2', 'version = 3\n');
+    try {
+      const rootfs = async (tag: string): Promise<string[]> => {
+        const ref = `${h}/${repo}:${tag}`;
+        const pull = await ctd.ctr(['images', 'pull', '--plain-http', '--platform', 'linux/amd64', ref], { timeoutMs: 60_000 });
+        expect(pull.code, pull.stderr).toBe(0);
+        const dir = mkdtempSync(join(work, 'rootfs-'));
+        const mount = await ctd.ctr(['images', 'mount', '--platform', 'linux/amd64', ref, dir]);
+        expect(mount.code, mount.stderr).toBe(0);
+        try {
+          return readdirSync(dir).sort();
+        } finally {
+          await ctd.ctr(['images', 'unmount', dir]);
+        }
+      };
+      expect(await rootfs('x')).toEqual(['layer-mixed-x-amd64-0.bin', 'layer-mixed-x-amd64-1.bin']);
+      expect(await rootfs('x-reordered')).toEqual([]);
+    } finally {
+      await ctd.stop();
+    }
   });
 
   it('a missing image, a missing repository and an unreachable registry: one line each, exit 1; the others still checked', async () => {

@@ -125,7 +125,7 @@ async function checkManifest(client: RegistryClient, repo: Repo, platform: strin
     const { indexed, strays } = ztocLayers(index, layers);
     const cov = coverage(layers, indexed);
     // Layers without a zTOC are fetched whole (fs/fs.go Mount: ErrNoZtoc): an index of none of them loads nothing lazily.
-    if (indexed.size === 0 && layers.length > 0) return { ...report, index: 'invalid', coverage: cov, problems: [...strays, `SOCI index ${indexDigest} has a zTOC for none of the image's layers`] };
+    if (indexed.size === 0 && strays.length === 0 && layers.length > 0) return { ...report, index: 'invalid', coverage: cov, problems: [`SOCI index ${indexDigest} has no zTOC, for any layer`] };
     const v1Format = configType === SOCI.v1 ? [`SOCI index ${indexDigest} is in the v1 format (config mediaType ${SOCI.v1}); soci uses it through the annotation all the same`] : [];
     return { ...report, index: strays.length ? 'invalid' : 'v2', coverage: cov, problems: [...strays, ...v1Format] };
   }
