@@ -402,6 +402,9 @@ describe('check-image: the profile decides what ready means', () => {
     const none = await cli([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no image given/);
+    const noPods = await cli(['--from-pods', '-'], { input: '{"apiVersion":"v1","kind":"List","items":[]}' });
+    expect(noPods.code).toBe(2);
+    expect(noPods.stderr).toBe('soci-installer: --from-pods stdin: no pod in it names an image; give the output of kubectl get pods -A -o json\n');
     const garbage = await cli(['--from-pods', '-'], { input: 'not json' });
     expect(garbage.code).toBe(2);
     expect(garbage.stderr).toMatch(/^soci-installer: --from-pods stdin: not JSON .*kubectl get pods -A -o json\n$/);

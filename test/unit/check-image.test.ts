@@ -95,6 +95,12 @@ describe('check-image --from-pods', () => {
     expect(imagesFromPods(JSON.stringify({ kind: 'Pod', spec: { containers: [{ image: 'a' }, { image: 'b' }, { image: 'a' }] } }), 'stdin')).toEqual(['a', 'b']);
     expect(() => imagesFromPods('{"kind":"Deployment"}', 'stdin')).toThrow(/^--from-pods stdin: neither a List with items nor a Pod/);
   });
+
+  it('a List of something else than Pods is named as such (it read as "no image given" before)', () => {
+    const deployments = { kind: 'List', items: [{ kind: 'Deployment', spec: { template: { spec: { containers: [{ image: 'a' }] } } } }] };
+    expect(() => imagesFromPods(JSON.stringify(deployments), 'stdin')).toThrow(/^--from-pods stdin: a List of Deployment objects, not Pods; give the output of kubectl get pods -A -o json$/);
+    expect(imagesFromPods('{"kind":"List","items":[]}', 'stdin')).toEqual([]);
+  });
 });
 
 describe('check-image report', () => {
