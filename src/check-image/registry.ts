@@ -157,10 +157,15 @@ function retryAfter(res: Response): string {
   return /^\d+$/.test(v) ? `Retry-After: ${v} s` : `Retry-After: ${v}`;
 }
 
-function networkReason(e: unknown): string {
+/** Why a request got no answer, and for an untrusted certificate what to do (Node's codes: tls_wrap, X509 verify errors). */
+export function networkReason(e: unknown): string {
   const err = e as Error & { cause?: { code?: string; message?: string } };
   if (err.name === 'TimeoutError') return 'timed out';
-  return err.cause?.code ?? err.cause?.message ?? err.message;
+  const code = err.cause?.code;
+  if (code && /SELF_SIGNED|UNABLE_TO_(GET_ISSUER|VERIFY)/.test(code)) {
+    return `${code}: the registry's TLS certificate is not trusted here; if its CA is yours, name it with NODE_EXTRA_CA_CERTS=/path/ca.pem`;
+  }
+  return code ?? err.cause?.message ?? err.message;
 }
 
 /** The digest of `body` in the algorithm `like` names (sha256 or sha512), as "<algorithm>:<hex>". */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { imagesFromPods } from '../../src/check-image/pods.js';
 import { parseInput } from '../../src/check-image/index.js';
 import { parsePlatform, parseReference, platformMatches } from '../../src/check-image/reference.js';
-import { parseChallenge, plainHttp, referrersFrom } from '../../src/check-image/registry.js';
+import { networkReason, parseChallenge, plainHttp, referrersFrom } from '../../src/check-image/registry.js';
 import { formatTable, toJson, verdict, type CheckOutcome } from '../../src/check-image/report.js';
 import { newMeter } from '../../src/check-image/registry.js';
 import type { ImageRef } from '../../src/check-image/reference.js';
@@ -52,6 +52,15 @@ describe('check-image registry protocol pieces', () => {
     });
     expect(parseChallenge('Basic realm="ECR"')).toEqual({ scheme: 'basic', params: { realm: 'ECR' } });
     expect(parseChallenge(null)).toBeUndefined();
+  });
+
+  it('an untrusted certificate says what to do; other network errors are named by their code', () => {
+    const fetchError = (code: string) => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('x'), { code }) });
+    // DEPTH_ZERO_SELF_SIGNED_CERT is what Node 24's fetch gives for a self-signed registry (seen with an openssl-made cert).
+    for (const code of ['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']) {
+      expect(networkReason(fetchError(code))).toBe(`${code}: the registry's TLS certificate is not trusted here; if its CA is yours, name it with NODE_EXTRA_CA_CERTS=/path/ca.pem`);
+    }
+    for (const code of ['ECONNREFUSED', 'CERT_HAS_EXPIRED']) expect(networkReason(fetchError(code))).toBe(code);
   });
 
   it('plain HTTP for loopback hosts only, as containerd MatchLocalhost', () => {
