@@ -321,6 +321,12 @@ export class RegistryClient {
     if (res.status !== 200) this.fail(res, repo, byDigest ? `manifest ${reference}` : `tag ${reference}`);
     const digest = byDigest ? digestOf(body, reference) : digestOf(body, 'sha256:');
     if (byDigest && reference !== digest) throw new RegistryError('bad-response', `${name}@${reference}: the registry sent content with digest ${digest}`);
+    // containerd resolves a tag to the Docker-Content-Digest it is told, then pulls by that digest
+    // (core/remotes/docker/resolver.go at v2.2.4): a body with another digest is not what nodes would pull.
+    const told = res.headers.get('docker-content-digest');
+    if (!byDigest && told && isDigest(told) && digestOf(body, told) !== told) {
+      throw new RegistryError('bad-response', `${name}:${reference}: the registry names the tag's digest ${told} but sent content with digest ${digestOf(body, told)}`);
+    }
     let json: unknown;
     try {
       json = JSON.parse(body.toString('utf8'));

@@ -132,6 +132,16 @@ describe('check-image against hostile registry answers', () => {
     expect(out.reports[1]!.error).toEqual({ kind: 'bad-response', message: `${host}/s512@${wanted}: the registry sent content with digest ${sha512(other)}` });
   });
 
+  it("a tag whose Docker-Content-Digest is not the digest of the body it sent (containerd would pull the digest it is told): refused", async () => {
+    routes = new Map();
+    const { index } = image('told');
+    const body = index([]).body;
+    const other = sha256('another manifest');
+    serve('/v2/told/manifests/1', body, OCI_INDEX, { 'docker-content-digest': other });
+    const out = await check([`${host}/told:1`]);
+    expect(out.reports[0]!.error).toEqual({ kind: 'bad-response', message: `${host}/told:1: the registry names the tag's digest ${other} but sent content with digest ${sha256(body)}` });
+  });
+
   it('a token service that answers something other than JSON: unauthorized-side failure for that image, not a crash', async () => {
     routes = new Map();
     image('tok');
