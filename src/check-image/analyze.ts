@@ -160,7 +160,7 @@ async function checkEntry(client: RegistryClient, ref: ImageRef, repo: Repo, ent
   if (!desc) return { platform, index: 'no-platform', indexDigests: [], problems: [`${canonical(ref)} has no ${platform} image`] };
   const m = isSociIndex(desc) ? undefined : await client.manifest(repo, desc.digest, meter);
   if (m && !isSociIndex(undefined, m)) return checkManifest(client, repo, platform, m, meter);
-  const image = entries.find((d) => IMAGE_MANIFESTS.has(d.mediaType) && d.platform !== undefined && platformMatches(d.platform, p) && !isSociIndex(d));
+  const image = entries.find((d) => IMAGE_MANIFESTS.has(d.mediaType) && d.platform !== undefined && platformMatches(d.platform, p) && d !== desc && !isSociIndex(d));
   return {
     platform,
     index: 'not-an-image',
