@@ -333,6 +333,7 @@ Examples:
         } catch (err) {
           throw new UsageError((err as Error).message);
         }
+        if (pods.length === 0 && refs.length === 0) throw new UsageError(`--from-pods ${origin}: no pod in it names an image; give the output of kubectl get pods -A -o json`);
       }
       const input = ci.parseInput({ refs: [...refs, ...pods], ...(opts.platform !== undefined ? { platforms: opts.platform.split(',') } : {}) }, p);
       if ('problems' in input) throw new ProfileError(input.problems);

@@ -4,7 +4,7 @@
 // Stand-ins: the token service of the bearer flow (test/standins/registry-token.ts) and a loopback proxy
 // that answers 429 (test/standins/registry-proxy.ts). Never the registry.
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,7 +92,7 @@ describe('check-image against a real registry', () => {
       ['linux/arm64', 'v2'],
     ]);
     const layers = images.both!.manifests[0]!.layers;
-    expect(img.platforms[0].coverage).toEqual({ layers: 2, indexedLayers: 2, bytes: layers[0]!.size + layers[1]!.size, indexedBytes: layers[0]!.size + layers[1]!.size });
+    expect(img.platforms[0].coverage).toEqual({ layers: 2, indexedLayers: 2, bytes: layers[0]!.size + layers[1]!.size, indexedBytes: layers[0]!.size + layers[1]!.size, largestUnindexed: null });
     expect(img.convert).toBe(null);
     // What the registry itself served: manifests only.
     const seen = registry.requests().slice(before);
@@ -189,9 +189,10 @@ describe('check-image against a real registry', () => {
     const isSoci = (m: Entry) => m.annotations?.['com.amazon.soci.image-manifest-digest'] !== undefined;
     const xi = await get('x', INDEX);
     const yi = await get('y', INDEX);
-    // The same image index with the SOCI entries first (an order any tool may write).
+    // The same image index with the SOCI entries first: containerd pulls the first entry that matches the
+    // platform, so nodes would pull the SOCI indexes instead of the images.
     await put('x-reordered', INDEX, { ...xi, manifests: [...xi.manifests].reverse() });
-    const xImages = xi.manifests.filter((m: Entry) => !isSoci(m)).map((m: Entry) => ['v2', m.digest]);
+    const xSociFirst = ['amd64', 'arm64'].map((arch) => ['not-an-image', xi.manifests.find((m: Entry) => isSoci(m) && m.platform.architecture === arch).digest]);
     const sociOf = (idx: { manifests: Entry[] }, arch: string) => idx.manifests.find((m) => isSoci(m) && m.platform.architecture === arch)!.digest;
     const xAmd64 = xi.manifests.find((m: Entry) => !isSoci(m) && m.platform.architecture === 'amd64');
     const manifest = await get(xAmd64.digest, MANIFEST);
@@ -205,9 +206,9 @@ describe('check-image against a real registry', () => {
     const res = await cli([`${h}/${repo}:x-mixed`, `${h}/${repo}:y`, `${h}/${repo}:x-reordered`, '--json']);
     expect(res.code).toBe(1);
     const [mixed, lacking, reordered] = JSON.parse(res.stdout).images;
-    // SOCI index entries that lost their artifactType are still not taken for the images they index.
-    expect(reordered.platforms.map((p: { index: string; manifestDigest: string }) => [p.index, p.manifestDigest])).toEqual(
-xImages);
+    // SOCI index entries that lost their artifactType are still known as SOCI indexes, never taken for images.
+    expect(reordered.platforms.map((p: { index: string; manifestDigest: string }) => [p.index, p.manifestDigest])).toEqual(xSociFirst);
+    expect(reordered.platforms[0].verdict).toEqual({ ready: false, says: 'nodes of this platform would pull the SOCI index, not the image' });
     expect(mixed.platforms.map((p: { index: string }) => p.index)).toEqual(['invalid', 'v2']);
     expect(mixed.platforms[0].problems).toEqual(
       y.manifests[0]!.layers.map((l) => expect.stringMatching(new RegExp(`^zTOC sha256:[0-9a-f]{64} names layer ${l.digest}, which is not a layer of this image$`))),
@@ -215,6 +216,29 @@ xImages);
     expect(mixed.platforms[0].verdict.says).toBe('pulls normally: the SOCI index does not fit the image');
     expect(lacking.platforms.map((p: { index: string }) => p.index)).toEqual(['v2', 'invalid']);
     expect(lacking.platforms[1].problems).toEqual([`the manifest names SOCI index ${sociOf(yi, 'arm64')}, which the repository does not have`]);
+
+    // What the misplaced verdict stands on, with the real containerd: for x-reordered it takes the SOCI index as
+    // the linux/amd64 image, whose root filesystem is then empty; x itself gives the image's files.
+    const ctd = await startContainerd('2', 'version = 3\n');
+    try {
+      const rootfs = async (tag: string): Promise<string[]> => {
+        const ref = `${h}/${repo}:${tag}`;
+        const pull = await ctd.ctr(['images', 'pull', '--plain-http', '--platform', 'linux/amd64', ref], { timeoutMs: 60_000 });
+        expect(pull.code, pull.stderr).toBe(0);
+        const dir = mkdtempSync(join(work, 'rootfs-'));
+        const mount = await ctd.ctr(['images', 'mount', '--platform', 'linux/amd64', ref, dir]);
+        expect(mount.code, mount.stderr).toBe(0);
+        try {
+          return readdirSync(dir).sort();
+        } finally {
+          await ctd.ctr(['images', 'unmount', dir]);
+        }
+      };
+      expect(await rootfs('x')).toEqual(['layer-mixed-x-amd64-0.bin', 'layer-mixed-x-amd64-1.bin']);
+      expect(await rootfs('x-reordered')).toEqual([]);
+    } finally {
+      await ctd.stop();
+    }
   });
 
   it('a missing image, a missing repository and an unreachable registry: one line each, exit 1; the others still checked', async () => {
@@ -378,6 +402,9 @@ describe('check-image: the profile decides what ready means', () => {
     const none = await cli([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no image given/);
+    const noPods = await cli(['--from-pods', '-'], { input: '{"apiVersion":"v1","kind":"List","items":[]}' });
+    expect(noPods.code).toBe(2);
+    expect(noPods.stderr).toBe('soci-installer: --from-pods stdin: no pod in it names an image; give the output of kubectl get pods -A -o json\n');
     const garbage = await cli(['--from-pods', '-'], { input: 'not json' });
     expect(garbage.code).toBe(2);
     expect(garbage.stderr).toMatch(/^soci-installer: --from-pods stdin: not JSON .*kubectl get pods -A -o json\n$/);
@@ -420,10 +447,10 @@ describe('check-image: credentials as users have them', () => {
     const wrongDir = dockerConfig(auth('wrong'));
     const wrong = await cli([ref], { dockerConfig: wrongDir });
     expect(wrong.code).toBe(1);
-    expect(wrong.stdout).toContain(`${ref}: unauthorized: ${secured.host}/team/app: the registry refused the credentials; tried credentials from ${wrongDir}/config.json auths["${secured.host}"]\n`);
+    expect(wrong.stdout).toContain(`${ref}: unauthorized: ${secured.host}/team/app: the registry refused the credentials; tried credentials from ${wrongDir}/config.json auths["${secured.host}"]: check those credentials (docker login ${secured.host})\n`);
     const none = await cli([ref]);
     expect(none.code).toBe(1);
-    expect(none.stdout).toContain(`${ref}: unauthorized: ${secured.host}/team/app: the registry asks for credentials; tried anonymous (no entry for ${secured.host} in ${emptyDockerConfig}/config.json)\n`);
+    expect(none.stdout).toContain(`${ref}: unauthorized: ${secured.host}/team/app: the registry asks for credentials; tried anonymous (no entry for ${secured.host} in ${emptyDockerConfig}/config.json): log in (docker login ${secured.host}) if the repository is private, or check its name\n`);
   });
 
   it('credHelpers and credsStore run docker-credential-<name> get as docker does (server URL on stdin)', async () => {
@@ -466,7 +493,7 @@ describe('check-image: credentials as users have them', () => {
     expect(bad.reports[0]!.error).toEqual({
       kind: 'unauthorized',
       message:
-        'unauthorized: 123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app: the registry asks for credentials; tried ECR GetAuthorizationToken (us-west-2, AWS SDK default credentials) failed: ExpiredTokenException; went on anonymously',
+        'unauthorized: 123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app: the registry asks for credentials; tried ECR GetAuthorizationToken (us-west-2, AWS SDK default credentials) failed: ExpiredTokenException; went on anonymously: fix that and run again',
     });
     // docker's order: a credHelper for the host wins over the SDK.
     const viaHelper = await credentialsFor('123456789012.dkr.ecr.us-west-2.amazonaws.com', {

@@ -13,8 +13,8 @@
 //   - soci/soci_convert.go addSociIndexes: the SOCI index descriptors sit in the image index beside the
 //     images, with the same platform, artifactType ...index.v2+json and the annotation
 //     com.amazon.soci.image-manifest-digest (IndexAnnotationImageManifestDigest): they are not images.
-import { canonical, platformMatches, platformText, type ImageRef, type Platform } from './reference.js';
-import { MEDIA, RegistryError, newMeter, type Descriptor, type Meter, type RegistryClient, type Repo } from './registry.js';
+import { canonical, isDigest, platformMatches, platformText, type ImageRef, type Platform } from './reference.js';
+import { MEDIA, RegistryError, newMeter, type Descriptor, type Manifest, type Meter, type RegistryClient, type Repo } from './registry.js';
 
 export const SOCI = {
   indexDigestAnnotation: 'com.amazon.soci.index-digest',
@@ -26,8 +26,11 @@ export const SOCI = {
   defaultMinLayerSize: 10 << 20,
 } as const;
 
-/** v2: lazy-loadable; v1-only: soci ignores it by default; none; invalid: an index that does not fit the image. */
-export type IndexState = 'v2' | 'v1-only' | 'none' | 'invalid' | 'no-platform';
+/**
+ * v2: lazy-loadable; v1-only: soci ignores it by default; none; invalid: an index that does not fit the image;
+ * no-platform: no image for the platform; not-an-image: what containerd would pull for the platform is not an image.
+ */
+export type IndexState = 'v2' | 'v1-only' | 'none' | 'invalid' | 'no-platform' | 'not-an-image';
 
 export interface Coverage {
   layers: number;
@@ -77,11 +80,11 @@ function coverage(layers: Descriptor[], indexed: Set<string>): Coverage {
 }
 
 /** The image layers a SOCI index manifest has zTOCs for, and zTOCs that name no layer of the image. */
-function ztocLayers(index: Record<string, unknown>, layers: Descriptor[]): { indexed: Set<string>; strays: string[] } {
+function ztocLayers(index: Manifest, layers: Descriptor[]): { indexed: Set<string>; strays: string[] } {
   const own = new Set(layers.map((l) => l.digest));
   const indexed = new Set<string>();
   const strays: string[] = [];
-  for (const z of (index.layers as Descriptor[] | undefined) ?? []) {
+  for (const z of index.layers) {
     if (z.mediaType !== SOCI.ztoc) continue; // prefetch artifacts
     const layer = z.annotations?.[SOCI.layerDigestAnnotation];
     if (layer && own.has(layer)) indexed.add(layer);
@@ -90,33 +93,83 @@ function ztocLayers(index: Record<string, unknown>, layers: Descriptor[]): { ind
   return { indexed, strays };
 }
 
-async function checkManifest(client: RegistryClient, repo: Repo, platform: string, digest: string, manifest: Record<string, unknown>, meter: Meter): Promise<PlatformReport> {
-  const layers = (manifest.layers as Descriptor[] | undefined) ?? [];
-  const annotations = (manifest.annotations as Record<string, string> | undefined) ?? {};
-  const indexDigest = annotations[SOCI.indexDigestAnnotation];
-  const report: PlatformReport = { platform, index: 'none', manifestDigest: digest, indexDigests: [], problems: [] };
-  if (indexDigest) {
+/** A SOCI index, not an image: by its descriptor (artifactType, soci convert's annotation) or its config. */
+function isSociIndex(desc: Descriptor | undefined, manifest?: Manifest): boolean {
+  const types: string[] = [SOCI.v1, SOCI.v2];
+  return (
+    (desc !== undefined && ((desc.artifactType !== undefined && types.includes(desc.artifactType)) || desc.annotations?.[SOCI.imageManifestAnnotation] !== undefined)) ||
+    (manifest?.config !== undefined && types.includes(manifest.config.mediaType))
+  );
+}
+
+async function checkManifest(client: RegistryClient, repo: Repo, platform: string, manifest: Manifest, meter: Meter): Promise<PlatformReport> {
+  const layers = manifest.layers;
+  const indexDigest = manifest.annotations[SOCI.indexDigestAnnotation];
+  const report: PlatformReport = { platform, index: 'none', manifestDigest: manifest.digest, indexDigests: [], problems: [] };
+  if (indexDigest !== undefined) {
     report.indexDigests = [indexDigest];
-    let index: Record<string, unknown>;
+    const invalid = (problem: string): PlatformReport => ({ ...report, index: 'invalid', coverage: coverage(layers, new Set()), problems: [problem] });
+    // soci parses the annotation as a digest and fetches the index by it (fs/fs.go parseIndexDigest at v0.15.0).
+    if (!isDigest(indexDigest)) return invalid(`the manifest's ${SOCI.indexDigestAnnotation} annotation, ${JSON.stringify(indexDigest)}, is not a digest: soci cannot fetch a SOCI index from it`);
+    let index: Manifest;
     try {
-      index = (await client.manifest(repo, indexDigest, meter)).json;
+      index = await client.manifest(repo, indexDigest, meter);
     } catch (e) {
       if (!(e instanceof RegistryError) || e.kind !== 'not-found') throw e;
-      return { ...report, index: 'invalid', coverage: coverage(layers, new Set()), problems: [`the manifest names SOCI index ${indexDigest}, which the repository does not have`] };
+      return invalid(`the manifest names SOCI index ${indexDigest}, which the repository does not have`);
     }
-    const configType = (index.config as Descriptor | undefined)?.mediaType;
-    if (configType !== SOCI.v2) {
-      return { ...report, index: 'invalid', coverage: coverage(layers, new Set()), problems: [`${indexDigest} is not a SOCI index manifest v2 (config mediaType ${configType ?? 'missing'})`] };
-    }
+    // soci decodes what the annotation names by its config mediaType, v1 or v2 alike, and uses it
+    // (soci/soci_index.go fromManifest; fs/fs.go findSociIndexDesc checks nothing more, at v0.15.0).
+    const configType = index.config?.mediaType;
+    if (configType !== SOCI.v2 && configType !== SOCI.v1) return invalid(`${indexDigest} is not a SOCI index (config mediaType ${configType ?? 'missing'})`);
     const { indexed, strays } = ztocLayers(index, layers);
-    return { ...report, index: strays.length ? 'invalid' : 'v2', coverage: coverage(layers, indexed), problems: strays };
+    const cov = coverage(layers, indexed);
+    // Layers without a zTOC are fetched whole (fs/fs.go Mount: ErrNoZtoc): an index of none of them loads nothing lazily.
+    if (indexed.size === 0 && strays.length === 0 && layers.length > 0) return { ...report, index: 'invalid', coverage: cov, problems: [`SOCI index ${indexDigest} has no zTOC, for any layer`] };
+    const v1Format = configType === SOCI.v1 ? [`SOCI index ${indexDigest} is in the v1 format (config mediaType ${SOCI.v1}); soci uses it through the annotation all the same`] : [];
+    return { ...report, index: strays.length ? 'invalid' : 'v2', coverage: cov, problems: [...strays, ...v1Format] };
   }
-  // No v2 index: is there a v1 index, which soci >= 0.10 ignores by default?
-  const v1 = await client.referrers(repo, digest, SOCI.v1, meter);
-  if (v1.descriptors.length === 0) return { ...report, coverage: coverage(layers, new Set()) };
-  const newest = v1.descriptors[v1.descriptors.length - 1]!;
-  const { indexed } = ztocLayers((await client.manifest(repo, newest.digest, meter)).json, layers);
-  return { ...report, index: 'v1-only', indexDigests: v1.descriptors.map((d) => d.digest), via: v1.via, coverage: coverage(layers, indexed) };
+  // No v2 index: is there a v1 index, which soci >= 0.10 ignores by default? Only a hint for the message:
+  // a registry that cannot answer this does not change the verdict.
+  try {
+    const v1 = await client.referrers(repo, manifest.digest, SOCI.v1, meter);
+    if (v1.descriptors.length === 0) return { ...report, coverage: coverage(layers, new Set()) };
+    const newest = v1.descriptors[v1.descriptors.length - 1]!;
+    const { indexed } = ztocLayers(await client.manifest(repo, newest.digest, meter), layers);
+    return { ...report, index: 'v1-only', indexDigests: v1.descriptors.map((d) => d.digest), via: v1.via, coverage: coverage(layers, indexed) };
+  } catch (e) {
+    if (!(e instanceof RegistryError)) throw e;
+    return { ...report, coverage: coverage(layers, new Set()), problems: [`could not look for a v1 SOCI index: ${e.message}`] };
+  }
+}
+
+/**
+ * The entry of an image index that a node of platform `p` pulls: containerd keeps the entries that match
+ * the platform and takes the first, in the index's order (containerd v2.2.4 core/images/handlers.go
+ * FilterPlatforms + LimitManifests with limit 1, a stable sort; v1.7.27 images/handlers.go the same).
+ * A SOCI index has its image's platform, so it must come after the image: soci convert appends it
+ * (soci/soci_convert.go addSociIndexes at v0.15.0).
+ */
+function entryFor(entries: Descriptor[], p: Platform): Descriptor | undefined {
+  return entries.find((d) => IMAGE_MANIFESTS.has(d.mediaType) && d.platform !== undefined && platformMatches(d.platform, p));
+}
+
+async function checkEntry(client: RegistryClient, ref: ImageRef, repo: Repo, entries: Descriptor[], p: Platform, meter: Meter): Promise<PlatformReport> {
+  const platform = platformText(p);
+  const desc = entryFor(entries, p);
+  if (!desc) return { platform, index: 'no-platform', indexDigests: [], problems: [`${canonical(ref)} has no ${platform} image`] };
+  const m = isSociIndex(desc) ? undefined : await client.manifest(repo, desc.digest, meter);
+  if (m && !isSociIndex(undefined, m)) return checkManifest(client, repo, platform, m, meter);
+  const image = entries.find((d) => IMAGE_MANIFESTS.has(d.mediaType) && d.platform !== undefined && platformMatches(d.platform, p) && d !== desc && !isSociIndex(d));
+  return {
+    platform,
+    index: 'not-an-image',
+    manifestDigest: desc.digest,
+    indexDigests: [],
+    problems: [
+      `the image index lists ${desc.digest} (a SOCI index, not an image) as its first ${platform} entry: containerd pulls the first entry that matches the platform, so nodes would pull the SOCI index instead of the image${image ? ` ${image.digest}` : ''}; list the images first, as soci convert writes the index`,
+    ],
+  };
 }
 
 /**
@@ -131,32 +184,23 @@ export async function checkImage(client: RegistryClient, ref: ImageRef, wanted: 
     const top = await client.manifest(repo, ref.digest ?? ref.tag!, meter);
     report.digest = top.digest;
     if (INDEXES.has(top.mediaType)) {
-      const entries = (top.json.manifests as Descriptor[] | undefined) ?? [];
-      // Images only: not SOCI indexes nor attestations (platform unknown/unknown). A SOCI index is known by
-      // its artifactType, or by the annotation soci convert also puts on its descriptor
-      // (com.amazon.soci.image-manifest-digest, soci_convert.go annotateImages): copies made by older clients
-      // lose artifactType (skopeo 1.9.3, Debian 12, rewrites the index without it).
-      const images = entries.filter(
-        (d) => IMAGE_MANIFESTS.has(d.mediaType) && !d.artifactType && !d.annotations?.[SOCI.imageManifestAnnotation] && d.platform && d.platform.os !== 'unknown',
-      );
+      // The platforms it has: of its images, not of SOCI indexes nor attestations (platform unknown/unknown).
+      // A SOCI index is known by its artifactType, or by the annotation soci convert also puts on its
+      // descriptor (com.amazon.soci.image-manifest-digest, soci_convert.go annotateImages): copies made by
+      // older clients lose artifactType (skopeo 1.9.3, Debian 12, rewrites the index without it).
+      const images = top.manifests.filter((d) => IMAGE_MANIFESTS.has(d.mediaType) && !isSociIndex(d) && d.platform && d.platform.os !== 'unknown');
       const targets = wanted ?? dedupe(images.map((d) => d.platform!));
-      report.platforms = await Promise.all(
-        targets.map(async (p) => {
-          const desc = images.find((d) => platformMatches(d.platform!, p));
-          if (!desc) return { platform: platformText(p), index: 'no-platform' as const, indexDigests: [], problems: [`${canonical(ref)} has no ${platformText(p)} image`] };
-          const m = await client.manifest(repo, desc.digest, meter);
-          return checkManifest(client, repo, platformText(p), m.digest, m.json, meter);
-        }),
-      );
+      report.platforms = await Promise.all(targets.map((p) => checkEntry(client, ref, repo, top.manifests, p, meter)));
     } else if (IMAGE_MANIFESTS.has(top.mediaType)) {
       // A single-platform image: its platform is in the config blob (a few KB, never a layer).
-      const config = await client.configBlob(repo, top.json.config as Descriptor, meter);
+      if (!top.config) throw new RegistryError('bad-response', `${canonical(ref)}: an image manifest without a config`);
+      const config = await client.configBlob(repo, top.config, meter);
       const own: Platform = { os: String(config.os ?? ''), architecture: String(config.architecture ?? ''), ...(typeof config.variant === 'string' ? { variant: config.variant } : {}) };
       const targets = wanted ?? [own];
       for (const p of targets) {
         report.platforms.push(
           platformMatches(own, p)
-            ? await checkManifest(client, repo, platformText(p), top.digest, top.json, meter)
+            ? await checkManifest(client, repo, platformText(p), top, meter)
             : { platform: platformText(p), index: 'no-platform', indexDigests: [], problems: [`${canonical(ref)} is a ${platformText(own)} image only`] },
         );
       }

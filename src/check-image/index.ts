@@ -4,7 +4,7 @@
 import type { Plan } from '../plan.js';
 import { checkImage } from './analyze.js';
 import { credentialsFor, type AuthDeps } from './auth.js';
-import { parsePlatform, parseReference, type ImageRef, type Platform } from './reference.js';
+import { parsePlatform, parseReference, platformText, type ImageRef, type Platform } from './reference.js';
 import { RegistryClient } from './registry.js';
 import type { CheckOutcome } from './report.js';
 
@@ -38,7 +38,7 @@ export function parseInput(input: CheckInput, plan: Pick<Plan, 'arches'>): { ref
   for (const t of input.platforms ?? plan.arches.map((a) => `linux/${a}`)) {
     const p = parsePlatform(t);
     if ('problem' in p) problems.push(`--platform ${p.problem}`);
-    else platforms.push(p);
+    else if (!platforms.some((q) => platformText(q) === platformText(p))) platforms.push(p); // each platform once
   }
   return problems.length ? { problems } : { refs, platforms };
 }

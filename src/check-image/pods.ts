@@ -22,6 +22,9 @@ export function imagesFromPods(text: string, origin: string): string[] {
     throw new Error(`--from-pods ${origin}: neither a List with items nor a Pod; give the output of kubectl get pods -A -o json`);
   }
   const pods = Array.isArray(doc.items) ? doc.items : [doc];
+  // A List of Deployments or Nodes has items too, and no spec.containers: it would read as "no image".
+  const other = pods.find((p) => typeof p?.kind === 'string' && p.kind !== 'Pod');
+  if (other) throw new Error(`--from-pods ${origin}: a List of ${other.kind} objects, not Pods; give the output of kubectl get pods -A -o json`);
   const seen = new Set<string>();
   for (const pod of pods) {
     for (const list of CONTAINER_LISTS) {

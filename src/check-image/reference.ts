@@ -27,6 +27,9 @@ const TAG = /^[\w][\w.-]{0,127}$/;
 // Registries hold sha256 (and, rarely, sha512) digests; nothing else can be fetched by digest.
 const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
+/** A digest a registry can be asked for. Only these, and validated tags, are ever put into a URL. */
+export const isDigest = (text: string): boolean => DIGEST.test(text);
+
 /** Parses one reference; returns the problem (for a one-line bad-input message) instead of throwing. */
 export function parseReference(text: string): ImageRef | { problem: string } {
   const bad = (why: string) => ({ problem: `${JSON.stringify(text)}: ${why}` });

@@ -4,7 +4,7 @@
 // `WWW-Authenticate: Basic ...` -> credentials as basic auth; `Bearer realm=...,service=...,scope=...` ->
 // a token from the realm (with the credentials as basic auth, or an identity token as a refresh_token).
 import { createHash } from 'node:crypto';
-import { apiHost } from './reference.js';
+import { apiHost, isDigest } from './reference.js';
 import type { Credential, CredentialLookup } from './auth.js';
 
 export type RegistryErrorKind = 'not-found' | 'unauthorized' | 'rate-limited' | 'unreachable' | 'bad-response';
@@ -34,11 +34,19 @@ export interface Repo {
   repository: string;
 }
 
+/**
+ * A manifest or an image index, its shape checked (OCI image-spec manifest.md, image-index.md): what a
+ * registry sends is data, and a wrong shape is that image's bad-response, never a crash of the run.
+ */
 export interface Manifest {
   digest: string;
   mediaType: string;
-  json: Record<string, unknown>;
   bytes: number;
+  /** an image index's entries */
+  manifests: Descriptor[];
+  config?: Descriptor;
+  layers: Descriptor[];
+  annotations: Record<string, string>;
 }
 
 export interface Descriptor {
@@ -56,6 +64,33 @@ export const MEDIA = {
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
 } as const;
+
+// The OCI digest grammar (image-spec descriptor.md): what a descriptor may name. Only isDigest ones are fetched.
+const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStringMap = (v: unknown): v is Record<string, string> => isObject(v) && Object.values(v).every((x) => typeof x === 'string');
+
+function isDescriptor(v: unknown): v is Descriptor {
+  if (!isObject(v)) return false;
+  const p = v.platform;
+  return (
+    typeof v.mediaType === 'string' &&
+    typeof v.digest === 'string' &&
+    DIGEST_GRAMMAR.test(v.digest) &&
+    Number.isSafeInteger(v.size) &&
+    (v.size as number) >= 0 &&
+    (v.artifactType === undefined || typeof v.artifactType === 'string') &&
+    (v.annotations === undefined || isStringMap(v.annotations)) &&
+    (p === undefined || (isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string' && (p.variant === undefined || typeof p.variant === 'string')))
+  );
+}
+
+/** The descriptors of one list field, or the reason it is not one. */
+function descriptors(json: Record<string, unknown>, field: string): Descriptor[] | string {
+  const v = json[field];
+  if (v === undefined || v === null) return [];
+  return Array.isArray(v) && v.every(isDescriptor) ? v : `"${field}" is not a list of descriptors`;
+}
 
 const ACCEPT_ANY_MANIFEST = [MEDIA.ociIndex, MEDIA.dockerList, MEDIA.ociManifest, MEDIA.dockerManifest].join(', ');
 /** distribution refuses manifests over 4 MiB; nothing larger is a manifest. */
@@ -122,10 +157,21 @@ function retryAfter(res: Response): string {
   return /^\d+$/.test(v) ? `Retry-After: ${v} s` : `Retry-After: ${v}`;
 }
 
-function networkReason(e: unknown): string {
+/** Why a request got no answer, and for an untrusted certificate what to do (Node's codes: tls_wrap, X509 verify errors). */
+export function networkReason(e: unknown): string {
   const err = e as Error & { cause?: { code?: string; message?: string } };
   if (err.name === 'TimeoutError') return 'timed out';
-  return err.cause?.code ?? err.cause?.message ?? err.message;
+  const code = err.cause?.code;
+  if (code && /SELF_SIGNED|UNABLE_TO_(GET_ISSUER|VERIFY)/.test(code)) {
+    return `${code}: the registry's TLS certificate is not trusted here; if its CA is yours, name it with NODE_EXTRA_CA_CERTS=/path/ca.pem`;
+  }
+  return code ?? err.cause?.message ?? err.message;
+}
+
+/** The digest of `body` in the algorithm `like` names (sha256 or sha512), as "<algorithm>:<hex>". */
+function digestOf(body: Buffer, like: string): string {
+  const algorithm = like.startsWith('sha512:') ? 'sha512' : 'sha256';
+  return `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
 }
 
 export class RegistryClient {
@@ -186,6 +232,7 @@ export class RegistryClient {
   private async token(challenge: Challenge, repo: Repo, lookup: CredentialLookup, meter: Meter): Promise<string> {
     const realm = challenge.params.realm;
     if (!realm) throw new RegistryError('bad-response', `${repo.registry}: a Bearer challenge without a realm`);
+    if (!URL.canParse(realm) || !/^https?:$/.test(new URL(realm).protocol)) throw new RegistryError('bad-response', `${repo.registry}: a Bearer challenge whose realm, ${JSON.stringify(realm)}, is not an http(s) URL`);
     const scope = challenge.params.scope ?? `repository:${repo.repository}:pull`;
     const cred: Credential | undefined = lookup.credential;
     let got: { res: Response; body: Buffer };
@@ -202,15 +249,28 @@ export class RegistryClient {
     if (got.res.status === 401 || got.res.status === 403) throw this.unauthorized(repo, lookup, `the token service refused (${got.res.status})`);
     if (got.res.status === 429) throw new RegistryError('rate-limited', `rate-limited: ${new URL(realm).host} answered 429 (${retryAfter(got.res)})`);
     if (got.res.status !== 200) throw new RegistryError('bad-response', `token service ${new URL(realm).host} answered ${got.res.status}`);
-    const json = JSON.parse(got.body.toString('utf8')) as { token?: string; access_token?: string };
-    const token = json.token ?? json.access_token;
-    if (!token) throw new RegistryError('bad-response', `token service ${new URL(realm).host} returned no token`);
+    let json: unknown;
+    try {
+      json = JSON.parse(got.body.toString('utf8'));
+    } catch {
+      throw new RegistryError('bad-response', `token service ${new URL(realm).host} answered something other than JSON`);
+    }
+    const token = isObject(json) ? (json.token ?? json.access_token) : undefined;
+    if (typeof token !== 'string' || token === '') throw new RegistryError('bad-response', `token service ${new URL(realm).host} returned no token`);
     return `Bearer ${token}`;
   }
 
   private unauthorized(repo: Repo, lookup: CredentialLookup, what: string): RegistryError {
     const tried = lookup.failure ? `${lookup.failure}; went on anonymously` : lookup.credential ? `credentials from ${lookup.source}` : lookup.source;
-    return new RegistryError('unauthorized', `unauthorized: ${repo.registry}/${repo.repository}: ${what}; tried ${tried}`);
+    const login = `docker login${repo.registry === 'docker.io' ? '' : ` ${repo.registry}`}`;
+    const fix = lookup.failure
+      ? 'fix that and run again'
+      : !lookup.credential
+        ? `log in (${login}) if the repository is private, or check its name`
+        : lookup.source.startsWith('ECR')
+          ? 'check that this AWS identity may pull from the repository (ecr:BatchGetImage)'
+          : `check those credentials (${login})`;
+    return new RegistryError('unauthorized', `unauthorized: ${repo.registry}/${repo.repository}: ${what}; tried ${tried}: ${fix}`);
   }
 
   /** GET with the cached authorization, answering one challenge if the registry sends it. */
@@ -235,7 +295,10 @@ export class RegistryClient {
     }
     const authorization = await this.auth.get(key)!;
     const second = await this.get(url, { accept, ...(authorization ? { authorization } : {}) }, max, meter);
-    if (second.res.status === 401) throw this.unauthorized(repo, lookup, 'the registry refused the credentials');
+    if (second.res.status === 401) {
+      // Docker Hub and others answer 401, not 404, for a repository that does not exist.
+      throw this.unauthorized(repo, lookup, lookup.credential ? 'the registry refused the credentials' : 'the registry refused anonymous access (a private repository, or one that does not exist)');
+    }
     return second;
   }
 
@@ -250,26 +313,65 @@ export class RegistryClient {
 
   /** A manifest or index by tag or digest. A digest reference is checked against the bytes. */
   async manifest(repo: Repo, reference: string, meter: Meter): Promise<Manifest> {
+    const name = `${repo.registry}/${repo.repository}`;
+    // Digests come from registry data too (index entries, annotations): nothing else goes into the path.
+    const byDigest = isDigest(reference);
+    if (!byDigest && !/^[\w][\w.-]{0,127}$/.test(reference)) throw new RegistryError('bad-response', `${name}: ${JSON.stringify(reference)} is neither a tag nor a digest`);
     const { res, body } = await this.authed(repo, `/v2/${repo.repository}/manifests/${reference}`, ACCEPT_ANY_MANIFEST, MAX_MANIFEST, meter);
-    if (res.status !== 200) this.fail(res, repo, reference.startsWith('sha256:') ? `manifest ${reference}` : `tag ${reference}`);
-    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-    if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}@${reference}: the registry sent content with digest ${digest}`);
-    let json: Record<string, unknown>;
-    try {
-      json = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-    } catch {
-      throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}: manifest ${reference} is not JSON`);
+    if (res.status !== 200) this.fail(res, repo, byDigest ? `manifest ${reference}` : `tag ${reference}`);
+    const digest = byDigest ? digestOf(body, reference) : digestOf(body, 'sha256:');
+    if (byDigest && reference !== digest) throw new RegistryError('bad-response', `${name}@${reference}: the registry sent content with digest ${digest}`);
+    // containerd resolves a tag to the Docker-Content-Digest it is told, then pulls by that digest
+    // (core/remotes/docker/resolver.go at v2.2.4): a body with another digest is not what nodes would pull.
+    const told = res.headers.get('docker-content-digest');
+    if (!byDigest && told && isDigest(told) && digestOf(body, told) !== told) {
+      throw new RegistryError('bad-response', `${name}:${reference}: the registry names the tag's digest ${told} but sent content with digest ${digestOf(body, told)}`);
     }
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new RegistryError('bad-response', `${name}: manifest ${reference} is not JSON`);
+    }
+    if (!isObject(json)) throw new RegistryError('bad-response', `${name}: manifest ${reference} is not a JSON object`);
+    const bad = (why: string): never => {
+      throw new RegistryError('bad-response', `${name}: manifest ${reference}: ${why}`);
+    };
+    const manifests = descriptors(json, 'manifests');
+    const layers = descriptors(json, 'layers');
+    if (typeof manifests === 'string') bad(manifests);
+    if (typeof layers === 'string') bad(layers);
+    if (json.config !== undefined && !isDescriptor(json.config)) bad('"config" is not a descriptor');
+    if (json.annotations !== undefined && !isStringMap(json.annotations)) bad('"annotations" is not a map of strings');
     const mediaType = (typeof json.mediaType === 'string' ? json.mediaType : undefined) ?? res.headers.get('content-type')?.split(';')[0] ?? '';
-    return { digest, mediaType, json, bytes: body.length };
+    return {
+      digest,
+      mediaType,
+      bytes: body.length,
+      manifests: manifests as Descriptor[],
+      layers: layers as Descriptor[],
+      ...(json.config !== undefined ? { config: json.config as Descriptor } : {}),
+      annotations: (json.annotations as Record<string, string> | undefined) ?? {},
+    };
   }
 
-  /** A small JSON blob (an image config); refused above 1 MiB, so a layer is never read through here. */
+  /** A small JSON blob (an image config), checked against its digest; refused above 1 MiB, so a layer is never read through here. */
   async configBlob(repo: Repo, desc: Descriptor, meter: Meter): Promise<Record<string, unknown>> {
-    if (desc.size > MAX_CONFIG) throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}: config ${desc.digest} is ${desc.size} bytes; not read`);
+    const name = `${repo.registry}/${repo.repository}`;
+    if (!isDigest(desc.digest)) throw new RegistryError('bad-response', `${name}: config ${JSON.stringify(desc.digest)} is not a digest`);
+    if (desc.size > MAX_CONFIG) throw new RegistryError('bad-response', `${name}: config ${desc.digest} is ${desc.size} bytes; not read`);
     const { res, body } = await this.authed(repo, `/v2/${repo.repository}/blobs/${desc.digest}`, '*/*', MAX_CONFIG, meter);
     if (res.status !== 200) this.fail(res, repo, `config ${desc.digest}`);
-    return JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    const got = digestOf(body, desc.digest);
+    if (got !== desc.digest) throw new RegistryError('bad-response', `${name}: config ${desc.digest}: the registry sent content with digest ${got}`);
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new RegistryError('bad-response', `${name}: config ${desc.digest} is not JSON`);
+    }
+    if (!isObject(json)) throw new RegistryError('bad-response', `${name}: config ${desc.digest} is not a JSON object`);
+    return json;
   }
 
   /**
@@ -292,11 +394,12 @@ export class RegistryClient {
 
 /** The descriptors of a referrers index with this artifactType (a registry may ignore the filter). */
 export function referrersFrom(body: Buffer | string, artifactType: string): Descriptor[] {
-  let json: { manifests?: Descriptor[] };
+  let json: unknown;
   try {
-    json = JSON.parse(body.toString()) as { manifests?: Descriptor[] };
+    json = JSON.parse(body.toString());
   } catch {
     throw new RegistryError('bad-response', 'a referrers index that is not JSON');
   }
-  return (json.manifests ?? []).filter((d) => d.artifactType === artifactType);
+  const list = isObject(json) && Array.isArray(json.manifests) ? json.manifests : [];
+  return list.filter((d): d is Descriptor => isDescriptor(d) && d.artifactType === artifactType);
 }

@@ -1,6 +1,7 @@
 // Verdicts against the profile's soci.mode, and the two outputs: a table for people, JSON for CI gates.
 import { modeTraits, type Mode } from '../modes.js';
 import { SOCI, type ImageReport, type PlatformReport } from './analyze.js';
+import { escapeControls } from '../profile/parse.js';
 import { canonical } from './reference.js';
 
 export interface Verdict {
@@ -17,6 +18,7 @@ export interface Verdict {
  */
 export function verdict(p: PlatformReport, mode: Mode): Verdict {
   if (p.index === 'no-platform') return { ready: false, says: `no ${p.platform} image: nodes of this platform cannot run it` };
+  if (p.index === 'not-an-image') return { ready: false, says: `nodes of this platform would pull the SOCI index, not the image` };
   const traits = modeTraits(mode);
   if (!traits.lazy) {
     return { ready: true, says: p.index === 'v2' ? `parallel pull (${mode}: the SOCI index is not used)` : `parallel pull (${mode})` };
@@ -71,6 +73,9 @@ export function convertCommands(r: ImageReport): string[] {
   ];
 }
 
+/** Platforms soci convert would make lazy-loadable: an image is there, without a usable index. */
+const convertible = (p: PlatformReport): boolean => p.index === 'none' || p.index === 'v1-only' || p.index === 'invalid';
+
 const V1_MIGRATION =
   'soci >= 0.10 ignores v1 indexes by default ([pull_modes.soci_v1] enable = false). Migrate: convert the image with `soci convert` (index manifest v2, packed into a new image) and deploy the converted image; the v1 index can then be deleted.';
 
@@ -86,18 +91,21 @@ function notes(r: ImageReport, mode: Mode): string[] {
     const p = r.platforms.find((x) => x.index === 'v1-only')!;
     out.push(`${name}: v1 SOCI index ${p.indexDigests.join(', ')} (found through the ${p.via}). ${V1_MIGRATION}`);
   }
-  const missing = r.platforms.filter((p) => p.index !== 'v2' && p.index !== 'no-platform');
+  const missing = r.platforms.filter(convertible);
   if (lazyMode && missing.length) {
     out.push(`${name}: to lazy-load ${missing.map((p) => p.platform).join(', ')}, convert it (CI, no containerd needed) and deploy ${sociTarget(r)}:`);
     for (const c of convertCommands(r)) out.push(`    ${c}`);
     out.push(`  (on a host with containerd: soci convert --all-platforms ${canonical(r.ref)} ${sociTarget(r)}, then push ${sociTarget(r)})`);
-    const largest = Math.max(0, ...missing.map((p) => p.coverage?.largestUnindexed?.size ?? 0));
-    if (largest > 0 && largest < SOCI.defaultMinLayerSize) {
+    // Only where nothing is indexed is the largest unindexed layer the largest layer.
+    const allSmall = missing.every((p) => p.coverage !== undefined && p.coverage.indexedLayers === 0 && (p.coverage.largestUnindexed?.size ?? 0) < SOCI.defaultMinLayerSize);
+    if (allSmall && missing.some((p) => p.coverage!.layers > 0)) {
       out.push(`  every layer is under soci's default --min-layer-size (10 MiB): soci convert would index none; such a small image gains little from lazy loading (or pass a smaller --min-layer-size)`);
     }
   }
   return out;
 }
+
+const INDEX_COLUMN: Record<PlatformReport['index'], string> = { v2: 'v2', 'v1-only': 'v1 only', invalid: 'invalid', 'no-platform': '-', 'not-an-image': 'misplaced', none: 'none' };
 
 function pad(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -118,7 +126,7 @@ export function formatTable(o: CheckOutcome): string {
       rows.push([
         r.ref.text,
         p.platform,
-        p.index === 'v2' ? 'v2' : p.index === 'v1-only' ? 'v1 only' : p.index === 'invalid' ? 'invalid' : p.index === 'no-platform' ? '-' : 'none',
+        INDEX_COLUMN[p.index],
         c ? `${c.indexedLayers}/${c.layers}` : '-',
         c ? `${size(c.indexedBytes)} of ${size(c.bytes)}` : '-',
         c?.largestUnindexed ? size(c.largestUnindexed.size) : '-',
@@ -128,11 +136,27 @@ export function formatTable(o: CheckOutcome): string {
   }
   const ready = o.reports.filter((r) => imageReady(r, o.mode)).length;
   const parts = [`soci.mode ${o.mode}: ${ready} of ${o.reports.length} image(s) ready`, ''];
-  if (rows.length > 1) parts.push(pad(rows), '');
-  if (errors.length) parts.push(...errors, '');
+  // Registries write much of what is shown (media types, annotations, platforms): a terminal gets it escaped.
+  if (rows.length > 1) parts.push(pad(rows.map((r) => r.map(escapeControls))), '');
+  if (errors.length) parts.push(...errors.map(escapeControls), '');
   const n = o.reports.flatMap((r) => notes(r, o.mode));
-  if (n.length) parts.push(...n, '');
+  if (n.length) parts.push(...n.map(escapeControls), '');
   return parts.join('\n');
+}
+
+/** One platform in the JSON: every key always there (null when it does not apply), so a gate's jq path never vanishes. */
+function platformJson(p: PlatformReport, mode: Mode) {
+  const c = p.coverage;
+  return {
+    platform: p.platform,
+    index: p.index,
+    manifestDigest: p.manifestDigest ?? null,
+    indexDigests: p.indexDigests,
+    via: p.via ?? null,
+    coverage: c ? { layers: c.layers, indexedLayers: c.indexedLayers, bytes: c.bytes, indexedBytes: c.indexedBytes, largestUnindexed: c.largestUnindexed ?? null } : null,
+    problems: p.problems,
+    verdict: verdict(p, mode),
+  };
 }
 
 /** The JSON for CI gates: one object per image, its verdict per platform, and the overall answer. */
@@ -147,8 +171,8 @@ export function toJson(o: CheckOutcome): unknown {
       mutable: r.mutable,
       ready: imageReady(r, o.mode),
       error: r.error ?? null,
-      platforms: r.platforms.map((p) => ({ ...p, verdict: verdict(p, o.mode) })),
-      convert: !r.error && r.platforms.some((p) => p.index !== 'v2' && p.index !== 'no-platform') ? { commands: convertCommands(r), pushTo: sociTarget(r) } : null,
+      platforms: r.platforms.map((p) => platformJson(p, o.mode)),
+      convert: !r.error && r.platforms.some(convertible) ? { commands: convertCommands(r), pushTo: sociTarget(r) } : null,
       fetched: { requests: r.fetched.requests, bytes: r.fetched.bytes },
     })),
   };

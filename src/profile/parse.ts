@@ -96,9 +96,13 @@ export function limit(problems: string[]): string[] {
   return [...problems.slice(0, MAX_PROBLEMS), `... and ${problems.length - MAX_PROBLEMS} more problems`];
 }
 
+/** Characters a terminal or a log reader would act on (escape sequences, line breaks), shown as \uNNNN escapes. */
+export function escapeControls(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** A value as messages echo it: JSON, cut to a readable length. */
 export function shorten(text: string, max = 80): string {
-  // Characters a terminal or a log reader would act on are shown as escapes.
-  const safe = text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const safe = escapeControls(text);
   return safe.length <= max ? safe : `${safe.slice(0, max)}... (${text.length} characters)`;
 }

@@ -1,9 +1,12 @@
 // The pure parts of check-image: references as docker reads them, challenges, referrers answers, verdicts.
 import { describe, expect, it } from 'vitest';
 import { imagesFromPods } from '../../src/check-image/pods.js';
+import { parseInput } from '../../src/check-image/index.js';
 import { parsePlatform, parseReference, platformMatches } from '../../src/check-image/reference.js';
-import { parseChallenge, plainHttp, referrersFrom } from '../../src/check-image/registry.js';
-import { verdict } from '../../src/check-image/report.js';
+import { networkReason, parseChallenge, plainHttp, referrersFrom } from '../../src/check-image/registry.js';
+import { formatTable, toJson, verdict, type CheckOutcome } from '../../src/check-image/report.js';
+import { newMeter } from '../../src/check-image/registry.js';
+import type { ImageRef } from '../../src/check-image/reference.js';
 import type { PlatformReport } from '../../src/check-image/analyze.js';
 
 describe('check-image references (distribution/reference normalization)', () => {
@@ -27,6 +30,11 @@ describe('check-image references (distribution/reference normalization)', () => 
     expect((r as { problem: string }).problem).not.toContain('\n');
   });
 
+  it('--platform: each platform once (a repeated one made a second row and a second round of requests)', () => {
+    const input = parseInput({ refs: ['nginx'], platforms: ['linux/amd64', 'linux/arm64', 'linux/amd64'] }, { arches: [] });
+    expect(input).toMatchObject({ platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }] });
+  });
+
   it('platforms: os/arch[/variant]; arm64 with or without v8 is the same platform', () => {
     expect(parsePlatform('linux/arm64/v8')).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
     expect(parsePlatform('linux')).toHaveProperty('problem');
@@ -44,6 +52,15 @@ describe('check-image registry protocol pieces', () => {
     });
     expect(parseChallenge('Basic realm="ECR"')).toEqual({ scheme: 'basic', params: { realm: 'ECR' } });
     expect(parseChallenge(null)).toBeUndefined();
+  });
+
+  it('an untrusted certificate says what to do; other network errors are named by their code', () => {
+    const fetchError = (code: string) => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('x'), { code }) });
+    // DEPTH_ZERO_SELF_SIGNED_CERT is what Node 24's fetch gives for a self-signed registry (seen with an openssl-made cert).
+    for (const code of ['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']) {
+      expect(networkReason(fetchError(code))).toBe(`${code}: the registry's TLS certificate is not trusted here; if its CA is yours, name it with NODE_EXTRA_CA_CERTS=/path/ca.pem`);
+    }
+    for (const code of ['ECONNREFUSED', 'CERT_HAS_EXPIRED']) expect(networkReason(fetchError(code))).toBe(code);
   });
 
   it('plain HTTP for loopback hosts only, as containerd MatchLocalhost', () => {
@@ -86,5 +103,56 @@ describe('check-image --from-pods', () => {
   it('a single Pod works too; a document that is neither refuses in one line', () => {
     expect(imagesFromPods(JSON.stringify({ kind: 'Pod', spec: { containers: [{ image: 'a' }, { image: 'b' }, { image: 'a' }] } }), 'stdin')).toEqual(['a', 'b']);
     expect(() => imagesFromPods('{"kind":"Deployment"}', 'stdin')).toThrow(/^--from-pods stdin: neither a List with items nor a Pod/);
+  });
+
+  it('a List of something else than Pods is named as such (it read as "no image given" before)', () => {
+    const deployments = { kind: 'List', items: [{ kind: 'Deployment', spec: { template: { spec: { containers: [{ image: 'a' }] } } } }] };
+    expect(() => imagesFromPods(JSON.stringify(deployments), 'stdin')).toThrow(/^--from-pods stdin: a List of Deployment objects, not Pods; give the output of kubectl get pods -A -o json$/);
+    expect(imagesFromPods('{"kind":"List","items":[]}', 'stdin')).toEqual([]);
+  });
+});
+
+describe('check-image report', () => {
+  const MiB = 1 << 20;
+  const ref = (name: string): ImageRef => ({ text: `r.example/${name}:1`, registry: 'r.example', repository: name, tag: '1' });
+  const outcome = (platforms: PlatformReport[][]): CheckOutcome => ({
+    mode: 'lazy',
+    reports: platforms.map((ps, i) => ({ ref: ref(`app${i}`), digest: `sha256:${String(i).repeat(64)}`, mutable: true, platforms: ps, fetched: newMeter() })),
+  });
+
+  it('"every layer is under --min-layer-size" only where no layer is indexed (a v1 index that indexes the big layer is not that case)', () => {
+    const v1: PlatformReport = {
+      platform: 'linux/amd64',
+      index: 'v1-only',
+      indexDigests: [`sha256:${'a'.repeat(64)}`],
+      via: 'referrers API',
+      coverage: { layers: 2, indexedLayers: 1, bytes: 60 * MiB, indexedBytes: 58 * MiB, largestUnindexed: { digest: `sha256:${'b'.repeat(64)}`, size: 2 * MiB } },
+      problems: [],
+    };
+    const small: PlatformReport = { ...v1, index: 'none', indexDigests: [], coverage: { layers: 2, indexedLayers: 0, bytes: 3 * MiB, indexedBytes: 0, largestUnindexed: { digest: `sha256:${'b'.repeat(64)}`, size: 2 * MiB } } };
+    const [big, tiny] = formatTable(outcome([[v1], [small]])).split('r.example/app1:1: to lazy-load');
+    expect(big).toContain('r.example/app0:1: to lazy-load linux/amd64');
+    expect(big).not.toContain('every layer is under');
+    expect(tiny).toContain('every layer is under soci\'s default --min-layer-size (10 MiB)');
+  });
+
+  it('--json: every platform has the same keys, null where a value does not apply', () => {
+    const full: PlatformReport = {
+      platform: 'linux/amd64',
+      index: 'v1-only',
+      manifestDigest: `sha256:${'c'.repeat(64)}`,
+      indexDigests: [],
+      via: 'tag schema',
+      coverage: { layers: 1, indexedLayers: 0, bytes: 1, indexedBytes: 0, largestUnindexed: { digest: `sha256:${'d'.repeat(64)}`, size: 1 } },
+      problems: [],
+    };
+    const bare: PlatformReport = { platform: 'linux/arm64', index: 'no-platform', indexDigests: [], problems: ['no arm64 image'] };
+    const v2: PlatformReport = { ...full, index: 'v2', via: undefined, coverage: { layers: 1, indexedLayers: 1, bytes: 1, indexedBytes: 1 } };
+    const json = toJson(outcome([[full, bare, v2]])) as { images: { platforms: Record<string, unknown>[] }[] };
+    const [a, b, c] = json.images[0]!.platforms;
+    expect(Object.keys(b!)).toEqual(Object.keys(a!));
+    expect(Object.keys(c!)).toEqual(Object.keys(a!));
+    expect(b).toMatchObject({ manifestDigest: null, via: null, coverage: null });
+    expect(c!.coverage).toEqual({ layers: 1, indexedLayers: 1, bytes: 1, indexedBytes: 1, largestUnindexed: null });
   });
 });

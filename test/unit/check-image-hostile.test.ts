@@ -1,0 +1,242 @@
+// check-image against registries that answer what no honest registry does. The registry here is a small
+// in-process HTTP server (not the real docker-registry, which refuses to store most of these answers): it
+// serves exactly the bytes each test gives it, and records every path asked for.
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkImages, formatTable, parseInput, toJson } from '../../src/check-image/index.js';
+import type { CheckOutcome } from '../../src/check-image/report.js';
+
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+const SOCI_V2 = 'application/vnd.amazon.soci.index.v2+json';
+const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+const sha256 = (b: string | Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const sha512 = (b: string | Buffer) => `sha512:${createHash('sha512').update(b).digest('hex')}`;
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+let routes = new Map<string, Handler>();
+const seen: string[] = [];
+let host = '';
+const server = createServer((req, res) => {
+  seen.push(req.url ?? '');
+  const path = (req.url ?? '').split('?')[0]!;
+  const h = routes.get(path);
+  if (h) return h(req, res);
+  res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NOT_FOUND"}]}');
+});
+
+beforeAll(async () => {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+/** Serves `body` at the path with this content type. */
+function serve(path: string, body: string | Buffer, type = 'application/json', headers: Record<string, string> = {}): void {
+  routes.set(path, (_req, res) => res.writeHead(200, { 'content-type': type, ...headers }).end(body));
+}
+
+/** A well-formed one-platform image (linux/amd64, one 20 MB layer), optionally with a SOCI index v2; returns what was served. */
+function image(repo: string, opts: { manifestAnnotations?: Record<string, string>; soci?: boolean; sociConfigType?: string; ztocFor?: string } = {}) {
+  const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
+  const layer = { mediaType: LAYER, digest: `sha256:${'1'.repeat(64)}`, size: 20_000_000 };
+  serve(`/v2/${repo}/blobs/${sha256(config)}`, config);
+  let annotations = opts.manifestAnnotations;
+  let sociDigest: string | undefined;
+  if (opts.soci) {
+    const sociConfig = '{}';
+    const soci = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: SOCI_V2,
+      config: { mediaType: opts.sociConfigType ?? SOCI_V2, digest: sha256(sociConfig), size: 2 },
+      layers:
+        opts.ztocFor === 'none'
+          ? [{ mediaType: 'application/vnd.amazon.soci.prefetch.v1+json', digest: `sha256:${'4'.repeat(64)}`, size: 10, annotations: { 'com.amazon.soci.image-layer-digest': layer.digest } }]
+          : [{ mediaType: 'application/octet-stream', digest: `sha256:${'2'.repeat(64)}`, size: 1000, annotations: { 'com.amazon.soci.image-layer-digest': layer.digest } }],
+    });
+    sociDigest = sha256(soci);
+    serve(`/v2/${repo}/manifests/${sociDigest}`, soci, OCI_MANIFEST);
+    annotations = { ...annotations, 'com.amazon.soci.index-digest': sociDigest };
+  }
+  const manifest = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length }, layers: [layer], ...(annotations ? { annotations } : {}) });
+  serve(`/v2/${repo}/manifests/${sha256(manifest)}`, manifest, OCI_MANIFEST);
+  const entry = { mediaType: OCI_MANIFEST, digest: sha256(manifest), size: manifest.length, platform: { os: 'linux', architecture: 'amd64' } };
+  const sociEntry = sociDigest
+    ? { mediaType: OCI_MANIFEST, artifactType: SOCI_V2, digest: sociDigest, size: 0, platform: { os: 'linux', architecture: 'amd64' }, annotations: { 'com.amazon.soci.image-manifest-digest': entry.digest } }
+    : undefined;
+  const index = (entries: unknown[]) => {
+    const body = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries });
+    return { body, digest: sha256(body) };
+  };
+  const idx = index(sociEntry ? [entry, sociEntry] : [entry]);
+  serve(`/v2/${repo}/manifests/1`, idx.body, OCI_INDEX);
+  return { config, manifest, entry, sociEntry, index };
+}
+
+async function check(refs: string[], mode: 'lazy' | 'parallel' = 'lazy'): Promise<CheckOutcome> {
+  const input = parseInput({ refs }, { arches: ['amd64'] });
+  if ('problems' in input) throw new Error(input.problems.join('\n'));
+  return checkImages(input.refs, input.platforms, { mode }, { auth: { env: { DOCKER_CONFIG: '/nonexistent/docker-config' } } });
+}
+
+describe('check-image against hostile registry answers', () => {
+  it('JSON of the wrong shape ends that image with one bad-response line; the other images are still checked', async () => {
+    routes = new Map();
+    image('good');
+    serve('/v2/not-object/manifests/1', '[1,2]', OCI_INDEX);
+    serve('/v2/manifests-object/manifests/1', JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: { a: 1 } }), OCI_INDEX);
+    serve('/v2/null/manifests/1', 'null', OCI_INDEX);
+    const layersNotArray = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha256('{}'), size: 2 }, layers: 'all of them' });
+    serve('/v2/layers/manifests/1', JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha256(layersNotArray), size: layersNotArray.length, platform: { os: 'linux', architecture: 'amd64' } }] }), OCI_INDEX);
+    serve(`/v2/layers/manifests/${sha256(layersNotArray)}`, layersNotArray, OCI_MANIFEST);
+    const out = await check(['not-object', 'manifests-object', 'null', 'layers', 'good'].map((r) => `${host}/${r}:1`));
+    const [a, b, c, d, good] = out.reports;
+    for (const r of [a, b, c, d]) expect(r!.error?.kind, JSON.stringify(r!.error)).toBe('bad-response');
+    expect(a!.error!.message).toBe(`${host}/not-object: manifest 1 is not a JSON object`);
+    expect(b!.error!.message).toBe(`${host}/manifests-object: manifest 1: "manifests" is not a list of descriptors`);
+    expect(d!.error!.message).toBe(`${host}/layers: manifest ${sha256(layersNotArray)}: "layers" is not a list of descriptors`);
+    expect(good!.error).toBeUndefined();
+    expect(good!.platforms.map((p) => p.index)).toEqual(['none']);
+  });
+
+  it('a SOCI index annotation that is not a digest is never put into a URL: the platform is invalid, and no blob is asked for', async () => {
+    routes = new Map();
+    const layerPath = `/v2/trav/blobs/sha256:${'1'.repeat(64)}`;
+    serve(layerPath, Buffer.alloc(1000));
+    image('trav', { manifestAnnotations: { 'com.amazon.soci.index-digest': `../blobs/sha256:${'1'.repeat(64)}` } });
+    seen.length = 0;
+    const out = await check([`${host}/trav:1`]);
+    expect(seen.filter((p) => p.includes('/blobs/'))).toEqual([]);
+    const [p] = out.reports[0]!.platforms;
+    expect(p!.index).toBe('invalid');
+    expect(p!.problems).toEqual([`the manifest's com.amazon.soci.index-digest annotation, "../blobs/sha256:${'1'.repeat(64)}", is not a digest: soci cannot fetch a SOCI index from it`]);
+  });
+
+  it('an image config whose bytes do not have its digest, and a manifest asked for by sha512 that has other bytes: refused', async () => {
+    routes = new Map();
+    // One platform, no index: the config blob says which platform it is.
+    const config = JSON.stringify({ architecture: 'amd64', os: 'linux' });
+    const lying = JSON.stringify({ architecture: 'arm64', os: 'linux' });
+    serve(`/v2/cfg/blobs/${sha256(config)}`, lying);
+    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length }, layers: [] });
+    serve('/v2/cfg/manifests/1', manifest, OCI_MANIFEST);
+    const other = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+    const wanted = sha512('something else');
+    serve(`/v2/s512/manifests/${wanted}`, other, OCI_INDEX);
+    const out = await check([`${host}/cfg:1`, `${host}/s512@${wanted}`]);
+    expect(out.reports[0]!.error).toEqual({ kind: 'bad-response', message: `${host}/cfg: config ${sha256(config)}: the registry sent content with digest ${sha256(lying)}` });
+    expect(out.reports[1]!.error).toEqual({ kind: 'bad-response', message: `${host}/s512@${wanted}: the registry sent content with digest ${sha512(other)}` });
+  });
+
+  it("a tag whose Docker-Content-Digest is not the digest of the body it sent (containerd would pull the digest it is told): refused", async () => {
+    routes = new Map();
+    const { index } = image('told');
+    const body = index([]).body;
+    const other = sha256('another manifest');
+    serve('/v2/told/manifests/1', body, OCI_INDEX, { 'docker-content-digest': other });
+    const out = await check([`${host}/told:1`]);
+    expect(out.reports[0]!.error).toEqual({ kind: 'bad-response', message: `${host}/told:1: the registry names the tag's digest ${other} but sent content with digest ${sha256(body)}` });
+  });
+
+  it('a token service that answers something other than JSON: unauthorized-side failure for that image, not a crash', async () => {
+    routes = new Map();
+    image('tok');
+    const real = routes.get('/v2/tok/manifests/1')!;
+    routes.set('/v2/tok/manifests/1', (req, res) => {
+      if (req.headers.authorization === 'Bearer t') return real(req, res);
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="s"` }).end();
+    });
+    serve('/token', '<html>login</html>', 'text/html');
+    const out = await check([`${host}/tok:1`]);
+    expect(out.reports[0]!.error).toEqual({ kind: 'bad-response', message: `token service ${host} answered something other than JSON` });
+  });
+
+  it('anonymous access refused after an anonymous token (what Docker Hub answers for a private or missing repository): says so, and what to do', async () => {
+    routes = new Map();
+    routes.set('/v2/private/manifests/1', (_req, res) => res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="s",scope="repository:private:pull"` }).end());
+    serve('/token', JSON.stringify({ token: 'anonymous' }));
+    const out = await check([`${host}/private:1`]);
+    expect(out.reports[0]!.error).toEqual({
+      kind: 'unauthorized',
+      message: `unauthorized: ${host}/private: the registry refused anonymous access (a private repository, or one that does not exist); tried anonymous (no entry for ${host} in /nonexistent/docker-config/config.json): log in (docker login ${host}) if the repository is private, or check its name`,
+    });
+  });
+
+  it('what soci does with the index the annotation names: a v1-format one is used all the same; one with no zTOC for any layer loads nothing lazily', async () => {
+    routes = new Map();
+    image('v1fmt', { soci: true, sociConfigType: 'application/vnd.amazon.soci.index.v1+json' });
+    image('noztoc', { soci: true, ztocFor: 'none' });
+    const out = await check([`${host}/v1fmt:1`, `${host}/noztoc:1`]);
+    const [v1fmt, noztoc] = out.reports.map((r) => r.platforms[0]!);
+    expect(v1fmt!.index).toBe('v2');
+    expect(v1fmt!.coverage).toMatchObject({ layers: 1, indexedLayers: 1 });
+    expect(v1fmt!.problems).toEqual([expect.stringMatching(/is in the v1 format .*; soci uses it through the annotation all the same$/)]);
+    expect(noztoc!.index).toBe('invalid');
+    expect(noztoc!.problems).toEqual([expect.stringMatching(/^SOCI index sha256:[0-9a-f]{64} has no zTOC, for any layer$/)]);
+  });
+
+  it('a body past 4 MiB, sent without a Content-Length: refused while reading, for that image only (as before: a regression test)', async () => {
+    routes = new Map();
+    image('good');
+    routes.set('/v2/huge/manifests/1', (_req, res) => {
+      res.writeHead(200, { 'content-type': OCI_INDEX });
+      const chunk = Buffer.alloc(1 << 20, 0x20);
+      for (let i = 0; i < 6; i++) res.write(chunk);
+      res.end();
+    });
+    const out = await check([`${host}/huge:1`, `${host}/good:1`]);
+    expect(out.reports[0]!.error).toEqual({ kind: 'bad-response', message: `/v2/huge/manifests/1: more than ${4 << 20} bytes` });
+    expect(out.reports[0]!.fetched.bytes).toBeLessThanOrEqual((4 << 20) + (1 << 20));
+    expect(out.reports[1]!.error).toBeUndefined();
+  });
+
+  it('a redirect loop: one unreachable line naming it (as before: a regression test)', async () => {
+    routes = new Map();
+    routes.set('/v2/loop/manifests/1', (_req, res) => res.writeHead(307, { location: `http://${host}/v2/loop/manifests/1` }).end());
+    const out = await check([`${host}/loop:1`]);
+    expect(out.reports[0]!.error).toEqual({ kind: 'unreachable', message: `unreachable: ${host}: redirect count exceeded` });
+  });
+
+  it('a referrers API that fails (500, 400) for an image without an index: the verdict stands, with a note; not an error', async () => {
+    routes = new Map();
+    const { entry } = image('refs');
+    routes.set(`/v2/refs/referrers/${entry.digest}`, (_req, res) => res.writeHead(500, { 'content-type': 'text/plain' }).end('oops'));
+    const out = await check([`${host}/refs:1`]);
+    expect(out.reports[0]!.error).toBeUndefined();
+    const [p] = out.reports[0]!.platforms;
+    expect(p!.index).toBe('none');
+    expect(p!.problems).toEqual([`could not look for a v1 SOCI index: unreachable: ${host} answered 500 for referrers of ${entry.digest}`]);
+  });
+
+  it('the SOCI index listed before the image for a platform: containerd would pull it as the image, so the platform is not ready in any mode', async () => {
+    routes = new Map();
+    const { entry, sociEntry, index } = image('order', { soci: true });
+    const reordered = index([sociEntry, entry]);
+    serve('/v2/order/manifests/1', reordered.body, OCI_INDEX);
+    for (const mode of ['lazy', 'parallel'] as const) {
+      const out = await check([`${host}/order:1`], mode);
+      const [p] = out.reports[0]!.platforms;
+      expect(p!.index).toBe('not-an-image');
+      expect(p!.manifestDigest).toBe(sociEntry!.digest);
+      expect(p!.problems).toEqual([
+        `the image index lists ${sociEntry!.digest} (a SOCI index, not an image) as its first linux/amd64 entry: containerd pulls the first entry that matches the platform, so nodes would pull the SOCI index instead of the image ${entry.digest}; list the images first, as soci convert writes the index`,
+      ]);
+      expect(toJson(out)).toMatchObject({ ready: false });
+    }
+  });
+
+  it('escape sequences and other control characters from the registry are shown escaped in the table', async () => {
+    routes = new Map();
+    image('esc', { manifestAnnotations: { 'com.amazon.soci.index-digest': `sha256:${'3'.repeat(64)}` } });
+    const ansi = '\u001b[2J\u001b]0;pwned\u0007';
+    const idx = JSON.stringify({ schemaVersion: 2, mediaType: `x${ansi}` });
+    serve('/v2/esc2/manifests/1', idx, 'application/json');
+    const table = formatTable(await check([`${host}/esc:1`, `${host}/esc2:1`]));
+    expect(table).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(table).toContain(`not an image (mediaType x\\u001b[2J\\u001b]0;pwned\\u0007)`);
+  });
+});
