@@ -319,7 +319,7 @@ Examples:
     .action(async (refs: string[], opts: { config?: string; platform?: string; fromPods?: string; json?: boolean }) => {
       const ci = await import('./check-image/index.js');
       const p = await planFile(opts.config);
-      let pods: string[] = [];
+      let pods: import('./check-image/index.js').PodImage[] = [];
       if (opts.fromPods !== undefined) {
         const origin = opts.fromPods === '-' ? 'stdin' : opts.fromPods;
         let text: string;
@@ -335,7 +335,8 @@ Examples:
         }
         if (pods.length === 0 && refs.length === 0) throw new UsageError(`--from-pods ${origin}: no pod in it names an image; give the output of kubectl get pods -A -o json`);
       }
-      const input = ci.parseInput({ refs: [...refs, ...pods], ...(opts.platform !== undefined ? { platforms: opts.platform.split(',') } : {}) }, p);
+      const origins = new Map(pods.map((x) => [x.image, `pod ${x.pod} in --from-pods ${opts.fromPods === '-' ? 'stdin' : opts.fromPods}`]));
+      const input = ci.parseInput({ refs: [...refs, ...pods.map((x) => x.image)], origins, ...(opts.platform !== undefined ? { platforms: opts.platform.split(',') } : {}) }, p);
       if ('problems' in input) throw new ProfileError(input.problems);
       const outcome = await ci.checkImages(input.refs, input.platforms, p);
       io.stdout(opts.json ? `${JSON.stringify(ci.toJson(outcome), null, 2)}\n` : ci.formatTable(outcome));

@@ -402,6 +402,10 @@ describe('check-image: the profile decides what ready means', () => {
     const none = await cli([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no image given/);
+    const badPod = { apiVersion: 'v1', kind: 'List', items: [{ kind: 'Pod', metadata: { namespace: 'shop', name: 'web-1' }, spec: { containers: [{ name: 'c', image: 'Registry.example/App:1' }] } }] };
+    const fromPod = await cli(['--from-pods', '-'], { input: JSON.stringify(badPod) });
+    expect(fromPod.code).toBe(2);
+    expect(fromPod.stderr).toMatch(/^soci-installer: image "Registry.example\/App:1": .* \(pod shop\/web-1 in --from-pods stdin\)\n$/);
     const noPods = await cli(['--from-pods', '-'], { input: '{"apiVersion":"v1","kind":"List","items":[]}' });
     expect(noPods.code).toBe(2);
     expect(noPods.stderr).toBe('soci-installer: --from-pods stdin: no pod in it names an image; give the output of kubectl get pods -A -o json\n');

@@ -9,10 +9,12 @@ import { RegistryClient } from './registry.js';
 import type { CheckOutcome } from './report.js';
 
 export { allReady, formatTable, toJson } from './report.js';
-export { imagesFromPods } from './pods.js';
+export { imagesFromPods, type PodImage } from './pods.js';
 
 export interface CheckInput {
   refs: string[];
+  /** where a reference came from, for its problem line ("pod default/web in --from-pods stdin") */
+  origins?: Map<string, string>;
   /** --platform; default: the profile's node.arch (both when omitted) */
   platforms?: string[];
 }
@@ -32,7 +34,7 @@ export function parseInput(input: CheckInput, plan: Pick<Plan, 'arches'>): { ref
   if (input.refs.length === 0) problems.push('check-image: no image given: name images (REF...) or pass --from-pods - with kubectl get pods -A -o json on stdin');
   for (const r of new Set(input.refs)) {
     const p = parseReference(r);
-    if ('problem' in p) problems.push(`image ${p.problem}`);
+    if ('problem' in p) problems.push(`image ${p.problem}${input.origins?.has(r) ? ` (${input.origins.get(r)})` : ''}`);
     else refs.push(p);
   }
   for (const t of input.platforms ?? plan.arches.map((a) => `linux/${a}`)) {

@@ -10,8 +10,14 @@ interface PodLike {
 
 const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
 
+export interface PodImage {
+  image: string;
+  /** the first pod that runs it, "namespace/name", for messages about the image */
+  pod: string;
+}
+
 /** Images of a Pod list (or one Pod); throws a one-line message on input that is not one. */
-export function imagesFromPods(text: string, origin: string): string[] {
+export function imagesFromPods(text: string, origin: string): PodImage[] {
   let doc: PodLike;
   try {
     doc = JSON.parse(text) as PodLike;
@@ -25,13 +31,14 @@ export function imagesFromPods(text: string, origin: string): string[] {
   // A List of Deployments or Nodes has items too, and no spec.containers: it would read as "no image".
   const other = pods.find((p) => typeof p?.kind === 'string' && p.kind !== 'Pod');
   if (other) throw new Error(`--from-pods ${origin}: a List of ${other.kind} objects, not Pods; give the output of kubectl get pods -A -o json`);
-  const seen = new Set<string>();
+  const seen = new Map<string, string>();
   for (const pod of pods) {
+    const name = `${pod?.metadata?.namespace ?? '-'}/${pod?.metadata?.name ?? '-'}`;
     for (const list of CONTAINER_LISTS) {
       const containers = pod?.spec?.[list];
       if (!Array.isArray(containers)) continue;
-      for (const c of containers as { image?: unknown }[]) if (typeof c?.image === 'string' && c.image !== '') seen.add(c.image);
+      for (const c of containers as { image?: unknown }[]) if (typeof c?.image === 'string' && c.image !== '' && !seen.has(c.image)) seen.set(c.image, name);
     }
   }
-  return [...seen];
+  return [...seen].map(([image, pod]) => ({ image, pod }));
 }

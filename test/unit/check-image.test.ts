@@ -101,8 +101,19 @@ describe('check-image verdicts per mode', () => {
 
 describe('check-image --from-pods', () => {
   it('a single Pod works too; a document that is neither refuses in one line', () => {
-    expect(imagesFromPods(JSON.stringify({ kind: 'Pod', spec: { containers: [{ image: 'a' }, { image: 'b' }, { image: 'a' }] } }), 'stdin')).toEqual(['a', 'b']);
+    expect(imagesFromPods(JSON.stringify({ kind: 'Pod', metadata: { namespace: 'ns', name: 'p' }, spec: { containers: [{ image: 'a' }, { image: 'b' }, { image: 'a' }] } }), 'stdin')).toEqual([
+      { image: 'a', pod: 'ns/p' },
+      { image: 'b', pod: 'ns/p' },
+    ]);
     expect(() => imagesFromPods('{"kind":"Deployment"}', 'stdin')).toThrow(/^--from-pods stdin: neither a List with items nor a Pod/);
+  });
+
+  it("an image a pod names that is no reference: its problem line names the pod (it named only the image)", () => {
+    const [bad] = imagesFromPods(JSON.stringify({ kind: 'List', items: [{ kind: 'Pod', metadata: { namespace: 'shop', name: 'web-1' }, spec: { containers: [{ image: 'Registry.example/App:1' }] } }] }), 'stdin');
+    const input = parseInput({ refs: [bad!.image], origins: new Map([[bad!.image, `pod ${bad!.pod} in --from-pods stdin`]]) }, { arches: ['amd64'] });
+    expect(input).toEqual({
+      problems: ['image "Registry.example/App:1": the repository is lowercase letters, digits and separators (".", "_", "__", "-") between "/" (pod shop/web-1 in --from-pods stdin)'],
+    });
   });
 
   it('a List of something else than Pods is named as such (it read as "no image given" before)', () => {
