@@ -49,6 +49,10 @@ export function buildMime(parts: Part[], boundary = BOUNDARY): string {
 /**
  * Reads a multipart document back into parts: plain parts, and base64 ones (decoded, gzip ones also
  * gunzipped; the content type stays). Throws on anything else (quoted-printable, a missing end).
+ * Delimiter lines are read as nodeadm and Karpenter (Go's mime/multipart) and cloud-init (Python's
+ * email) read them: "--" and the boundary, then only spaces or tabs (RFC 2046 transport padding), with
+ * "--" after the boundary for the last one; any other line is body text. The line break before a
+ * delimiter belongs to the delimiter; a part with no header lines is text/plain (RFC 2045).
  */
 export function parseMime(text: string): Part[] {
   const src = text.replace(/\r\n/g, '\n');
@@ -58,16 +62,30 @@ export function parseMime(text: string): Part[] {
   const ct = headers.get('content-type') ?? '';
   const m = /boundary="?([^";]+)"?/i.exec(ct);
   if (!/^multipart\//i.test(ct) || !m) throw new Error('not a multipart document');
-  const boundary = m[1]!;
-  const body = src.slice(headerEnd + 2);
-  const close = body.indexOf(`\n--${boundary}--`);
-  const inner = close >= 0 ? body.slice(0, close) : body.startsWith(`--${boundary}--`) ? '' : null;
-  if (inner === null) throw new Error(`no closing boundary --${boundary}--`);
-  const chunks = `\n${inner}`.split(`\n--${boundary}\n`).slice(1);
-  return chunks.map((chunk) => {
-    const end = chunk.indexOf('\n\n');
-    const h = parseHeaders(end < 0 ? chunk : chunk.slice(0, end));
-    let partBody = end < 0 ? '' : chunk.slice(end + 2);
+  const dashBoundary = `--${m[1]!.trim()}`;
+  const delimiter = (line: string): 'next' | 'last' | undefined => {
+    if (!line.startsWith(dashBoundary)) return undefined;
+    const rest = line.slice(dashBoundary.length);
+    return /^[ \t]*$/.test(rest) ? 'next' : /^--[ \t]*$/.test(rest) ? 'last' : undefined;
+  };
+  const chunks: string[][] = [];
+  let current: string[] | undefined; // undefined while in the preamble
+  let closed = false;
+  for (const line of src.slice(headerEnd + 2).split('\n')) {
+    const d = delimiter(line);
+    if (d !== undefined && current) chunks.push(current);
+    if (d === 'last') {
+      closed = true;
+      break;
+    }
+    if (d === 'next') current = [];
+    else current?.push(line);
+  }
+  if (!closed) throw new Error(`no closing boundary ${dashBoundary}--`);
+  return chunks.map((lines) => {
+    const blank = lines.indexOf('');
+    const h = parseHeaders((blank < 0 ? lines : lines.slice(0, blank)).join('\n'));
+    let partBody = blank < 0 ? '' : lines.slice(blank + 1).join('\n');
     const contentType = h.get('content-type') ?? 'text/plain';
     const encoding = (h.get('content-transfer-encoding') ?? '').toLowerCase();
     if (!['', '7bit', '8bit', 'binary', 'base64'].includes(encoding)) throw new Error(`a part has Content-Transfer-Encoding ${encoding}, which soci-installer does not read`);
