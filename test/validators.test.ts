@@ -12,7 +12,7 @@ import { basename, join } from 'node:path';
 import { load as parseToml } from 'js-toml';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { loadProfile, plan as planOf, ProfileError, render, PATHS } from '../src/index.js';
+import { loadProfile, mergeUserData, plan as planOf, ProfileError, render, PATHS } from '../src/index.js';
 import { sociConfigToml } from '../src/artifacts/soci-config.js';
 import { caseProfile } from './golden.js';
 import {
@@ -502,6 +502,29 @@ describe('MIME user data', () => {
     ]);
     expect(r.unhandled).toHaveLength(1);
     expect(r.unhandled[0]).toMatch(/Unhandled unknown content-type \(application\/node\.eks\.aws\)/);
+  });
+
+  it("a launch template's user data merged with ours: cloud-init still reads the user's part as they wrote it (file name, launch index, content)", async () => {
+    const existing = [
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="B"',
+      '',
+      '--B  ', // transport padding (RFC 2046)
+      'Content-Type: text/x-shellscript',
+      'Content-Disposition: attachment; filename="10-users.sh"',
+      'Launch-Index: 0',
+      '',
+      '#!/bin/bash',
+      'echo user',
+      '--B--',
+      '',
+    ].join('\n');
+    const ours = render().artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    const before = (await cloudInitParts(existing)).parts.map((p) => [p.contentType, p.filename, p.payload]);
+    expect(before).toEqual([['text/x-shellscript', '10-users.sh', '#!/bin/bash\necho user']]);
+    const after = await cloudInitParts(mergeUserData(Buffer.from(existing), ours).mime);
+    expect(after.parts.map((p) => [p.contentType, p.filename, p.payload])[0]).toEqual(before[0]);
+    expect(after.parts.map((p) => p.contentType)).toEqual(['text/x-shellscript', 'text/x-shellscript', 'application/node.eks.aws']);
   });
 
   it('cloud-init reads a part whose content type is wrong as that type', async () => {

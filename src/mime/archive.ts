@@ -18,6 +18,12 @@ export const CONTENT_TYPES = {
 
 export interface Part {
   contentType: string;
+  /**
+   * A part's other header lines, as read from user data that was already there, written back after
+   * the Content-Type: cloud-init reads Merge-Type, Launch-Index and Content-Disposition's filename
+   * (cloud-init cloudinit/user_data.py and handlers/cloud_config.py). Never set on parts we generate.
+   */
+  headers?: [string, string][];
   /** The part's text (parseMime decodes base64 and gzip parts it reads). */
   body: string;
 }
@@ -40,7 +46,9 @@ export function buildMime(parts: Part[], boundary = BOUNDARY): string {
   for (const part of parts) {
     if (!isPlainText(part.body)) throw new InternalError('MIME parts are plain 7-bit text: a NUL or non-ASCII character reached one');
     // The line break before a boundary belongs to the boundary (RFC 2046): the body keeps its own.
-    lines.push(`--${chosen}`, `Content-Type: ${part.contentType}`, 'MIME-Version: 1.0', '', part.body.replace(/\r/g, ''));
+    const extra = (part.headers ?? []).map(([name, value]) => `${name}: ${value}`);
+    if (extra.some((l) => !/^[!-9;-~]+: [\x20-\x7e\t]*$/.test(l))) throw new InternalError('a MIME header line is not one line of printable ASCII');
+    lines.push(`--${chosen}`, `Content-Type: ${part.contentType}`, 'MIME-Version: 1.0', ...extra, '', part.body.replace(/\r/g, ''));
   }
   lines.push(`--${chosen}--`, '');
   return lines.join('\n');
@@ -84,7 +92,8 @@ export function parseMime(text: string): Part[] {
   if (!closed) throw new Error(`no closing boundary ${dashBoundary}--`);
   return chunks.map((lines) => {
     const blank = lines.indexOf('');
-    const h = parseHeaders((blank < 0 ? lines : lines.slice(0, blank)).join('\n'));
+    const list = headerList((blank < 0 ? lines : lines.slice(0, blank)).join('\n'));
+    const h = new Map(list.map(([k, v]) => [k.toLowerCase(), v]));
     let partBody = blank < 0 ? '' : lines.slice(blank + 1).join('\n');
     const contentType = h.get('content-type') ?? 'text/plain';
     const encoding = (h.get('content-transfer-encoding') ?? '').toLowerCase();
@@ -94,15 +103,24 @@ export function parseMime(text: string): Part[] {
       if (contentType === CONTENT_TYPES.gzip) bytes = gunzipSync(bytes);
       partBody = bytes.toString('utf8');
     }
-    return { contentType, body: partBody };
+    const extra = list.filter(([k]) => !WRITTEN_HEADERS.has(k.toLowerCase()));
+    return { contentType, ...(extra.length ? { headers: extra } : {}), body: partBody };
   });
 }
 
-function parseHeaders(block: string): Map<string, string> {
-  const out = new Map<string, string>();
+// The headers buildMime writes itself; the transfer encoding goes with the decoding.
+const WRITTEN_HEADERS = new Set(['content-type', 'content-transfer-encoding', 'mime-version']);
+
+/** A header block's lines, continuation lines unfolded, as [name, value] (a later repeat wins in a Map). */
+function headerList(block: string): [string, string][] {
+  const out: [string, string][] = [];
   for (const line of block.replace(/\n[ \t]+/g, ' ').split('\n')) {
     const i = line.indexOf(':');
-    if (i > 0) out.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
+    if (i > 0) out.push([line.slice(0, i).trim(), line.slice(i + 1).trim()]);
   }
   return out;
+}
+
+function parseHeaders(block: string): Map<string, string> {
+  return new Map(headerList(block).map(([k, v]) => [k.toLowerCase(), v]));
 }

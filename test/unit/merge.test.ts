@@ -47,6 +47,40 @@ describe('mergeUserData', () => {
     expect(() => mergeUserData(doc(nonAscii), mimeOf())).toThrow(/part 1 \(text\/cloud-config; charset="utf-8"\) holds non-ASCII characters/);
   });
 
+  it("keeps the header lines of the user's parts that cloud-init reads (Merge-Type, Launch-Index, Content-Disposition's filename)", () => {
+    const before = [
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="B"',
+      '',
+      '--B',
+      'Content-Type: text/cloud-config',
+      'Content-Transfer-Encoding: 7bit',
+      'Merge-Type: list(append)+dict(recurse_array)+str()',
+      'Content-Disposition: attachment;',
+      ' filename="10-users.cfg"',
+      'Launch-Index: 0',
+      '',
+      '#cloud-config',
+      'runcmd: [echo hi]',
+      '--B--',
+      '',
+    ].join('\n');
+    const r = mergeUserData(Buffer.from(before), mimeOf());
+    const kept = {
+      contentType: 'text/cloud-config',
+      headers: [
+        ['Merge-Type', 'list(append)+dict(recurse_array)+str()'],
+        ['Content-Disposition', 'attachment; filename="10-users.cfg"'],
+        ['Launch-Index', '0'],
+      ],
+      body: '#cloud-config\nruncmd: [echo hi]',
+    };
+    expect(parseMime(r.mime)).toEqual([kept, ...parseMime(mimeOf())]);
+    // Written back once each, after the Content-Type; the encoding header goes with the encoding.
+    expect(r.mime).toContain('Content-Type: text/cloud-config\nMIME-Version: 1.0\nMerge-Type: list(append)+dict(recurse_array)+str()\nContent-Disposition: attachment; filename="10-users.cfg"\nLaunch-Index: 0\n\n#cloud-config\n');
+    expect(mergeUserData(Buffer.from(r.mime), mimeOf()).mime).toBe(r.mime);
+  });
+
   it('wraps a plain NodeConfig, reads gzipped user data, and refuses what it cannot read', () => {
     const nc = 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec: {}\n';
     expect(parseMime(mergeUserData(gzipSync(nc), mimeOf()).mime)[0]).toEqual({ contentType: CONTENT_TYPES.nodeConfig, body: nc });
