@@ -331,6 +331,9 @@ export function plan(profile: Profile): Plan {
   };
 }
 
+/** The tags our Packer build sets on a baked AMI to say what was baked; nodes select it by them. */
+export const BAKE_TAG_KEYS = ['soci-installer:soci-mode', 'soci-installer:kubernetes', 'soci-installer:variant'] as const;
+
 /**
  * The AMI the nodes run, for launch templates, Karpenter and eksctl: ami.id, or with ami.baked the
  * AMIs our Packer build tagged for this profile (newest wins), or undefined for the EKS AMI.
@@ -339,12 +342,10 @@ function nodeAmi(profile: Profile, mode: Mode, kubernetesVersion: string, varian
   const a = profile.ami;
   if (a?.id) return { id: a.id };
   if (!a?.baked) return undefined;
-  return {
-    tags: {
-      ...a.tags,
-      'soci-installer:soci-mode': mode,
-      'soci-installer:kubernetes': kubernetesVersion,
-      'soci-installer:variant': variant,
-    },
+  const ours: Record<(typeof BAKE_TAG_KEYS)[number], string> = {
+    'soci-installer:soci-mode': mode,
+    'soci-installer:kubernetes': kubernetesVersion,
+    'soci-installer:variant': variant,
   };
+  return { tags: { ...a.tags, ...ours } };
 }

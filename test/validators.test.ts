@@ -31,7 +31,7 @@ import {
 } from './support/containerd.js';
 import { requireExecutable, requireOnPath, run } from './support/exec.js';
 import { cloudInitParts, parseMimeWithPython } from './support/mime.js';
-import { validateEC2NodeClass, validateEksctlClusterConfig, validateNodeConfig } from './support/schemas.js';
+import { ec2NodeClassCelProblems, validateEC2NodeClass, validateEksctlClusterConfig, validateNodeConfig } from './support/schemas.js';
 import { shellcheck } from './support/shellcheck.js';
 import { sociConfigStrict, sociConfigUnknownKeys, SOCI_DEFAULTS_FILE, startSoci } from './support/soci.js';
 import { STANDIN_UNITS, systemdVerify } from './support/systemd.js';
@@ -594,6 +594,19 @@ describe('schemas', () => {
     expect(validateEC2NodeClass({ ...nodeClass, spec: { ...nodeClass.spec, usrData: 'x' } }).join('\n')).toMatch(/usrData/);
     const { subnetSelectorTerms: _, ...noSubnets } = nodeClass.spec;
     expect(validateEC2NodeClass({ ...nodeClass, spec: noSubnets }).join('\n')).toMatch(/subnetSelectorTerms/);
+  });
+
+  it("EC2NodeClass: the CRD's CEL rules on the fields we write (ajv does not run CEL; the API server does)", () => {
+    expect(ec2NodeClassCelProblems(nodeClass)).toEqual([]);
+    const withSpec = (spec: object) => ec2NodeClassCelProblems({ ...nodeClass, spec: { ...nodeClass.spec, ...spec } });
+    expect(withSpec({ subnetSelectorTerms: [{ tags: { a: '' } }] })).toEqual(["spec.subnetSelectorTerms[0].tags: empty tag keys or values aren't supported"]);
+    expect(withSpec({ securityGroupSelectorTerms: [{ id: 'sg-1', name: 'n' }] })).toEqual([
+      "spec.securityGroupSelectorTerms: 'id' is mutually exclusive",
+      "spec.securityGroupSelectorTerms: 'name' is mutually exclusive",
+    ]);
+    expect(withSpec({ subnetSelectorTerms: [{ id: 'subnet-1', tags: { a: 'b' } }] })).toEqual(["spec.subnetSelectorTerms: 'id' is mutually exclusive"]);
+    expect(withSpec({ amiSelectorTerms: [{ id: 'ami-1' }] })).toEqual(['spec: must specify amiFamily if amiSelectorTerms does not contain an alias']);
+    expect(withSpec({ instanceProfile: 'p' })).toEqual(["spec: must specify exactly one of ['role', 'instanceProfile']"]);
   });
 
   const clusterConfig = {
