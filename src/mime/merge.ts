@@ -71,22 +71,37 @@ export interface MergeResult {
 // written in 1.x form. The node scripts refuse such a node by the same rule (node/install.sh,
 // refuse_v2_user_config); here it is caught before the launch template is written.
 function hasContainerd1CriKeys(part: Part): boolean {
-  if (part.contentType !== CONTENT_TYPES.nodeConfig) return false;
-  try {
-    const toml = (parseYaml(part.body) as { spec?: { containerd?: { config?: unknown } } } | null)?.spec?.containerd?.config;
-    return typeof toml === 'string' && toml.includes('io.containerd.grpc.v1.cri') && !/io\.containerd\.cri\.v1\.(images|runtime)/.test(toml);
-  } catch {
-    return false;
-  }
+  const toml = nodeConfigOf(part)?.spec?.containerd?.config;
+  return typeof toml === 'string' && toml.includes('io.containerd.grpc.v1.cri') && !/io\.containerd\.cri\.v1\.(images|runtime)/.test(toml);
 }
 
 function hasClusterBlock(part: Part): boolean {
-  if (part.contentType !== CONTENT_TYPES.nodeConfig) return false;
+  const cluster = nodeConfigOf(part)?.spec?.cluster;
+  return Boolean(cluster?.name && cluster.apiServerEndpoint);
+}
+
+interface NodeConfigView {
+  spec?: { cluster?: { name?: unknown; apiServerEndpoint?: unknown }; containerd?: { config?: unknown } };
+}
+
+// Go's base64.StdEncoding.Decode: padded standard alphabet; it skips CR and LF.
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * A part as nodeadm reads it: a NodeConfig by its media type (parameters and letter case aside), its
+ * body base64-decoded when it decodes, then gunzipped when it is gzip (amazon-eks-ami
+ * nodeadm/internal/configprovider/mime.go ParseMultipart and encoding.go, at 81fec2e8).
+ */
+function nodeConfigOf(part: Part): NodeConfigView | undefined {
+  if (part.contentType.split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPES.nodeConfig) return undefined;
   try {
-    const doc = parseYaml(part.body) as { spec?: { cluster?: { name?: unknown; apiServerEndpoint?: unknown } } } | null;
-    return Boolean(doc?.spec?.cluster?.name && doc.spec.cluster.apiServerEndpoint);
+    const compact = part.body.replace(/[\r\n]/g, '');
+    let bytes = BASE64.test(compact) ? Buffer.from(compact, 'base64') : Buffer.from(part.body);
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
+    const doc = parseYaml(bytes.toString('utf8')) as unknown;
+    return doc !== null && typeof doc === 'object' ? (doc as NodeConfigView) : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
