@@ -57,10 +57,12 @@ export function buildMime(parts: Part[], boundary = BOUNDARY): string {
 /**
  * Reads a multipart document back into parts: plain parts, and base64 ones (decoded, gzip ones also
  * gunzipped; the content type stays). Throws on anything else (quoted-printable, a missing end).
- * Delimiter lines are read as nodeadm and Karpenter (Go's mime/multipart) and cloud-init (Python's
- * email) read them: "--" and the boundary, then only spaces or tabs (RFC 2046 transport padding), with
- * "--" after the boundary for the last one; any other line is body text. The line break before a
- * delimiter belongs to the delimiter; a part with no header lines is text/plain (RFC 2045).
+ * Delimiter lines are read as nodeadm and Karpenter (Go's mime/multipart: amazon-eks-ami
+ * nodeadm/internal/configprovider/mime.go at 81fec2e8, karpenter-provider-aws
+ * pkg/providers/amifamily/bootstrap/mime/mime.go at 1d927085) and cloud-init (Python's email) read
+ * them: "--" and the boundary, then only spaces or tabs (RFC 2046 transport padding), with "--" after
+ * the boundary for the last one; any other line is body text. The line break before a delimiter
+ * belongs to the delimiter; a part with no header lines is text/plain (RFC 2045).
  */
 export function parseMime(text: string): Part[] {
   const src = text.replace(/\r\n/g, '\n');
@@ -93,7 +95,7 @@ export function parseMime(text: string): Part[] {
   return chunks.map((lines) => {
     const blank = lines.indexOf('');
     const list = headerList((blank < 0 ? lines : lines.slice(0, blank)).join('\n'));
-    const h = new Map(list.map(([k, v]) => [k.toLowerCase(), v]));
+    const h = firstOfEach(list);
     let partBody = blank < 0 ? '' : lines.slice(blank + 1).join('\n');
     const contentType = h.get('content-type') ?? 'text/plain';
     const encoding = (h.get('content-transfer-encoding') ?? '').toLowerCase();
@@ -111,7 +113,7 @@ export function parseMime(text: string): Part[] {
 // The headers buildMime writes itself; the transfer encoding goes with the decoding.
 const WRITTEN_HEADERS = new Set(['content-type', 'content-transfer-encoding', 'mime-version']);
 
-/** A header block's lines, continuation lines unfolded, as [name, value] (a later repeat wins in a Map). */
+/** A header block's lines, continuation lines unfolded, as [name, value]. */
 function headerList(block: string): [string, string][] {
   const out: [string, string][] = [];
   for (const line of block.replace(/\n[ \t]+/g, ' ').split('\n')) {
@@ -121,6 +123,13 @@ function headerList(block: string): [string, string][] {
   return out;
 }
 
+/** Lower-cased name -> the first value: Go's textproto Get and Python's Message.get take the first. */
+function firstOfEach(list: [string, string][]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of list) if (!out.has(k.toLowerCase())) out.set(k.toLowerCase(), v);
+  return out;
+}
+
 function parseHeaders(block: string): Map<string, string> {
-  return new Map(headerList(block).map(([k, v]) => [k.toLowerCase(), v]));
+  return firstOfEach(headerList(block));
 }

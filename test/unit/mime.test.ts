@@ -58,6 +58,11 @@ describe('MIME archive', () => {
   it('reads a part with no header lines (text/plain, RFC 2045) whole', () => {
     expect(parseMime(doc('--B\n\n#!/bin/bash\n\necho noct\n--B--\n'))).toEqual([{ contentType: 'text/plain', body: '#!/bin/bash\n\necho noct' }]);
   });
+  it('takes the first of repeated header lines, as Go (textproto Get) and Python (Message.get) do', () => {
+    expect(parseMime(doc('--B\nContent-Type: text/x-shellscript\nContent-Type: text/plain\n\n#!/bin/bash\n--B--\n'))).toEqual([
+      { contentType: 'text/x-shellscript', body: '#!/bin/bash' },
+    ]);
+  });
   it('reports a document without its closing boundary', () => {
     const text = buildMime(parts).replace(/--==SOCI-INSTALLER-BOUNDARY==--\n$/, '');
     expect(() => parseMime(text)).toThrow(/closing boundary/);
