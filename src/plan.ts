@@ -141,6 +141,23 @@ function eksctlClusterName(profile: Profile): string {
   return name;
 }
 
+/**
+ * The names in the eksctl fragment. eksctl creates the node group as the CloudFormation stack
+ * eksctl-<cluster>-nodegroup-<name> (eksctl-io/eksctl pkg/cfn/manager/nodegroup.go at 99984adb), and a
+ * stack name is letters, digits and - only, at most 128: EKS allows _ in a cluster name, eksctl cannot.
+ */
+function eksctlNames(profile: Profile): { clusterName: string; nodeGroupName: string } {
+  const clusterName = eksctlClusterName(profile);
+  const nodeGroupName = profile.eksctl?.nodeGroupName ?? DEFAULTS.eksctlNodeGroupName;
+  const stack = `eksctl-${clusterName}-nodegroup-${nodeGroupName}`;
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stack)) {
+    throw new ProfileError([
+      `eksctl.clusterName: ${JSON.stringify(clusterName)}: eksctl names its CloudFormation stack ${stack}, and CloudFormation allows letters, digits and - only, at most 128; an EKS cluster whose name has _ cannot get node groups from eksctl`,
+    ]);
+  }
+  return { clusterName, nodeGroupName };
+}
+
 function clusterOf(profile: Profile): ClusterBlock | undefined {
   const c = profile.cluster;
   if (!c) return undefined;
@@ -321,9 +338,8 @@ export function plan(profile: Profile): Plan {
       : undefined,
     eksctl: profile.eksctl
       ? {
-          clusterName: eksctlClusterName(profile),
+          ...eksctlNames(profile),
           region: profile.eksctl.region,
-          nodeGroupName: profile.eksctl.nodeGroupName ?? DEFAULTS.eksctlNodeGroupName,
           ...(profile.eksctl.instanceType ? { instanceType: profile.eksctl.instanceType } : {}),
         }
       : undefined,

@@ -199,7 +199,9 @@ export const PROFILE_SCHEMA = {
       {
         clusterName: { ...CLUSTER_NAME, description: 'metadata.name; default: cluster.name or cluster.fromEks' },
         region: str(REGION, REGION_HINT),
-        nodeGroupName: str('^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$', 'a node group name: letters, digits, - and _'),
+        // eksctl creates the node group as the CloudFormation stack eksctl-<cluster>-nodegroup-<name>
+        // (eksctl-io/eksctl pkg/cfn/manager/nodegroup.go at 99984adb): no _ (plan.ts checks the whole name).
+        nodeGroupName: str('^[A-Za-z0-9][A-Za-z0-9-]{0,62}$', 'a node group name for eksctl: letters, digits and -, at most 63 (eksctl names its CloudFormation stack eksctl-<cluster>-nodegroup-<name>)'),
         instanceType: str('^[a-z0-9-]+\\.[a-z0-9-]+$', 'an EC2 instance type such as m7i.xlarge'),
       },
       ['region'],

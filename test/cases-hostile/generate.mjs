@@ -44,7 +44,8 @@ for (const v of ['yes', 'on', 'Off', '1_000', '0x1F', '1e3', '1:20', 'True']) ac
 for (const v of ['on', 'no', 'y', 'NULL']) accepted(`ami-tag-key-${v}`, amiTags({ [v]: 'x' }));
 for (const v of ['yes', 'on', '1_000', '1e3', '0b1', 'N', '017']) accepted(`nodeselector-value-${v}`, daemonset({ nodeSelector: `{ ${q('example.com/' + 'pool')}: ${q(v)} }` }));
 for (const v of ['yes', 'on', 'y', 'off']) accepted(`nodeselector-key-${v}`, daemonset({ nodeSelector: `{ ${q(v)}: soci }` }));
-for (const v of ['yes', 'on', '1_000', '1e3', 'y', 'No']) accepted(`eksctl-nodegroup-${v}`, eksctl({ nodeGroupName: v }));
+// 1_000: eksctl's CloudFormation stack name (eksctl-<cluster>-nodegroup-<name>) takes no _.
+for (const v of ['yes', 'on', '1_000', '1e3', 'y', 'No']) (v.includes('_') ? refused(`eksctl-nodegroup-${v}`, 'eksctl.nodeGroupName', eksctl({ nodeGroupName: v })) : accepted(`eksctl-nodegroup-${v}`, eksctl({ nodeGroupName: v })));
 for (const v of ['yes', 'on', '1_000', '1e3', 'n']) accepted(`cluster-name-${v}`, withCluster({ name: v }));
 // Text that YAML syntax gives meaning to, in free-text fields.
 const SYNTAX = ['? x', '- x', '# x', 'a #b', 'a: b', '&anchor', '*alias', '!tag', '%YAML', '@at', '`tick`', '"double"', "'single'", '{a: b}', '[a, b]', ' lead', 'trail ', '', '---', '...', '|', '>', 'ünï©ødé ✓ 🚀', 'tab\there', 'first\nsecond'];

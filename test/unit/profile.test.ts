@@ -104,6 +104,29 @@ describe("what Karpenter's EC2NodeClass CRD refuses (its CEL rules and limits) i
   });
 });
 
+describe("eksctl's node group stack: eksctl-<cluster>-nodegroup-<name>, a CloudFormation stack name", () => {
+  const eksctl = (e: string) => `soci: { source: ami }\neksctl: { region: us-west-2, ${e} }\n`;
+  const refusal = (text: string) => {
+    try {
+      plan(loadProfile(text, 'p.yaml'));
+    } catch (e) {
+      if (e instanceof ProfileError) return e.problems;
+      throw e;
+    }
+    return [];
+  };
+  it('refuses _ in the node group name and in the cluster name eksctl is given, and a stack name over 128', () => {
+    expect(problems(eksctl('clusterName: demo, nodeGroupName: soci_nodes'))).toEqual([
+      'p.yaml: eksctl.nodeGroupName: "soci_nodes" is not valid; expected a node group name for eksctl: letters, digits and -, at most 63 (eksctl names its CloudFormation stack eksctl-<cluster>-nodegroup-<name>)',
+    ]);
+    expect(refusal(eksctl('clusterName: demo_1'))).toEqual([
+      'eksctl.clusterName: "demo_1": eksctl names its CloudFormation stack eksctl-demo_1-nodegroup-soci, and CloudFormation allows letters, digits and - only, at most 128; an EKS cluster whose name has _ cannot get node groups from eksctl',
+    ]);
+    expect(refusal(eksctl(`clusterName: ${'c'.repeat(100)}, nodeGroupName: ${'n'.repeat(11)}`))).toHaveLength(1);
+    expect(refusal(eksctl(`clusterName: ${'c'.repeat(100)}, nodeGroupName: ${'n'.repeat(10)}`))).toEqual([]);
+  });
+});
+
 describe('published JSON Schema', () => {
   it('schemas/profile.schema.json is PROFILE_SCHEMA (npm run schema rewrites it)', () => {
     const file = JSON.parse(readFileSync(join(REPO_ROOT, 'schemas', 'profile.schema.json'), 'utf8'));
