@@ -10,7 +10,7 @@ import { AMI_ID } from './aws/names.js';
 import type { Ec2Api } from './aws/ec2.js';
 import type { EksApi } from './aws/eks.js';
 import { mergeUserData } from './mime/merge.js';
-import { USER_DATA_LIMIT } from './artifacts/user-data.js';
+import { USER_DATA_LIMIT, USER_DATA_WARN } from './artifacts/user-data.js';
 import { eksAmiParameter, nodeArchOf, plan as makePlan, type Plan } from './plan.js';
 import type { Profile } from './profile/schema.js';
 import { synth } from './synth.js';
@@ -240,12 +240,19 @@ export async function launchTemplate(opts: LaunchTemplateOptions, deps: LaunchTe
       );
     }
     const size = Buffer.byteLength(merged.mime);
+    const ours = Buffer.byteLength(mime);
     if (size > USER_DATA_LIMIT) {
-      const ours = Buffer.byteLength(mime);
       throw new UsageError(
         `${subject}: its user data merged with ours is ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT}: ours (user-data.mime) is ${ours} bytes, the ${merged.kept} part(s) of version ${defaultVersion} kept beside it about ${size - ours}; shorten those parts, or bake an AMI (out/packer/) and use ami.baked: true, whose user data is the cluster block only`,
       );
     }
+    // As render warns for ours alone (user-data.ts, userDataSizeWarnings): what EKS or Karpenter append may not fit.
+    const mergedWarnings =
+      size > USER_DATA_WARN
+        ? [
+            `${subject}: its user data merged with ours is ${size} bytes: EKS and Karpenter append their own NodeConfig, and EC2 refuses more than ${USER_DATA_LIMIT} (ours is ${ours} bytes, the ${merged.kept} part(s) of version ${defaultVersion} kept beside it about ${size - ours})`,
+          ]
+        : [];
     const out = await call('ec2:CreateLaunchTemplateVersion', subject, () =>
       ec2.createLaunchTemplateVersion({
         LaunchTemplateId: id,
@@ -271,7 +278,7 @@ export async function launchTemplate(opts: LaunchTemplateOptions, deps: LaunchTe
       ...(imageId ? { imageId } : {}),
       keptParts: merged.kept,
       replacedParts: merged.replaced,
-      warnings,
+      warnings: [...warnings, ...mergedWarnings],
     };
   }
 

@@ -141,6 +141,23 @@ function eksctlClusterName(profile: Profile): string {
   return name;
 }
 
+/**
+ * The names in the eksctl fragment. eksctl creates the node group as the CloudFormation stack
+ * eksctl-<cluster>-nodegroup-<name> (eksctl-io/eksctl pkg/cfn/manager/nodegroup.go at 99984adb), and a
+ * stack name is letters, digits and - only, at most 128: EKS allows _ in a cluster name, eksctl cannot.
+ */
+function eksctlNames(profile: Profile): { clusterName: string; nodeGroupName: string } {
+  const clusterName = eksctlClusterName(profile);
+  const nodeGroupName = profile.eksctl?.nodeGroupName ?? DEFAULTS.eksctlNodeGroupName;
+  const stack = `eksctl-${clusterName}-nodegroup-${nodeGroupName}`;
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stack)) {
+    throw new ProfileError([
+      `eksctl.clusterName: ${JSON.stringify(clusterName)}: eksctl names its CloudFormation stack ${stack}, and CloudFormation allows letters, digits and - only, at most 128; an EKS cluster whose name has _ cannot get node groups from eksctl`,
+    ]);
+  }
+  return { clusterName, nodeGroupName };
+}
+
 function clusterOf(profile: Profile): ClusterBlock | undefined {
   const c = profile.cluster;
   if (!c) return undefined;
@@ -321,15 +338,17 @@ export function plan(profile: Profile): Plan {
       : undefined,
     eksctl: profile.eksctl
       ? {
-          clusterName: eksctlClusterName(profile),
+          ...eksctlNames(profile),
           region: profile.eksctl.region,
-          nodeGroupName: profile.eksctl.nodeGroupName ?? DEFAULTS.eksctlNodeGroupName,
           ...(profile.eksctl.instanceType ? { instanceType: profile.eksctl.instanceType } : {}),
         }
       : undefined,
     metadataOptions: { ...DEFAULTS.metadataOptions, ...profile.launchTemplate?.metadataOptions },
   };
 }
+
+/** The tags our Packer build sets on a baked AMI to say what was baked; nodes select it by them. */
+export const BAKE_TAG_KEYS = ['soci-installer:soci-mode', 'soci-installer:kubernetes', 'soci-installer:variant'] as const;
 
 /**
  * The AMI the nodes run, for launch templates, Karpenter and eksctl: ami.id, or with ami.baked the
@@ -339,12 +358,10 @@ function nodeAmi(profile: Profile, mode: Mode, kubernetesVersion: string, varian
   const a = profile.ami;
   if (a?.id) return { id: a.id };
   if (!a?.baked) return undefined;
-  return {
-    tags: {
-      ...a.tags,
-      'soci-installer:soci-mode': mode,
-      'soci-installer:kubernetes': kubernetesVersion,
-      'soci-installer:variant': variant,
-    },
+  const ours: Record<(typeof BAKE_TAG_KEYS)[number], string> = {
+    'soci-installer:soci-mode': mode,
+    'soci-installer:kubernetes': kubernetesVersion,
+    'soci-installer:variant': variant,
   };
+  return { tags: { ...a.tags, ...ours } };
 }

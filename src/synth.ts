@@ -5,7 +5,7 @@ import { daemonSetRefusal, daemonSetYaml } from './artifacts/daemonset.js';
 import { bakeScript, installScript } from './artifacts/node-script.js';
 import { nodeFiles } from './artifacts/node-files.js';
 import { packerFiles } from './artifacts/packer.js';
-import { bottlerocketToml } from './artifacts/bottlerocket.js';
+import { bottlerocketToml, bottlerocketWarnings } from './artifacts/bottlerocket.js';
 import { eksctlYaml } from './artifacts/eksctl.js';
 import { ec2NodeClassYaml } from './artifacts/karpenter.js';
 import { userDataMime, userDataNodeConfigYaml, userDataSizeWarnings } from './artifacts/user-data.js';
@@ -77,8 +77,7 @@ export function synth(plan: Plan): Synthesis {
   const bottlerocket = bottlerocketToml(plan);
   if (bottlerocket) {
     artifacts.push({ path: OUTPUT_PATHS.bottlerocket, content: bottlerocket, mode: 0o644 });
-    const unused = (['mirrors', 'proxy', 'metricsAddress'] as const).filter((k) => (k === 'mirrors' ? plan.mirrors.length > 0 : plan[k] !== undefined));
-    if (unused.length) warnings.push(`bottlerocket/settings.toml carries the SOCI settings only; soci.${unused.join(', soci.')} are not translated to Bottlerocket settings`);
+    warnings.push(...bottlerocketWarnings(plan));
   } else skipped.push({ path: OUTPUT_PATHS.bottlerocket, reason: `mode ${plan.mode}: Bottlerocket has parallel pull only, no lazy loading` });
   return { artifacts, warnings, skipped };
 }

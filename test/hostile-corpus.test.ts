@@ -1,7 +1,8 @@
 // The hostile-profile corpus (test/cases-hostile/, written by its generate.mjs): every profile is either
 // refused (one line per problem naming the field; exit 2 and nothing written from the real CLI, for a
 // sample) or accepted and its outputs read back by their real consumers: YAML as kubectl/nodeadm read it
-// (YAML 1.1), install.sh by shellcheck, soci's config.toml by soci's own loader, the containerd fragment by
+// (YAML 1.1; the EC2NodeClass and the eksctl fragment also against their schemas, and Karpenter's CEL
+// rules), install.sh by shellcheck, soci's config.toml by soci's own loader, the containerd fragment by
 // containerd 2.2.4 / 1.7.27 `config dump`, packer/ by `packer validate` and `packer console`.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { REPO_ROOT, run } from './support/exec.js';
 import { packerEval, packerValidate, stripForPacker166 } from './support/packer.js';
 import { shellcheck } from './support/shellcheck.js';
 import { upstreamBin } from './support/upstream.js';
+import { ec2NodeClassCelProblems, validateEC2NodeClass, validateEksctlClusterConfig } from './support/schemas.js';
 
 const DIR = join(import.meta.dirname, 'cases-hostile');
 const FILES = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
@@ -125,9 +127,19 @@ describe('hostile profiles', () => {
       }
       const mime = file('user-data.mime')!;
       const karpenter = file('karpenter/ec2nodeclass.yaml');
-      if (karpenter) expect(readBack(karpenter)).toEqual([JSON.parse(JSON.stringify(ec2NodeClass(r.plan, mime)))]);
+      if (karpenter) {
+        const [doc] = readBack(karpenter);
+        expect(doc).toEqual(JSON.parse(JSON.stringify(ec2NodeClass(r.plan, mime))));
+        // What the API server checks: the CRD's schema and its CEL rules.
+        expect(validateEC2NodeClass(doc)).toEqual([]);
+        expect(ec2NodeClassCelProblems(doc)).toEqual([]);
+      }
       const eksctl = file('eksctl/nodegroup.yaml');
-      if (eksctl) expect(readBack(eksctl)).toEqual([JSON.parse(JSON.stringify(eksctlConfig(r.plan, file('install.sh')!, file('nodeconfig.yaml')!)))]);
+      if (eksctl) {
+        const [doc] = readBack(eksctl);
+        expect(doc).toEqual(JSON.parse(JSON.stringify(eksctlConfig(r.plan, file('install.sh')!, file('nodeconfig.yaml')!))));
+        expect(validateEksctlClusterConfig(doc)).toEqual([]);
+      }
       for (const p of r.artifacts.filter((a) => /\.ya?ml$/.test(a.path))) readBack(p.content);
       for (const part of parseMime(mime)) if (String(part.contentType).includes('node.eks.aws')) readBack(String(part.body));
 

@@ -170,6 +170,19 @@ describe('launch-template', () => {
     expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(0);
   });
 
+  it('merged user data close to the limit is written, with the warning render gives for ours: EKS and Karpenter append their NodeConfig', async () => {
+    const ours = Buffer.byteLength(ourMime());
+    // A cloud-config part that brings the merged user data to about 15000 bytes: over the 14336 render warns at.
+    existing(1, { UserData: b64('#cloud-config\n' + '#'.repeat(15000 - ours - 200) + '\n') });
+    const r = await launchTemplate(opts(), deps);
+    const size = Buffer.byteLength(unb64(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)[0]!.args[0].input.LaunchTemplateData!.UserData));
+    expect(size).toBeGreaterThan(14336);
+    expect(size).toBeLessThanOrEqual(16384);
+    expect(r.warnings).toContainEqual(
+      `launch template "my-nodes": its user data merged with ours is ${size} bytes: EKS and Karpenter append their own NodeConfig, and EC2 refuses more than 16384 (ours is ${ours} bytes, the 1 part(s) of version 1 kept beside it about ${size - ours})`,
+    );
+  });
+
   it("D11: a kept NodeConfig of the user's with containerd 1.x CRI keys is refused on containerd 2 (soci's v3 wiring would make containerd ignore them); v3 names, other keys, or containerd 1.7 pass", async () => {
     const part = (toml: string) => `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  containerd:\n    config: |\n${toml.replace(/^(?=.)/gm, '      ')}`;
     const userData = (toml: string) => b64(buildMime([{ contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho hi\n' }, { contentType: CONTENT_TYPES.nodeConfig, body: part(toml) }]));

@@ -19,7 +19,7 @@ import { USER_DATA_PLAIN } from '../src/artifacts/user-data.js';
 import { caseProfile } from './golden.js';
 import { cloudInitParts, nodeadmRender, parseMimeWithPython, runWrapper } from './support/mime.js';
 import { EKS_NODECONFIG, EKSCTL_MINIMAL_NODECONFIG, eksctlUserData, eksManagedNodeGroupUserData, goMultipartRead, KARPENTER_NODECONFIG, karpenterSerialize, karpenterUserData } from './support/reserialize.js';
-import { validateEC2NodeClass, validateEksctlClusterConfig, validateNodeConfig } from './support/schemas.js';
+import { ec2NodeClassCelProblems, validateEC2NodeClass, validateEksctlClusterConfig, validateNodeConfig } from './support/schemas.js';
 
 const CASES = readdirSync(join(import.meta.dirname, 'cases')).sort();
 
@@ -49,11 +49,12 @@ describe.each(CASES)('%s', (name) => {
   const script = r.file('install.sh')!;
   const nodeConfig = r.file('nodeconfig.yaml')!;
 
-  it('the EC2NodeClass (when the profile has karpenter:) validates against the Karpenter CRD and carries our user data', () => {
+  it('the EC2NodeClass (when the profile has karpenter:) validates against the Karpenter CRD, its CEL rules included, and carries our user data', () => {
     const text = r.file('karpenter/ec2nodeclass.yaml');
     if (!r.plan.karpenter) return expect(text).toBeUndefined();
     const doc = parseYaml(text!);
     expect(validateEC2NodeClass(doc)).toEqual([]);
+    expect(ec2NodeClassCelProblems(doc)).toEqual([]);
     expect(doc.spec.userData).toBe(mime);
     // One of role and instanceProfile; an alias alone, or an AMI with amiFamily AL2023 (Karpenter's CEL rules).
     expect(Number('role' in doc.spec) + Number('instanceProfile' in doc.spec)).toBe(1);

@@ -12,7 +12,7 @@ import { basename, join } from 'node:path';
 import { load as parseToml } from 'js-toml';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { loadProfile, plan as planOf, ProfileError, render, PATHS } from '../src/index.js';
+import { loadProfile, mergeUserData, plan as planOf, ProfileError, render, PATHS } from '../src/index.js';
 import { sociConfigToml } from '../src/artifacts/soci-config.js';
 import { caseProfile } from './golden.js';
 import {
@@ -31,7 +31,7 @@ import {
 } from './support/containerd.js';
 import { requireExecutable, requireOnPath, run } from './support/exec.js';
 import { cloudInitParts, parseMimeWithPython } from './support/mime.js';
-import { validateEC2NodeClass, validateEksctlClusterConfig, validateNodeConfig } from './support/schemas.js';
+import { ec2NodeClassCelProblems, validateEC2NodeClass, validateEksctlClusterConfig, validateNodeConfig } from './support/schemas.js';
 import { shellcheck } from './support/shellcheck.js';
 import { sociConfigStrict, sociConfigUnknownKeys, SOCI_DEFAULTS_FILE, startSoci } from './support/soci.js';
 import { STANDIN_UNITS, systemdVerify } from './support/systemd.js';
@@ -504,6 +504,29 @@ describe('MIME user data', () => {
     expect(r.unhandled[0]).toMatch(/Unhandled unknown content-type \(application\/node\.eks\.aws\)/);
   });
 
+  it("a launch template's user data merged with ours: cloud-init still reads the user's part as they wrote it (file name, launch index, content)", async () => {
+    const existing = [
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="B"',
+      '',
+      '--B  ', // transport padding (RFC 2046)
+      'Content-Type: text/x-shellscript',
+      'Content-Disposition: attachment; filename="10-users.sh"',
+      'Launch-Index: 0',
+      '',
+      '#!/bin/bash',
+      'echo user',
+      '--B--',
+      '',
+    ].join('\n');
+    const ours = render().artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    const before = (await cloudInitParts(existing)).parts.map((p) => [p.contentType, p.filename, p.payload]);
+    expect(before).toEqual([['text/x-shellscript', '10-users.sh', '#!/bin/bash\necho user']]);
+    const after = await cloudInitParts(mergeUserData(Buffer.from(existing), ours).mime);
+    expect(after.parts.map((p) => [p.contentType, p.filename, p.payload])[0]).toEqual(before[0]);
+    expect(after.parts.map((p) => p.contentType)).toEqual(['text/x-shellscript', 'text/x-shellscript', 'application/node.eks.aws']);
+  });
+
   it('cloud-init reads a part whose content type is wrong as that type', async () => {
     const r = await cloudInitParts(mime(true).replace('text/x-shellscript', 'text/x-shelscript'));
     expect(r.parts[1]!.handled).toBe(false);
@@ -571,6 +594,19 @@ describe('schemas', () => {
     expect(validateEC2NodeClass({ ...nodeClass, spec: { ...nodeClass.spec, usrData: 'x' } }).join('\n')).toMatch(/usrData/);
     const { subnetSelectorTerms: _, ...noSubnets } = nodeClass.spec;
     expect(validateEC2NodeClass({ ...nodeClass, spec: noSubnets }).join('\n')).toMatch(/subnetSelectorTerms/);
+  });
+
+  it("EC2NodeClass: the CRD's CEL rules on the fields we write (ajv does not run CEL; the API server does)", () => {
+    expect(ec2NodeClassCelProblems(nodeClass)).toEqual([]);
+    const withSpec = (spec: object) => ec2NodeClassCelProblems({ ...nodeClass, spec: { ...nodeClass.spec, ...spec } });
+    expect(withSpec({ subnetSelectorTerms: [{ tags: { a: '' } }] })).toEqual(["spec.subnetSelectorTerms[0].tags: empty tag keys or values aren't supported"]);
+    expect(withSpec({ securityGroupSelectorTerms: [{ id: 'sg-1', name: 'n' }] })).toEqual([
+      "spec.securityGroupSelectorTerms: 'id' is mutually exclusive",
+      "spec.securityGroupSelectorTerms: 'name' is mutually exclusive",
+    ]);
+    expect(withSpec({ subnetSelectorTerms: [{ id: 'subnet-1', tags: { a: 'b' } }] })).toEqual(["spec.subnetSelectorTerms: 'id' is mutually exclusive"]);
+    expect(withSpec({ amiSelectorTerms: [{ id: 'ami-1' }] })).toEqual(['spec: must specify amiFamily if amiSelectorTerms does not contain an alias']);
+    expect(withSpec({ instanceProfile: 'p' })).toEqual(["spec: must specify exactly one of ['role', 'instanceProfile']"]);
   });
 
   const clusterConfig = {

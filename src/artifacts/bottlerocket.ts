@@ -17,23 +17,43 @@ export function bottlerocketRefusal(plan: Plan): string | undefined {
   );
 }
 
+// soci.parallel's limits and Bottlerocket's keys for them. Bottlerocket documents -1 (unbounded, and its
+// default) for the global ones and positive numbers only for the per-image ones, whose defaults are
+// limits (3 downloads per image): bottlerocket.dev, 1.44.x, api/settings/container-runtime-plugins.
+const LIMITS = [
+  ['maxConcurrentDownloads', 'max-concurrent-downloads', false],
+  ['maxConcurrentDownloadsPerImage', 'max-concurrent-downloads-per-image', true],
+  ['maxConcurrentUnpacks', 'max-concurrent-unpacks', false],
+  ['maxConcurrentUnpacksPerImage', 'max-concurrent-unpacks-per-image', true],
+] as const;
+
 /**
- * soci.parallel as Bottlerocket's keys. -1 (soci's "unlimited", also its default) is left out rather
- * than passed on: Bottlerocket documents positive numbers for these settings, and leaving a key out
- * keeps soci's default.
+ * soci.parallel as Bottlerocket's keys. -1 (soci's "unlimited") is left out rather than passed on:
+ * for a global limit that keeps Bottlerocket's default, -1 too; for a per-image one Bottlerocket's
+ * default is a limit, which bottlerocketWarnings says.
  */
 export function bottlerocketParallel(p: NonNullable<Plan['parallel']>): Record<string, number | string | boolean> {
-  const limits: [string, number][] = [
-    ['max-concurrent-downloads', p.maxConcurrentDownloads],
-    ['max-concurrent-downloads-per-image', p.maxConcurrentDownloadsPerImage],
-    ['max-concurrent-unpacks', p.maxConcurrentUnpacks],
-    ['max-concurrent-unpacks-per-image', p.maxConcurrentUnpacksPerImage],
-  ];
   return {
-    ...Object.fromEntries(limits.filter(([, v]) => v !== -1)),
+    ...Object.fromEntries(LIMITS.filter(([field]) => p[field] !== -1).map(([field, key]) => [key, p[field]])),
     'concurrent-download-chunk-size': p.chunkSize,
     'discard-unpacked-layers': p.discardUnpackedLayers,
   };
+}
+
+/** What bottlerocket/settings.toml cannot carry of the profile, one line each (none without the file). */
+export function bottlerocketWarnings(plan: Plan): string[] {
+  if (bottlerocketRefusal(plan)) return [];
+  const out: string[] = [];
+  const unused = (['mirrors', 'proxy', 'metricsAddress'] as const).filter((k) => (k === 'mirrors' ? plan.mirrors.length > 0 : plan[k] !== undefined));
+  if (unused.length) out.push(`bottlerocket/settings.toml carries the SOCI settings only; soci.${unused.join(', soci.')} are not translated to Bottlerocket settings`);
+  const p = plan.parallel;
+  const unlimited = p ? LIMITS.filter(([field, , perImage]) => perImage && p[field] === -1).map(([field]) => `soci.parallel.${field}`) : [];
+  if (unlimited.length) {
+    out.push(
+      `bottlerocket/settings.toml leaves out ${unlimited.join(', ')}: -1 (unlimited): Bottlerocket documents positive numbers only for them, so Bottlerocket nodes get its default limit instead (3 downloads per image); give a number to have the same limit on every node`,
+    );
+  }
+  return out;
 }
 
 export function bottlerocketSettings(plan: Plan): Record<string, unknown> | undefined {

@@ -3,10 +3,10 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ProfileError } from '../errors.js';
 import { limit, parseProfileText, shorten } from './parse.js';
-import { PROFILE_SCHEMA, type ContainerdLine, type Profile } from './schema.js';
+import { KARPENTER_MAX_TAGS, PROFILE_SCHEMA, type ContainerdLine, type Profile } from './schema.js';
 import { sociStartupProblems } from './soci-startup.js';
 import { installingModes, modeTraits, MODES } from '../modes.js';
-import { containerdLines, servedArches, sociSettings } from '../plan.js';
+import { BAKE_TAG_KEYS, containerdLines, servedArches, sociSettings } from '../plan.js';
 import { numberProblems, textProblems, valueProblems } from './values.js';
 import { profileValidator } from './validator.js';
 
@@ -107,6 +107,10 @@ function describe(e: ErrorObject): string {
       return `${field}: ${show(e.data)} is not allowed; allowed: ${String(schema?.['x-hint'] ?? schema?.description)}`;
     case 'minItems':
       return `${field}: must list at least ${String((e.params as { limit: number }).limit)} item(s)`;
+    case 'maxItems':
+      return `${field}: must list at most ${String((e.params as { limit: number }).limit)} item(s)`;
+    case 'maxProperties':
+      return `${field}: at most ${String((e.params as { limit: number }).limit)} key(s)${schema?.description ? ` (${String(schema.description)})` : ''}`;
     default:
       return `${field}: ${e.message ?? 'invalid'}`;
   }
@@ -267,6 +271,14 @@ function outputProblems(p: Profile): string[] {
       out.push('karpenter: give exactly one of role and instanceProfile (Karpenter creates an instance profile for a role)');
     }
     if (k.amiAlias !== undefined && customAmi) out.push(`karpenter.amiAlias: ${JSON.stringify(k.amiAlias)} cannot be combined with ami.id or ami.baked (an alias selects the EKS AMI); remove one of them`);
+    // Karpenter selects a baked AMI by its tags and ours (plan.ts nodeAmi): the limits of selector
+    // tags apply to them (schema.ts, TAGS).
+    if (ami?.baked && ami.id === undefined) {
+      const tags = Object.entries(ami.tags ?? {});
+      for (const [key] of tags.filter(([, v]) => v === '')) out.push(`ami.tags.${shorten(key)}: must not be empty: Karpenter selects the baked AMI by these tags, and its EC2NodeClass refuses an empty tag value`);
+      const most = KARPENTER_MAX_TAGS - BAKE_TAG_KEYS.length;
+      if (tags.length > most) out.push(`ami.tags: ${tags.length} tags; at most ${most} with karpenter: Karpenter selects the baked AMI by these and the ${BAKE_TAG_KEYS.length} soci-installer:* tags, and its EC2NodeClass allows ${KARPENTER_MAX_TAGS} in a term`);
+    }
   }
   const e = p.eksctl;
   if (e) {

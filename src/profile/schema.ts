@@ -138,20 +138,27 @@ const perNodeArch = (item: Record<string, unknown>, description: string) =>
 const CLUSTER_NAME = str(CLUSTER_NAME_PATTERN, CLUSTER_NAME_HINT);
 const AMI_ID = str(AMI_ID_PATTERN, AMI_ID_HINT);
 // Tag keys and values go into YAML through a serializer, so any text is safe; EC2's own limits apply.
+// Karpenter's EC2NodeClass CRD (aws/karpenter-provider-aws pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml
+// at 7695b3c4) refuses, in its CEL rules, an empty tag value and a term that combines id, name or tags,
+// and allows at most 30 terms of at most 20 tags: a selector term here is exactly one of them.
+export const KARPENTER_MAX_TAGS = 20;
 const TAGS = {
   type: 'object',
   minProperties: 1,
+  maxProperties: KARPENTER_MAX_TAGS,
   propertyNames: { type: 'string', minLength: 1, maxLength: 128 },
-  additionalProperties: { type: 'string', maxLength: 256 },
-  description: 'EC2 tags, key: value (every tag must match)',
+  additionalProperties: { type: 'string', minLength: 1, maxLength: 256 },
+  description: "EC2 tags, key: value (every tag must match; Karpenter reads a value '*' as any value)",
 };
 const ID_OR_TAGS = (idPattern: string, idHint: string, withName: boolean) => ({
   type: 'array',
   minItems: 1,
+  maxItems: 30,
   items: {
     ...obj({ id: str(idPattern, idHint), ...(withName ? { name: str('^[^\\x00-\\x1f]{1,255}$', 'a security group name') } : {}), tags: TAGS }),
     minProperties: 1,
-    description: 'each term: id, or tags that must all match',
+    maxProperties: 1,
+    description: `each term: one of id${withName ? ', name' : ''} or tags, whose tags must all match`,
   },
 });
 const perArch = (item: Record<string, unknown>, description: string) =>
@@ -192,7 +199,9 @@ export const PROFILE_SCHEMA = {
       {
         clusterName: { ...CLUSTER_NAME, description: 'metadata.name; default: cluster.name or cluster.fromEks' },
         region: str(REGION, REGION_HINT),
-        nodeGroupName: str('^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$', 'a node group name: letters, digits, - and _'),
+        // eksctl creates the node group as the CloudFormation stack eksctl-<cluster>-nodegroup-<name>
+        // (eksctl-io/eksctl pkg/cfn/manager/nodegroup.go at 99984adb): no _ (plan.ts checks the whole name).
+        nodeGroupName: str('^[A-Za-z0-9][A-Za-z0-9-]{0,62}$', 'a node group name for eksctl: letters, digits and -, at most 63 (eksctl names its CloudFormation stack eksctl-<cluster>-nodegroup-<name>)'),
         instanceType: str('^[a-z0-9-]+\\.[a-z0-9-]+$', 'an EC2 instance type such as m7i.xlarge'),
       },
       ['region'],

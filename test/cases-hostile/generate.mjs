@@ -44,11 +44,17 @@ for (const v of ['yes', 'on', 'Off', '1_000', '0x1F', '1e3', '1:20', 'True']) ac
 for (const v of ['on', 'no', 'y', 'NULL']) accepted(`ami-tag-key-${v}`, amiTags({ [v]: 'x' }));
 for (const v of ['yes', 'on', '1_000', '1e3', '0b1', 'N', '017']) accepted(`nodeselector-value-${v}`, daemonset({ nodeSelector: `{ ${q('example.com/' + 'pool')}: ${q(v)} }` }));
 for (const v of ['yes', 'on', 'y', 'off']) accepted(`nodeselector-key-${v}`, daemonset({ nodeSelector: `{ ${q(v)}: soci }` }));
-for (const v of ['yes', 'on', '1_000', '1e3', 'y', 'No']) accepted(`eksctl-nodegroup-${v}`, eksctl({ nodeGroupName: v }));
+// 1_000: eksctl's CloudFormation stack name (eksctl-<cluster>-nodegroup-<name>) takes no _.
+for (const v of ['yes', 'on', '1_000', '1e3', 'y', 'No']) (v.includes('_') ? refused(`eksctl-nodegroup-${v}`, 'eksctl.nodeGroupName', eksctl({ nodeGroupName: v })) : accepted(`eksctl-nodegroup-${v}`, eksctl({ nodeGroupName: v })));
 for (const v of ['yes', 'on', '1_000', '1e3', 'n']) accepted(`cluster-name-${v}`, withCluster({ name: v }));
 // Text that YAML syntax gives meaning to, in free-text fields.
 const SYNTAX = ['? x', '- x', '# x', 'a #b', 'a: b', '&anchor', '*alias', '!tag', '%YAML', '@at', '`tick`', '"double"', "'single'", '{a: b}', '[a, b]', ' lead', 'trail ', '', '---', '...', '|', '>', 'ünï©ødé ✓ 🚀', 'tab\there', 'first\nsecond'];
-SYNTAX.forEach((v, i) => accepted(`karpenter-tag-syntax-${i}`, karpenter({ tagValue: v })));
+// An empty value is refused: Karpenter's CRD does not take it (CEL "empty tag keys or values aren't supported").
+SYNTAX.forEach((v, i) =>
+  v === ''
+    ? refused(`karpenter-tag-syntax-${i}`, 'karpenter.subnetSelectorTerms[0].tags.karpenter.sh/discovery', karpenter({ tagValue: v }))
+    : accepted(`karpenter-tag-syntax-${i}`, karpenter({ tagValue: v })),
+);
 SYNTAX.slice(0, 12).forEach((v, i) => accepted(`karpenter-sg-name-syntax-${i}`, karpenter({ sgName: v || 'x' })));
 accepted('daemonset-own-namespace-created', daemonset({ namespace: 'soci-nodes', createNamespace: 'true' }));
 accepted('daemonset-existing-namespace', daemonset({ namespace: 'kube-system' }));
@@ -112,6 +118,19 @@ refused('complex-key', '(top level)', '? [a, b]\n: c\n');
 refused('deep-nesting', 'YAML', `a: ${'['.repeat(5000)}${']'.repeat(4999)}\n`);
 refused('invalid-utf8', 'UTF-8', Buffer.concat([Buffer.from('cluster:\n  name: "d'), Buffer.from([0xff, 0xfe]), Buffer.from('emo"\n')]));
 refused('invalid-utf8-overlong', 'UTF-8', Buffer.concat([Buffer.from('soci: { mode: "lazy'), Buffer.from([0xc0, 0xaf]), Buffer.from('" }\n')]));
+
+// --- What Karpenter's EC2NodeClass CRD refuses (its CEL rules and limits): a selector term is one of
+// id, name or tags; a baked AMI's tags, by which Karpenter selects it, are selector tags too.
+const terms = (subnet, group) => `${base}karpenter:\n  role: R\n  subnetSelectorTerms: [${subnet}]\n  securityGroupSelectorTerms: [${group}]\n`;
+refused('karpenter-subnet-term-id-and-tags', 'karpenter.subnetSelectorTerms[0]', terms('{ id: subnet-0123456789abcdef0, tags: { a: b } }', '{ name: x }'));
+refused('karpenter-sg-term-name-and-id', 'karpenter.securityGroupSelectorTerms[0]', terms('{ tags: { a: b } }', '{ name: x, id: sg-0123456789abcdef0 }'));
+refused('karpenter-21-tags', 'karpenter.subnetSelectorTerms[0].tags', terms(`{ tags: { ${Array.from({ length: 21 }, (_, i) => `t${i}: v`).join(', ')} } }`, '{ name: x }'));
+refused('karpenter-31-terms', 'karpenter.subnetSelectorTerms', terms(Array.from({ length: 31 }, (_, i) => `{ tags: { t: v${i} } }`).join(', '), '{ name: x }'));
+const bakedForKarpenter = (tags) => `${cluster()}${amiTags(tags, '  baked: true\n')}karpenter:\n  role: R\n  subnetSelectorTerms: [{ tags: { a: b } }]\n  securityGroupSelectorTerms: [{ name: x }]\n`;
+refused('karpenter-baked-ami-tag-empty', 'ami.tags.team', bakedForKarpenter({ team: '' }));
+refused('karpenter-baked-ami-18-tags', 'ami.tags', bakedForKarpenter(Object.fromEntries(Array.from({ length: 18 }, (_, i) => [`t${i}`, 'v']))));
+accepted('karpenter-baked-ami-17-tags', bakedForKarpenter(Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`t${i}`, 'v']))));
+accepted('ami-tag-empty-without-karpenter', amiTags({ team: '' }));
 
 // Write: clear old files, then NNN-name.yaml.
 for (const f of readdirSync(HERE)) if (f.endsWith('.yaml')) rmSync(join(HERE, f));

@@ -150,3 +150,46 @@ export const validateEksctlClusterConfig = lazy(() => {
   delete doc.$schema;
   return newAjv(doc).compile(doc);
 });
+
+/**
+ * The CEL rules (x-kubernetes-validations) of Karpenter's EC2NodeClass CRD that concern the fields we
+ * write, evaluated in TypeScript because ajv does not run CEL; the API server does, and refuses the
+ * object. Each check is the rule's own text, found in schemas/upstream/karpenter.k8s.aws_ec2nodeclasses.yaml
+ * (aws/karpenter-provider-aws pkg/apis/crds/, 7695b3c4) first, so a rule upstream rewrites fails this
+ * loudly instead of being checked as it used to read. Returns "<path>: <the rule's message>" per breach.
+ */
+export function ec2NodeClassCelProblems(obj: unknown): string[] {
+  const crd = readFileSync(join(SCHEMA_DIR, 'karpenter.k8s.aws_ec2nodeclasses.yaml'), 'utf8');
+  const out: string[] = [];
+  const rule = (text: string, message: string, path: string, holds: boolean) => {
+    if (!crd.includes(text)) throw new Error(`the EC2NodeClass CRD no longer has the CEL rule ${text}`);
+    if (!holds) out.push(`${path}: ${message}`);
+  };
+  const spec = (isObject(obj) && isObject(obj.spec) ? obj.spec : {}) as Json;
+  const terms = (k: string) => (Array.isArray(spec[k]) ? (spec[k] as Json[]) : []);
+  const has = (t: Json, k: string) => t[k] !== undefined;
+  for (const key of ['amiSelectorTerms', 'subnetSelectorTerms', 'securityGroupSelectorTerms']) {
+    terms(key).forEach((t, i) => {
+      if (!isObject(t.tags)) return;
+      const tags = Object.entries(t.tags);
+      rule("self.all(k, k != '' && self[k] != '')", "empty tag keys or values aren't supported", `spec.${key}[${i}].tags`, tags.every(([k, v]) => k !== '' && v !== ''));
+    });
+  }
+  const subnets = terms('subnetSelectorTerms');
+  rule('self.all(x, has(x.tags) || has(x.id))', "expected at least one, got none, ['tags', 'id']", 'spec.subnetSelectorTerms', subnets.every((x) => has(x, 'tags') || has(x, 'id')));
+  rule("'!self.all(x, has(x.id) && has(x.tags))'", "'id' is mutually exclusive", 'spec.subnetSelectorTerms', !subnets.every((x) => has(x, 'id') && has(x, 'tags')));
+  const groups = terms('securityGroupSelectorTerms');
+  rule('self.all(x, has(x.tags) || has(x.id) || has(x.name))', "expected at least one, got none, ['tags', 'id', 'name']", 'spec.securityGroupSelectorTerms', groups.every((x) => has(x, 'tags') || has(x, 'id') || has(x, 'name')));
+  rule("'!self.all(x, has(x.id) && (has(x.tags) || has(x.name)))'", "'id' is mutually exclusive", 'spec.securityGroupSelectorTerms', !groups.every((x) => has(x, 'id') && (has(x, 'tags') || has(x, 'name'))));
+  rule("'!self.all(x, has(x.name) && (has(x.tags) || has(x.id)))'", "'name' is mutually exclusive", 'spec.securityGroupSelectorTerms', !groups.every((x) => has(x, 'name') && (has(x, 'tags') || has(x, 'id'))));
+  const amis = terms('amiSelectorTerms');
+  rule("'!self.exists(x, has(x.id) && (has(x.alias) || has(x.tags) || has(x.name) || has(x.owner)))'", "'id' is mutually exclusive", 'spec.amiSelectorTerms', !amis.some((x) => has(x, 'id') && ['alias', 'tags', 'name', 'owner'].some((k) => has(x, k))));
+  rule("'!(self.exists(x, has(x.alias)) && self.size() != 1)'", "'alias' is mutually exclusive", 'spec.amiSelectorTerms', !(amis.some((x) => has(x, 'alias')) && amis.length !== 1));
+  for (const [i, t] of amis.entries()) {
+    if (typeof t.alias === 'string') rule("self.matches('^[a-zA-Z0-9]+@.+$')", "'alias' is improperly formatted", `spec.amiSelectorTerms[${i}].alias`, /^[a-zA-Z0-9]+@.+$/.test(t.alias));
+  }
+  rule("'self.amiSelectorTerms.exists(x, has(x.alias)) ? true : has(self.amiFamily)'", 'must specify amiFamily if amiSelectorTerms does not contain an alias', 'spec', amis.some((x) => has(x, 'alias')) || has(spec, 'amiFamily'));
+  rule("(has(self.role) && !has(self.instanceProfile)) || (!has(self.role) && has(self.instanceProfile))", "must specify exactly one of ['role', 'instanceProfile']", 'spec', has(spec, 'role') !== has(spec, 'instanceProfile'));
+  if (typeof spec.role === 'string') rule('self != \'\'', 'role cannot be empty', 'spec.role', spec.role !== '');
+  return out;
+}

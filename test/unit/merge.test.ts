@@ -47,6 +47,51 @@ describe('mergeUserData', () => {
     expect(() => mergeUserData(doc(nonAscii), mimeOf())).toThrow(/part 1 \(text\/cloud-config; charset="utf-8"\) holds non-ASCII characters/);
   });
 
+  it("keeps the header lines of the user's parts that cloud-init reads (Merge-Type, Launch-Index, Content-Disposition's filename)", () => {
+    const before = [
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="B"',
+      '',
+      '--B',
+      'Content-Type: text/cloud-config',
+      'Content-Transfer-Encoding: 7bit',
+      'Merge-Type: list(append)+dict(recurse_array)+str()',
+      'Content-Disposition: attachment;',
+      ' filename="10-users.cfg"',
+      'Launch-Index: 0',
+      '',
+      '#cloud-config',
+      'runcmd: [echo hi]',
+      '--B--',
+      '',
+    ].join('\n');
+    const r = mergeUserData(Buffer.from(before), mimeOf());
+    const kept = {
+      contentType: 'text/cloud-config',
+      headers: [
+        ['Merge-Type', 'list(append)+dict(recurse_array)+str()'],
+        ['Content-Disposition', 'attachment; filename="10-users.cfg"'],
+        ['Launch-Index', '0'],
+      ],
+      body: '#cloud-config\nruncmd: [echo hi]',
+    };
+    expect(parseMime(r.mime)).toEqual([kept, ...parseMime(mimeOf())]);
+    // Written back once each, after the Content-Type; the encoding header goes with the encoding.
+    expect(r.mime).toContain('Content-Type: text/cloud-config\nMIME-Version: 1.0\nMerge-Type: list(append)+dict(recurse_array)+str()\nContent-Disposition: attachment; filename="10-users.cfg"\nLaunch-Index: 0\n\n#cloud-config\n');
+    expect(mergeUserData(Buffer.from(r.mime), mimeOf()).mime).toBe(r.mime);
+  });
+
+  it("reads a kept NodeConfig part as nodeadm does: by its media type, base64-decoded and gunzipped when it is (cluster block, 1.x CRI keys)", () => {
+    const nc = 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  cluster: { name: demo, apiServerEndpoint: "https://x.example.com", certificateAuthority: Q0E=, cidr: 10.100.0.0/16 }\n';
+    const cri1 = 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  containerd:\n    config: |\n      [plugins."io.containerd.grpc.v1.cri".containerd]\n      discard_unpacked_layers = false\n';
+    const doc = (ct: string, body: string) => Buffer.from(`MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n\n--B\nContent-Type: ${ct}\n\n${body}\n--B--\n`);
+    const bodies = [nc, Buffer.from(nc).toString('base64').replace(/.{76}/g, '$&\n'), gzipSync(nc).toString('base64')];
+    for (const body of bodies) expect(mergeUserData(doc(CONTENT_TYPES.nodeConfig, body), mimeOf()).keptClusterBlock).toBe(true);
+    expect(mergeUserData(doc('Application/Node.EKS.aws; charset="us-ascii"', nc), mimeOf()).keptClusterBlock).toBe(true);
+    expect(mergeUserData(doc(CONTENT_TYPES.nodeConfig, Buffer.from(cri1).toString('base64')), mimeOf()).containerd1CriPart).toBe(1);
+    expect(mergeUserData(doc('text/plain', nc), mimeOf()).keptClusterBlock).toBe(false);
+  });
+
   it('wraps a plain NodeConfig, reads gzipped user data, and refuses what it cannot read', () => {
     const nc = 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec: {}\n';
     expect(parseMime(mergeUserData(gzipSync(nc), mimeOf()).mime)[0]).toEqual({ contentType: CONTENT_TYPES.nodeConfig, body: nc });

@@ -40,6 +40,29 @@ describe('MIME archive', () => {
   it('refuses an invalid boundary', () => {
     expect(() => buildMime(parts, 'bad"boundary')).toThrow(/boundary/);
   });
+  // Delimiter lines as Go's mime/multipart (nodeadm, Karpenter) and Python's email (cloud-init) read
+  // them: "--" boundary, then only spaces or tabs (RFC 2046 transport padding); "--" boundary "--" ends.
+  // Each of these once lost a user's part silently when a launch template's user data was merged.
+  const doc = (body: string) => `MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n\n${body}`;
+  it('reads delimiter lines with transport padding (spaces or tabs after the boundary)', () => {
+    expect(parseMime(doc('--B  \nContent-Type: text/x-shellscript\n\n#!/bin/bash\necho padded\n--B\t\nContent-Type: text/plain\n\nb\n--B-- \n'))).toEqual([
+      { contentType: 'text/x-shellscript', body: '#!/bin/bash\necho padded' },
+      { contentType: 'text/plain', body: 'b' },
+    ]);
+  });
+  it('takes a line that only starts like the closing delimiter as body text', () => {
+    expect(parseMime(doc('--B\nContent-Type: text/x-shellscript\n\n#!/bin/bash\n--B--not-the-end\n--Bx\necho still\n--B--\n'))).toEqual([
+      { contentType: 'text/x-shellscript', body: '#!/bin/bash\n--B--not-the-end\n--Bx\necho still' },
+    ]);
+  });
+  it('reads a part with no header lines (text/plain, RFC 2045) whole', () => {
+    expect(parseMime(doc('--B\n\n#!/bin/bash\n\necho noct\n--B--\n'))).toEqual([{ contentType: 'text/plain', body: '#!/bin/bash\n\necho noct' }]);
+  });
+  it('takes the first of repeated header lines, as Go (textproto Get) and Python (Message.get) do', () => {
+    expect(parseMime(doc('--B\nContent-Type: text/x-shellscript\nContent-Type: text/plain\n\n#!/bin/bash\n--B--\n'))).toEqual([
+      { contentType: 'text/x-shellscript', body: '#!/bin/bash' },
+    ]);
+  });
   it('reports a document without its closing boundary', () => {
     const text = buildMime(parts).replace(/--==SOCI-INSTALLER-BOUNDARY==--\n$/, '');
     expect(() => parseMime(text)).toThrow(/closing boundary/);

@@ -78,6 +78,55 @@ describe('profile loading', () => {
   });
 });
 
+describe("what Karpenter's EC2NodeClass CRD refuses (its CEL rules and limits) is refused in the profile", () => {
+  const karpenter = (subnet: string, group = '{ name: x }') => `soci: { source: ami }\nkarpenter: { role: R, subnetSelectorTerms: [${subnet}], securityGroupSelectorTerms: [${group}] }\n`;
+  it('a selector term is one of id, name or tags; a tag value is not empty', () => {
+    expect(problems(karpenter('{ id: subnet-0123456789abcdef0, tags: { a: b } }', '{ name: x, id: sg-0123456789abcdef0 }'))).toEqual([
+      'p.yaml: karpenter.subnetSelectorTerms[0]: at most 1 key(s) (each term: one of id or tags, whose tags must all match)',
+      'p.yaml: karpenter.securityGroupSelectorTerms[0]: at most 1 key(s) (each term: one of id, name or tags, whose tags must all match)',
+    ]);
+    expect(problems(karpenter('{ tags: { a: "" } }'))).toEqual(['p.yaml: karpenter.subnetSelectorTerms[0].tags.a: must not be empty']);
+    expect(problems(karpenter('{ tags: { a: "*" } }'))).toEqual([]);
+  });
+  it("a baked AMI's tags, by which Karpenter selects it: not empty, and at most 17 beside soci-installer's 3", () => {
+    const cluster = 'cluster: { name: demo, apiServerEndpoint: "https://ABCD.gr7.us-west-2.eks.amazonaws.com", certificateAuthority: "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUMvakNDQWVhZ0F3SUJBZ0lCQURBTkJna3Foa2lHOXcwQkFRc0ZBREFWTVJNd0VRWURWUVFERXdwcmRXSmwKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=", cidr: 10.100.0.0/16 }\n';
+    const tags = (n: number, first = 'v') => `{ ${Array.from({ length: n }, (_, i) => `t${i}: "${i ? 'v' : first}"`).join(', ')} }`;
+    const baked = (t: string, withKarpenter = true) => `${cluster}node: { kubernetesVersion: "1.33" }\nami: { baked: true, tags: ${t} }\n${withKarpenter ? karpenter('{ tags: { a: b } }') : 'soci: { source: ami }\n'}`;
+    expect(problems(baked(tags(17)))).toEqual([]);
+    expect(problems(baked(tags(18)))).toEqual([
+      "p.yaml: ami.tags: 18 tags; at most 17 with karpenter: Karpenter selects the baked AMI by these and the 3 soci-installer:* tags, and its EC2NodeClass allows 20 in a term",
+    ]);
+    expect(problems(baked(tags(1, '')))).toEqual([
+      "p.yaml: ami.tags.t0: must not be empty: Karpenter selects the baked AMI by these tags, and its EC2NodeClass refuses an empty tag value",
+    ]);
+    // Without Karpenter an empty tag value is an EC2 tag like any other.
+    expect(problems(baked(tags(1, ''), false))).toEqual([]);
+  });
+});
+
+describe("eksctl's node group stack: eksctl-<cluster>-nodegroup-<name>, a CloudFormation stack name", () => {
+  const eksctl = (e: string) => `soci: { source: ami }\neksctl: { region: us-west-2, ${e} }\n`;
+  const refusal = (text: string) => {
+    try {
+      plan(loadProfile(text, 'p.yaml'));
+    } catch (e) {
+      if (e instanceof ProfileError) return e.problems;
+      throw e;
+    }
+    return [];
+  };
+  it('refuses _ in the node group name and in the cluster name eksctl is given, and a stack name over 128', () => {
+    expect(problems(eksctl('clusterName: demo, nodeGroupName: soci_nodes'))).toEqual([
+      'p.yaml: eksctl.nodeGroupName: "soci_nodes" is not valid; expected a node group name for eksctl: letters, digits and -, at most 63 (eksctl names its CloudFormation stack eksctl-<cluster>-nodegroup-<name>)',
+    ]);
+    expect(refusal(eksctl('clusterName: demo_1'))).toEqual([
+      'eksctl.clusterName: "demo_1": eksctl names its CloudFormation stack eksctl-demo_1-nodegroup-soci, and CloudFormation allows letters, digits and - only, at most 128; an EKS cluster whose name has _ cannot get node groups from eksctl',
+    ]);
+    expect(refusal(eksctl(`clusterName: ${'c'.repeat(100)}, nodeGroupName: ${'n'.repeat(11)}`))).toHaveLength(1);
+    expect(refusal(eksctl(`clusterName: ${'c'.repeat(100)}, nodeGroupName: ${'n'.repeat(10)}`))).toEqual([]);
+  });
+});
+
 describe('published JSON Schema', () => {
   it('schemas/profile.schema.json is PROFILE_SCHEMA (npm run schema rewrites it)', () => {
     const file = JSON.parse(readFileSync(join(REPO_ROOT, 'schemas', 'profile.schema.json'), 'utf8'));
