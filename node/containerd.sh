@@ -1,8 +1,17 @@
 #!/bin/bash
 # soci-installer: what live.sh and uninstall.sh do to a running containerd and kubelet.
 
-# kubelet's image service endpoint as its config files say: kubelet reads it only when it starts.
-kubelet_endpoint() { grep -rhoE '"imageServiceEndpoint": *"[^"]*"' /etc/kubernetes/kubelet/ 2>/dev/null || true; }
+# kubelet's image service endpoint as its next start would read it (kubelet reads it only when it
+# starts): config.json, then the drop-ins of --config-dir in lexical order, only when its flags name
+# one. nodeadm writes config.json.d/40-nodeadm.conf, and --config-dir into the flags, only while a
+# NodeConfig has kubelet.config, and never removes the file (amazon-eks-ami 81fec2e8
+# nodeadm/internal/kubelet/config.go writeKubeletConfig): once our wiring is gone it may stay, unread.
+kubelet_endpoint() {
+  local dir files=(/etc/kubernetes/kubelet/config.json)
+  dir=$(grep -oE -- '--config-dir=[^ "]+' /etc/eks/kubelet/environment 2>/dev/null | tail -n 1 || true)
+  [ -z "$dir" ] || files+=("${dir#--config-dir=}"/*.conf)
+  grep -hoE '"imageServiceEndpoint": *"[^"]*"' "${files[@]}" 2>/dev/null | tail -n 1 || true
+}
 
 # nodeadm's config phase over user data and the drop-ins, as nodeadm-run.service names its sources:
 # it writes containerd's config, and kubelet's (config.json, the user part in

@@ -16,7 +16,12 @@ log() {
   logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
 }
 
-kubelet_endpoint() { grep -rhoE '"imageServiceEndpoint": *"[^"]*"' /etc/kubernetes/kubelet/ 2>/dev/null || true; }
+kubelet_endpoint() {
+  local dir files=(/etc/kubernetes/kubelet/config.json)
+  dir=$(grep -oE -- '--config-dir=[^ "]+' /etc/eks/kubelet/environment 2>/dev/null | tail -n 1 || true)
+  [ -z "$dir" ] || files+=("${dir#--config-dir=}"/*.conf)
+  grep -hoE '"imageServiceEndpoint": *"[^"]*"' "${files[@]}" 2>/dev/null | tail -n 1 || true
+}
 
 nodeadm_config() {
   nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/ ||
