@@ -22,6 +22,15 @@ nodeadm_config() {
     fail "nodeadm could not regenerate containerd's config"
 }
 
+# The files nodeadm's config phase rewrites that the running containerd and kubelet read.
+# shellcheck disable=SC2034 # live.sh and uninstall.sh read it
+NODEADM_WRITES=(/etc/containerd/config.toml /etc/kubernetes/kubelet/config.json /etc/kubernetes/kubelet/config.json.d/40-nodeadm.conf /etc/eks/kubelet/environment)
+
+# Whether the running containerd has the soci snapshotter (the proxy plugin is listed, ok, whether or
+# not soci listens). (Read the whole list first: grep -q quitting early would fail ctr, and the pipe,
+# under pipefail.)
+soci_listed() { [[ "$(ctr plugins ls 2>/dev/null)" =~ io\.containerd\.snapshotter\.v1\ +soci\ [^$'\n']*\ ok ]]; }
+
 # Image references whose content is incomplete (layers discarded after an unpack), one per line.
 incomplete_images() {
   ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }'

@@ -515,6 +515,11 @@ nodeadm_config() {
     fail "nodeadm could not regenerate containerd's config"
 }
 
+# shellcheck disable=SC2034 # live.sh and uninstall.sh read it
+NODEADM_WRITES=(/etc/containerd/config.toml /etc/kubernetes/kubelet/config.json /etc/kubernetes/kubelet/config.json.d/40-nodeadm.conf /etc/eks/kubelet/environment)
+
+soci_listed() { [[ "$(ctr plugins ls 2>/dev/null)" =~ io\.containerd\.snapshotter\.v1\ +soci\ [^$'\n']*\ ok ]]; }
+
 incomplete_images() {
   ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }'
 }
@@ -525,10 +530,7 @@ start_soci() { start_soci_units; }
 apply_wiring() {
   if [ "$WIRING_CHANGED" = 0 ] && grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml 2>/dev/null; then return 0; fi
   local path endpoint_before probe
-  save /etc/containerd/config.toml
-  for path in /etc/kubernetes/kubelet/config.json /etc/kubernetes/kubelet/config.json.d/40-nodeadm.conf /etc/eks/kubelet/environment; do
-    save "$path"
-  done
+  for path in "${NODEADM_WRITES[@]}"; do save "$path"; done
   endpoint_before=$(kubelet_endpoint)
   nodeadm_config
   grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "nodeadm's containerd config does not name soci"
@@ -549,7 +551,5 @@ apply_wiring() {
     log info "restarted kubelet: its image service is now soci ($(kubelet_endpoint))"
   fi
 }
-soci_listed() { [[ "$(ctr plugins ls 2>/dev/null)" =~ io\.containerd\.snapshotter\.v1\ +soci\ [^$'\n']*\ ok ]]; }
-
 finish() { log info "done: soci-snapshotter in $MODE mode; wiring in $WIRING_IN"; }
 main "$@"
