@@ -10,7 +10,10 @@
 . "${BASH_SOURCE[0]%/*}/containerd.sh"
 STRICT=1
 
-check_user_config() { refuse_v2_user_config; }
+check_user_config() {
+  refuse_v2_user_config
+  refuse_fast_image_pull
+}
 start_soci() { start_soci_units; }
 # Only a changed wiring file, or a containerd config without soci, is worth a containerd restart.
 apply_wiring() {
