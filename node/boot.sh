@@ -4,7 +4,10 @@
 . "${BASH_SOURCE[0]%/*}/install.sh"
 STRICT=0
 
-check_user_config() { refuse_v2_user_config; }
+check_user_config() {
+  refuse_v2_user_config
+  refuse_fast_image_pull
+}
 start_soci() { start_soci_units; }
 # nodeadm applies the wiring when it configures containerd, after this script.
 apply_wiring() { :; }

@@ -32,6 +32,21 @@ refuse_v2_user_config() {
   fi
 }
 
+# nodeadm's FastImagePull gate, wherever a NodeConfig sets it (user data: the cache nodeadm-config
+# wrote; a drop-in someone put in /etc/eks/nodeadm.d), makes nodeadm write its own soci config over ours
+# and a containerd drop-in that Requires= soci, in every config phase, on instances of 4 vCPU and 7 GiB
+# or more (amazon-eks-ami 81fec2e8 nodeadm/internal/containerd/config.go writeSnapshotterConfig,
+# UseSOCISnapshotter): the mode installed here would be replaced at the next boot, without a word.
+refuse_fast_image_pull() {
+  local f
+  for f in /run/eks/nodeadm/config.json /etc/eks/nodeadm.d/*.{yaml,yml,json}; do
+    [ -f "$f" ] || continue
+    if grep -qE '"?FastImagePull"?[[:space:]]*:[[:space:]]*"?true' "$f"; then
+      fail "nodeadm's FastImagePull gate is enabled ($f): nodeadm would replace soci's config with its own (parallel pull) at every boot; remove the gate from the node's NodeConfig, or use soci.mode: fast-image-pull"
+    fi
+  done
+}
+
 # nodeadm-run reads drop-ins only where its unit names them (AMIs from v20251023; the unit before,
 # amazon-eks-ami 6c054415 templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-run.service,
 # ran `nodeadm init --skip config` with no sources).

@@ -10,17 +10,17 @@
 . "${BASH_SOURCE[0]%/*}/containerd.sh"
 STRICT=1
 
-check_user_config() { refuse_v2_user_config; }
+check_user_config() {
+  refuse_v2_user_config
+  refuse_fast_image_pull
+}
 start_soci() { start_soci_units; }
 # Only a changed wiring file, or a containerd config without soci, is worth a containerd restart.
 apply_wiring() {
   if [ "$WIRING_CHANGED" = 0 ] && grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml 2>/dev/null; then return 0; fi
   local path endpoint_before probe
   # containerd takes the wiring now: nodeadm writes its config, as at boot.
-  save /etc/containerd/config.toml
-  for path in /etc/kubernetes/kubelet/config.json /etc/kubernetes/kubelet/config.json.d/40-nodeadm.conf /etc/eks/kubelet/environment; do
-    save "$path"
-  done
+  for path in "${NODEADM_WRITES[@]}"; do save "$path"; done
   endpoint_before=$(kubelet_endpoint)
   nodeadm_config
   grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "nodeadm's containerd config does not name soci"
@@ -47,7 +47,4 @@ apply_wiring() {
     log info "restarted kubelet: its image service is now soci ($(kubelet_endpoint))"
   fi
 }
-# (Read the whole list first: grep -q quitting early would fail ctr, and the pipe, under pipefail.)
-soci_listed() { [[ "$(ctr plugins ls 2>/dev/null)" =~ io\.containerd\.snapshotter\.v1\ +soci\ [^$'\n']*\ ok ]]; }
-
 finish() { log info "done: soci-snapshotter in $MODE mode; wiring in $WIRING_IN"; }

@@ -4,6 +4,7 @@
 // each start checks that the imageServiceEndpoint in its config answers and writes what it runs with
 // to /run/kubelet-standin/status.json, so a restart is what applies a new endpoint.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { render } from '../src/index.js';
 import { ensureHarness, withNode, type FakeNode } from './harness/index.js';
 import { podOf, ready, runInit, type PodSpec } from './support/daemonset-pod.js';
 
@@ -50,6 +51,24 @@ describe('D8: live mode with auth cri-keychain', { timeout: 600_000 }, () => {
       expect(await node.isActive('containerd.service')).toBe('active');
       expect(await invocation(node, 'kubelet.service')).not.toBe(kubeletAfter);
       expect(await node.kubeletStatus({ since: Date.now() })).toMatchObject({ ok: true, imageServiceEndpoint: null });
+    });
+  });
+});
+
+describe('auth cri-keychain installed at boot (user data)', { timeout: 600_000 }, () => {
+  it('uninstall restarts kubelet off soci: the endpoint is read as kubelet reads it, not from a drop-in nodeadm leaves unread', async () => {
+    const profile = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: cri-keychain }\n';
+    const userData = render(profile).artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    await withNode({ containerd: '2', name: 'keychain-boot-uninstall', userData }, async (node) => {
+      expect(await node.kubeletStatus()).toMatchObject({ ok: true, imageServiceEndpoint: SOCI_ENDPOINT, snapshotter: 'soci' });
+      const kubeletBefore = await invocation(node, 'kubelet.service');
+      const uninstall = await runInit(node, podOf(profile, true));
+      expect(uninstall.code, uninstall.stdout + uninstall.stderr).toBe(0);
+      // right after the script: kubelet restarted, and its start read no soci endpoint (nodeadm left
+      // config.json.d/40-nodeadm.conf with soci's endpoint, but no longer names the directory)
+      expect(await invocation(node, 'kubelet.service')).not.toBe(kubeletBefore);
+      expect(await node.isActive('containerd.service')).toBe('active');
+      expect(await node.kubeletStatus({ since: Date.now() })).toMatchObject({ ok: true, imageServiceEndpoint: null, snapshotter: 'overlayfs' });
     });
   });
 });

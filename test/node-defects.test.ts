@@ -4,6 +4,7 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { render } from '../src/index.js';
 import { liveScript, uninstallScript } from '../src/artifacts/node-script.js';
+import { mergeUserData } from '../src/mime/merge.js';
 import { ensureHarness, withNode, type FakeNode } from './harness/index.js';
 
 const PARALLEL = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n';
@@ -44,6 +45,24 @@ describe('booted node, containerd 2', { timeout: 300_000 }, () => {
       expect(journal).not.toMatch(/soci-installer: done:/);
       expect(await node.exists('/etc/eks/nodeadm.d/50-soci-installer.yaml')).toBe(false);
       expect(await node.readFile('/var/lib/soci-installer/last-failure')).toMatch(/does not read \/etc\/eks\/nodeadm\.d/);
+      expect(await node.kubeletStatus()).toMatchObject({ ok: true, snapshotter: 'overlayfs' });
+    });
+  });
+
+  it("nodeadm's FastImagePull gate in the user's own NodeConfig: the install refuses instead of being overwritten at the next boot", async () => {
+    // The user's launch template already enables the gate (as EKS documents it); our parts are merged in.
+    const theirs = 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: true\n';
+    const ours = artifact('node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: lazy, source: ami, auth: none }\n', 'user-data.mime');
+    const userData = mergeUserData(Buffer.from(theirs), ours).mime;
+    await withNode({ containerd: '2', name: 'fast-image-pull-gate', userData }, async (node) => {
+      // nodeadm-config cached the user data's NodeConfig, gate included
+      expect(await node.readFile('/run/eks/nodeadm/config.json')).toMatch(/"FastImagePull":\s*true/);
+      const journal = await node.journal();
+      expect(journal).toMatch(/soci-installer: nodeadm's FastImagePull gate is enabled \(\/run\/eks\/nodeadm\/config\.json\)/);
+      expect(journal).not.toMatch(/soci-installer: done:/);
+      expect(await node.exists('/etc/eks/nodeadm.d/50-soci-installer.yaml')).toBe(false);
+      expect(await node.exists('/etc/soci-snapshotter-grpc/config.toml')).toBe(false);
+      // (this machine has 2 CPUs: nodeadm ignores the gate below 4 vCPU, so the node joins on overlayfs)
       expect(await node.kubeletStatus()).toMatchObject({ ok: true, snapshotter: 'overlayfs' });
     });
   });

@@ -237,3 +237,111 @@ describe('uninstall of a release install on an AMI without soci', { timeout: 600
     }
   });
 });
+
+describe('an uninstall stopped by SIGTERM (the DaemonSet unit stopped: RuntimeMaxSec, shutdown)', { timeout: 600_000 }, () => {
+  it('leaves containerd running on the config it runs with, says so, and the next run completes it', async () => {
+    const profile = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n';
+    const userData = render(profile).artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    // Test hook, not a stand-in: the real nodeadm runs, then its config phase holds until the run is
+    // stopped, so SIGTERM arrives after nodeadm rewrote containerd's config and before the restart.
+    const gate = [
+      '#!/bin/bash',
+      '/usr/bin/nodeadm "$@" || exit',
+      '[ "$1 $2 $3" = "init --skip run" ] || exit 0',
+      ': >/run/nodeadm-gate-reached',
+      'while :; do sleep 0.1; done',
+      '',
+    ].join('\n');
+    await withNode({ containerd: '2', name: 'uninstall-stopped', userData }, async (node) => {
+      expect(await node.readFile('/etc/containerd/config.toml')).toContain('soci-snapshotter-grpc.sock');
+      const configBefore = await node.readFile('/etc/containerd/config.toml');
+      const containerdBefore = (await node.unit('containerd.service', 'InvocationID')).InvocationID;
+      const startsBefore = await containerdStarts(node);
+      // an earlier uninstall's marker on this boot (installed again since): not a sign this one is done
+      await node.run('mkdir -p /run/soci-installer && touch /run/soci-installer/uninstalled');
+      await node.writeFile('/usr/local/bin/nodeadm', gate, 0o755);
+      const pod = podOf(profile, true);
+      const unit = `${/soci-installer-[0-9a-f]{12}/.exec(pod.command.join(' '))![0]}.service`;
+
+      const running = runInit(node, pod);
+      await node.waitFor('test -e /run/nodeadm-gate-reached', { timeoutMs: 120_000 });
+      // what systemd does past RuntimeMaxSec: stop the unit (SIGTERM to every process in it)
+      await node.run(`systemctl stop --no-block ${unit}`);
+      const stopped = await running;
+      expect(stopped.code).not.toBe(0);
+      // right after the script, nothing else touched: containerd runs, never restarted, on the config it
+      // started with (on disk as it was: nodeadm's rewrite that never took effect is put back), with soci
+      expect(await node.isActive('containerd.service')).toBe('active');
+      expect((await node.unit('containerd.service', 'InvocationID')).InvocationID).toBe(containerdBefore);
+      expect(await node.readFile('/etc/containerd/config.toml')).toBe(configBefore);
+      await node.run('containerd config dump >/dev/null');
+      expect(await node.isActive('soci-snapshotter.service')).toBe('active');
+      expect(await node.kubeletStatus({ since: Date.now() })).toMatchObject({ ok: true, snapshotter: 'soci' });
+      expect(await node.readFile('/dev/termination-log')).toMatch(
+        /^uninstall stopped by SIGTERM before it finished .*containerd is active .*; run the uninstall again to complete it/,
+      );
+      expect(await node.journal()).toMatch(/soci-installer: uninstall stopped by SIGTERM/);
+      expect(await node.exists('/run/soci-installer/uninstalled')).toBe(false);
+      expect(await node.exists('/var/lib/soci-installer/original')).toBe(true);
+
+      // the next run (the pod's init container again) completes it
+      await node.run('rm /usr/local/bin/nodeadm /run/nodeadm-gate-reached');
+      const again = await runInit(node, pod);
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      expect(await node.isActive('containerd.service')).toBe('active');
+      expect(await containerdStarts(node)).toBe(startsBefore + 1);
+      expect(await node.isActive('soci-snapshotter.service')).toBe('inactive');
+      expect(await node.readFile('/etc/containerd/config.toml')).not.toContain('soci');
+      expect(await node.exists('/var/lib/soci-installer')).toBe(false);
+      expect(await node.exists('/run/soci-installer/uninstalled')).toBe(true);
+      const after = await node.kubeletStatus({ since: Date.now() });
+      expect(after, after.reason).toMatchObject({ ok: true, snapshotter: 'overlayfs' });
+    });
+  });
+
+  it('stopped while containerd restarts off soci: the restart completes, and the next run restarts kubelet off soci (auth cri-keychain) and containerd no more', async () => {
+    const profile = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: cri-keychain }\n';
+    const userData = render(profile).artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    // Test hook: containerd's next start holds while /run/containerd-gate exists.
+    const gate = [
+      '[Service]',
+      "ExecStartPre=/bin/sh -c 'if [ -e /run/containerd-gate ]; then : >/run/containerd-gate-reached; while [ -e /run/containerd-gate ]; do sleep 0.1; done; fi'",
+      '',
+    ].join('\n');
+    await withNode({ containerd: '2', name: 'uninstall-stopped-restart', userData }, async (node) => {
+      expect(await node.kubeletStatus()).toMatchObject({ ok: true, imageServiceEndpoint: 'unix:///run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock' });
+      await node.writeFile('/etc/systemd/system/containerd.service.d/99-test-gate.conf', gate);
+      await node.run('systemctl daemon-reload && touch /run/containerd-gate');
+      const startsBefore = await containerdStarts(node);
+      const kubeletBefore = (await node.unit('kubelet.service', 'InvocationID')).InvocationID;
+      const pod = podOf(profile, true);
+      const unit = `${/soci-installer-[0-9a-f]{12}/.exec(pod.command.join(' '))![0]}.service`;
+
+      const running = runInit(node, pod);
+      await node.waitFor('test -e /run/containerd-gate-reached', { timeoutMs: 120_000 });
+      await node.run(`systemctl stop --no-block ${unit}`);
+      // the stopped script waits for containerd to run again before it exits: let the restart go on
+      await node.waitFor(`[ "$(systemctl show -p ActiveState --value ${unit})" = deactivating ]`);
+      await node.run('rm /run/containerd-gate');
+      const stopped = await running;
+      expect(stopped.code).not.toBe(0);
+      // right after the script: containerd runs, restarted once onto nodeadm's config; kubelet not yet
+      expect(await node.isActive('containerd.service')).toBe('active');
+      expect(await containerdStarts(node)).toBe(startsBefore + 1);
+      expect(await node.readFile('/etc/containerd/config.toml')).not.toContain('soci');
+      expect((await node.unit('kubelet.service', 'InvocationID')).InvocationID).toBe(kubeletBefore);
+      expect(await node.readFile('/dev/termination-log')).toMatch(/^uninstall stopped by SIGTERM before it finished .*; run the uninstall again to complete it/);
+      expect(await node.exists('/run/soci-installer/uninstalled')).toBe(false);
+
+      const again = await runInit(node, pod);
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      expect(again.stdout + again.stderr).toMatch(/restarted kubelet: its image service is containerd again/);
+      expect((await node.unit('kubelet.service', 'InvocationID')).InvocationID).not.toBe(kubeletBefore);
+      expect(await containerdStarts(node)).toBe(startsBefore + 1);
+      expect(await node.exists('/var/lib/soci-installer')).toBe(false);
+      expect(await node.exists('/run/soci-installer/uninstalled')).toBe(true);
+      const after = await node.kubeletStatus({ since: Date.now() });
+      expect(after, after.reason).toMatchObject({ ok: true, snapshotter: 'overlayfs', imageServiceEndpoint: null });
+    });
+  });
+});

@@ -64,8 +64,10 @@ function initCommand(script: 'live.sh' | 'uninstall.sh', hash: string): string {
     'since=$(host date +%s)',
     'rc=0',
     // RuntimeMaxSec, not TimeoutStartSec: a transient service is Type=simple, so it is started once
-    // spawned and a start timeout never applies. Past the limit systemd stops the script (SIGTERM: it
-    // rolls back and says why in last-failure) and systemd-run --wait exits 1 (result "timeout").
+    // spawned and a start timeout never applies. Past the limit systemd stops the script (SIGTERM:
+    // live.sh rolls back, uninstall.sh leaves containerd running on the config it runs with; each says
+    // why in last-failure) and systemd-run --wait exits 1 (result "timeout"); the pod's next attempt
+    // runs it again.
     `host systemd-run --unit=${unit} --wait --collect --quiet --property=RuntimeMaxSec=900 /bin/bash ${hostBundle}/${script} || rc=$?`,
     'host journalctl --no-pager -o cat -t soci-installer --since "@$since" || true',
     'if [ "$rc" != 0 ]; then',

@@ -142,6 +142,16 @@ refuse_v2_user_config() {
   fi
 }
 
+refuse_fast_image_pull() {
+  local f
+  for f in /run/eks/nodeadm/config.json /etc/eks/nodeadm.d/*.{yaml,yml,json}; do
+    [ -f "$f" ] || continue
+    if grep -qE '"?FastImagePull"?[[:space:]]*:[[:space:]]*"?true' "$f"; then
+      fail "nodeadm's FastImagePull gate is enabled ($f): nodeadm would replace soci's config with its own (parallel pull) at every boot; remove the gate from the node's NodeConfig, or use soci.mode: fast-image-pull"
+    fi
+  done
+}
+
 nodeadm_run_unit() {
   if booted; then
     systemctl cat nodeadm-run.service 2>/dev/null || true

@@ -142,6 +142,16 @@ refuse_v2_user_config() {
   fi
 }
 
+refuse_fast_image_pull() {
+  local f
+  for f in /run/eks/nodeadm/config.json /etc/eks/nodeadm.d/*.{yaml,yml,json}; do
+    [ -f "$f" ] || continue
+    if grep -qE '"?FastImagePull"?[[:space:]]*:[[:space:]]*"?true' "$f"; then
+      fail "nodeadm's FastImagePull gate is enabled ($f): nodeadm would replace soci's config with its own (parallel pull) at every boot; remove the gate from the node's NodeConfig, or use soci.mode: fast-image-pull"
+    fi
+  done
+}
+
 nodeadm_run_unit() {
   if booted; then
     systemctl cat nodeadm-run.service 2>/dev/null || true
@@ -276,27 +286,37 @@ main() {
   finish
 }
 
-kubelet_endpoint() { grep -rhoE '"imageServiceEndpoint": *"[^"]*"' /etc/kubernetes/kubelet/ 2>/dev/null || true; }
+kubelet_endpoint() {
+  local dir files=(/etc/kubernetes/kubelet/config.json)
+  dir=$(grep -oE -- '--config-dir=[^ "]+' /etc/eks/kubelet/environment 2>/dev/null | tail -n 1 || true)
+  [ -z "$dir" ] || files+=("${dir#--config-dir=}"/*.conf)
+  grep -hoE '"imageServiceEndpoint": *"[^"]*"' "${files[@]}" 2>/dev/null | tail -n 1 || true
+}
 
 nodeadm_config() {
   nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/ ||
     fail "nodeadm could not regenerate containerd's config"
 }
 
+# shellcheck disable=SC2034 # live.sh and uninstall.sh read it
+NODEADM_WRITES=(/etc/containerd/config.toml /etc/kubernetes/kubelet/config.json /etc/kubernetes/kubelet/config.json.d/40-nodeadm.conf /etc/eks/kubelet/environment)
+
+soci_listed() { [[ "$(ctr plugins ls 2>/dev/null)" =~ io\.containerd\.snapshotter\.v1\ +soci\ [^$'\n']*\ ok ]]; }
+
 incomplete_images() {
   ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }'
 }
 STRICT=1
 
-check_user_config() { refuse_v2_user_config; }
+check_user_config() {
+  refuse_v2_user_config
+  refuse_fast_image_pull
+}
 start_soci() { start_soci_units; }
 apply_wiring() {
   if [ "$WIRING_CHANGED" = 0 ] && grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml 2>/dev/null; then return 0; fi
   local path endpoint_before probe
-  save /etc/containerd/config.toml
-  for path in /etc/kubernetes/kubelet/config.json /etc/kubernetes/kubelet/config.json.d/40-nodeadm.conf /etc/eks/kubelet/environment; do
-    save "$path"
-  done
+  for path in "${NODEADM_WRITES[@]}"; do save "$path"; done
   endpoint_before=$(kubelet_endpoint)
   nodeadm_config
   grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "nodeadm's containerd config does not name soci"
@@ -317,7 +337,5 @@ apply_wiring() {
     log info "restarted kubelet: its image service is now soci ($(kubelet_endpoint))"
   fi
 }
-soci_listed() { [[ "$(ctr plugins ls 2>/dev/null)" =~ io\.containerd\.snapshotter\.v1\ +soci\ [^$'\n']*\ ok ]]; }
-
 finish() { log info "done: soci-snapshotter in $MODE mode; wiring in $WIRING_IN"; }
 main "$@"

@@ -5,22 +5,69 @@ log() {
   logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
 }
 
-kubelet_endpoint() { grep -rhoE '"imageServiceEndpoint": *"[^"]*"' /etc/kubernetes/kubelet/ 2>/dev/null || true; }
+kubelet_endpoint() {
+  local dir files=(/etc/kubernetes/kubelet/config.json)
+  dir=$(grep -oE -- '--config-dir=[^ "]+' /etc/eks/kubelet/environment 2>/dev/null | tail -n 1 || true)
+  [ -z "$dir" ] || files+=("${dir#--config-dir=}"/*.conf)
+  grep -hoE '"imageServiceEndpoint": *"[^"]*"' "${files[@]}" 2>/dev/null | tail -n 1 || true
+}
 
 nodeadm_config() {
   nodeadm init --skip run --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/ ||
     fail "nodeadm could not regenerate containerd's config"
 }
 
+# shellcheck disable=SC2034 # live.sh and uninstall.sh read it
+NODEADM_WRITES=(/etc/containerd/config.toml /etc/kubernetes/kubelet/config.json /etc/kubernetes/kubelet/config.json.d/40-nodeadm.conf /etc/eks/kubelet/environment)
+
+soci_listed() { [[ "$(ctr plugins ls 2>/dev/null)" =~ io\.containerd\.snapshotter\.v1\ +soci\ [^$'\n']*\ ok ]]; }
+
 incomplete_images() {
   ctr --namespace k8s.io images check 2>/dev/null | awk 'NR > 1 && $4 == "incomplete" { print $1 }'
 }
 DONE=/run/soci-installer/uninstalled
+KUBELET_RECORD=$STATE/uninstall-kubelet-endpoint
+SWITCH_RECORD=$STATE/uninstall-containerd-switch
 
+report() {
+  log err "uninstall $*"
+  if [ -d "$STATE" ]; then echo "uninstall $*" >"$STATE/last-failure"; fi
+}
 fail() {
-  log err "uninstall failed: $*"
+  report "failed: $*"
   exit 1
 }
+record() {
+  printf '%s\n' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"
+}
+
+WORK=$(mktemp -d)
+STOPPED=0 SWITCH=none RELOAD=0 TMP=
+containerd_was_active=0
+restore_containerd() {
+  if [ "$containerd_was_active" = 1 ] && ! systemctl is-active --quiet containerd.service; then
+    systemctl start containerd.service || log err "containerd did not start again"
+  fi
+}
+on_exit() {
+  local path
+  set +e
+  [ -z "$TMP" ] || rm -f "$TMP"
+  if [ "$SWITCH" = config ]; then
+    for path in "${NODEADM_WRITES[@]}"; do
+      if [ -e "$WORK/before$path" ]; then cp -a "$WORK/before$path" "$path.tmp" && mv -f "$path.tmp" "$path"; else rm -f "$path"; fi
+    done
+  fi
+  [ "$RELOAD" = 0 ] || systemctl daemon-reload
+  restore_containerd
+  if [ "$STOPPED" = 1 ]; then
+    report "stopped by SIGTERM before it finished (a time limit, a shutdown, or its unit was stopped): nothing is rolled back, containerd is $(systemctl is-active containerd.service) on the config it runs with; run the uninstall again to complete it (the uninstall DaemonSet's pod retries it)"
+  fi
+  rm -rf "$WORK"
+}
+trap on_exit EXIT
+trap 'STOPPED=1; exit 1' TERM
+rm -f "$DONE"
 
 if [ ! -d "$STATE/original" ]; then
   log info "nothing to undo: soci-installer left no state on this node"
@@ -41,45 +88,49 @@ if [ ${#on_soci[@]} -gt 0 ]; then
   fail "${#on_soci[@]} container(s) use the soci snapshotter (${on_soci[*]:0:5}): drain the node (kubectl drain, and delete its DaemonSet pods) and run again, or replace the node"
 fi
 
-wired=0
-grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml 2>/dev/null && wired=1
-containerd_was_active=0
 systemctl is-active --quiet containerd.service && containerd_was_active=1
-restore_containerd() {
-  if [ "$containerd_was_active" = 1 ] && ! systemctl is-active --quiet containerd.service; then
-    systemctl start containerd.service || log err "containerd did not start again"
-  fi
-}
-trap restore_containerd EXIT
-endpoint_before=$(kubelet_endpoint)
+[ -e "$KUBELET_RECORD" ] || record "$KUBELET_RECORD" "$(kubelet_endpoint)"
 systemctl disable "$PAUSE_UNIT" >/dev/null 2>&1 || true
 while read -r unit; do
   systemctl disable "$unit" >/dev/null 2>&1 || true
 done < <(cat "$STATE/enabled-units" 2>/dev/null || true)
 
+RELOAD=1
 cd "$STATE/original" || exit 1
 while IFS= read -r -d '' kept; do
   path=/${kept#./}
   case "$path" in
     *.absent) rm -f "${path%.absent}" && log info "removed ${path%.absent}" ;;
-    *) cp -a "$kept" "$path" && log info "restored $path" ;;
+    *) TMP=$path.soci-installer.tmp && cp -a "$kept" "$TMP" && mv -f "$TMP" "$path" && TMP= && log info "restored $path" ;;
   esac
 done < <(find . \( -type f -o -type l \) -print0)
 cd /
 systemctl daemon-reload
+RELOAD=0
 
-if [ "$wired" = 1 ] && [ "$containerd_was_active" = 1 ]; then
-  nodeadm_config
-  ! grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "containerd's config still names soci"
-  systemctl restart containerd.service || fail "containerd did not restart"
+wired() { soci_listed || grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml 2>/dev/null; }
+if [ "$containerd_was_active" = 1 ] && { [ -e "$SWITCH_RECORD" ] || wired; }; then
+  record "$SWITCH_RECORD" "containerd moves off soci"
+  if wired; then
+    for path in "${NODEADM_WRITES[@]}"; do
+      if [ -e "$path" ]; then mkdir -p "$WORK/before${path%/*}" && cp -a "$path" "$WORK/before$path"; fi
+    done
+    SWITCH=config
+    nodeadm_config
+    ! grep -q soci-snapshotter-grpc.sock /etc/containerd/config.toml || fail "containerd's config still names soci"
+    SWITCH=restart
+    systemctl restart containerd.service || fail "containerd did not restart"
+  fi
   for _ in $(seq 60); do ctr version >/dev/null 2>&1 && break; sleep 1; done
   incomplete_images | while read -r ref; do
     ctr --namespace k8s.io images rm "$ref" >/dev/null && log info "forgot $ref (pulled through soci; kubelet pulls it again)"
   done
+  rm -f "$SWITCH_RECORD"
 fi
-if [ "$(kubelet_endpoint)" != "$endpoint_before" ] && systemctl is-active --quiet kubelet.service; then
+if [ "$(kubelet_endpoint)" != "$(cat "$KUBELET_RECORD")" ] && systemctl is-active --quiet kubelet.service; then
   restore_containerd
   systemctl restart kubelet.service || fail "kubelet did not restart without soci's image service endpoint"
+  record "$KUBELET_RECORD" "$(kubelet_endpoint)"
   log info "restarted kubelet: its image service is containerd again"
 fi
 systemctl stop soci-snapshotter.service soci-snapshotter.socket >/dev/null 2>&1 || true
