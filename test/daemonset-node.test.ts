@@ -91,6 +91,23 @@ describe('bundles', { timeout: 600_000 }, () => {
   });
 });
 
+describe('a unit an earlier attempt left', { timeout: 600_000 }, () => {
+  it("the pod's next attempt waits while that unit is still stopping, then runs", async () => {
+    const pod = podOf('node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n');
+    const unit = /--unit=(soci-installer-[0-9a-f]{12}) /.exec(pod.command[2]!)![1]!;
+    await withNode({ containerd: '2', name: 'ds-unit-stopping' }, async (node) => {
+      // A run of the same unit that, once told to stop, takes 8 seconds to clean up (as a stopped
+      // live.sh rolls back): systemctl stop --no-block leaves it deactivating.
+      await node.run(`systemd-run --unit=${unit} --quiet /bin/bash -c 'trap "sleep 8; exit 0" TERM; while :; do sleep 1; done'`);
+      await node.run(`systemctl stop --no-block ${unit}.service; until [ "$(systemctl show --property=ActiveState --value ${unit}.service)" = deactivating ]; do sleep 0.2; done`);
+      const res = await runInit(node, pod);
+      expect(res.code, res.stdout + res.stderr).toBe(0);
+      expect(res.stdout + res.stderr).not.toMatch(/already (loaded|exists)/);
+      expect(await ready(node, pod)).toBe(true);
+    });
+  });
+});
+
 describe('D8b: a node that is not EKS AL2023', { timeout: 600_000 }, () => {
   const profile = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n';
 
