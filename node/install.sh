@@ -16,20 +16,28 @@
 
 # nodeadm picks its containerd template from the merged containerd.config text (amazon-eks-ami
 # nodeadm/internal/containerd/config.go at 81fec2e8): once our version 3 keys are merged in, a user's
-# config in version 2 keys is no longer migrated and containerd 2 ignores it. We refuse such a node
-# rather than emit our keys as version 2 there: it then joins on overlayfs with the user's settings
-# working and a message naming the fix, instead of relying on `containerd config migrate` for our keys
-# and breaking again the day the user's part gains one version 3 key. What moves in that migration is
-# the CRI plugin's ("assume it is config V2 if io.containerd.grpc.v1.cri detected", says nodeadm), so a
-# config without CRI keys, such as [metrics] or [debug], keeps working beside ours. nodeadm-config (before cloud-init) caches the
-# user-data NodeConfig in /run/eks/nodeadm/config.json (its --config-cache).
+# config in version 2 keys is no longer migrated. Under io.containerd.grpc.v1.cri containerd 2 then
+# reads only its CRI server's keys (CRI_SERVER_KEYS) and ignores the rest, which moved
+# (CRI_MOVED). We refuse a node whose config has such keys rather than emit our keys as version 2
+# there: it then joins on overlayfs with the user's settings working and a message naming the keys and
+# where they belong now (toml_cri_keys, in cri-keys.sh, which the boot and live scripts carry). The
+# rule and both tables are in src/containerd-cri-keys.ts, which the launch-template merge applies
+# too: nothing is refused where the text names a version 3 CRI plugin (nodeadm migrates nothing then,
+# with or without us), or sets a version below 3 (containerd migrates it all as it loads). nodeadm-config (before cloud-init) caches the user-data NodeConfig
+# in /run/eks/nodeadm/config.json (its --config-cache).
 refuse_v2_user_config() {
-  local cache=/run/eks/nodeadm/config.json user_config
+  local cache=/run/eks/nodeadm/config.json user_config keys what key stale=''
   [ "$CONTAINERD_LINE" = 2 ] && [ -r "$cache" ] && command -v jq >/dev/null || return 0
   user_config=$(jq -r '.spec.containerd.config // empty' "$cache" 2>/dev/null || true)
-  if grep -q 'io\.containerd\.grpc\.v1\.cri' <<<"$user_config" && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config"; then
-    fail "containerd.config in user data uses containerd 1.x (config version 2) keys: merged with soci's wiring (version 3 keys) nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)"
-  fi
+  ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config" || return 0
+  keys=$(toml_cri_keys <<<"$user_config") || fail "containerd.config in user data: awk could not read it"
+  while read -r what key; do
+    case $what in
+      version) [ "$key" -ge 3 ] 2>/dev/null || return 0 ;;
+      key) [[ " $CRI_SERVER_KEYS " == *" $key "* ]] || stale+="${stale:+; }$key (now in ${CRI_MOVED[$key]:-$CRI_MOVED_OTHERS})" ;;
+    esac
+  done <<<"$keys"
+  [ -z "$stale" ] || fail "containerd.config in user data sets keys under io.containerd.grpc.v1.cri that containerd 2 (config version 3) no longer reads there: $stale. Merged with soci's wiring (version 3 keys), nodeadm would not migrate them and containerd 2 would ignore them; move them to where they are now"
 }
 
 # nodeadm's FastImagePull gate, wherever a NodeConfig sets it (user data: the cache nodeadm-config

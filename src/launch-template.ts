@@ -9,6 +9,7 @@ import { call } from './aws/errors.js';
 import { AMI_ID } from './aws/names.js';
 import type { Ec2Api } from './aws/ec2.js';
 import type { EksApi } from './aws/eks.js';
+import { staleCriProblem } from './containerd-cri-keys.js';
 import { mergeUserData } from './mime/merge.js';
 import { USER_DATA_LIMIT, USER_DATA_WARN } from './artifacts/user-data.js';
 import { eksAmiParameter, nodeArchOf, plan as makePlan, type Plan } from './plan.js';
@@ -234,10 +235,8 @@ export async function launchTemplate(opts: LaunchTemplateOptions, deps: LaunchTe
     if (!imageId && source.ImageId && !merged.keptClusterBlock) {
       requireCluster(plan, `version ${defaultVersion} of ${subject} sets ImageId ${source.ImageId}, which the new version keeps`);
     }
-    if (merged.containerd1CriPart !== undefined && plan.installs && plan.containerd === '2') {
-      throw new UsageError(
-        `${subject}: part ${merged.containerd1CriPart} of version ${defaultVersion}'s user data sets containerd.config with containerd 1.x CRI keys (io.containerd.grpc.v1.cri): merged with soci's wiring (version 3 keys), nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)`,
-      );
+    if (merged.staleCri && plan.installs && plan.containerd === '2') {
+      throw new UsageError(`${subject}: part ${merged.staleCri.part} of version ${defaultVersion}'s user data: its containerd.config ${staleCriProblem(merged.staleCri.keys)}`);
     }
     const size = Buffer.byteLength(merged.mime);
     const ours = Buffer.byteLength(mime);

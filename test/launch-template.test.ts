@@ -183,16 +183,25 @@ describe('launch-template', () => {
     );
   });
 
-  it("D11: a kept NodeConfig of the user's with containerd 1.x CRI keys is refused on containerd 2 (soci's v3 wiring would make containerd ignore them); v3 names, other keys, or containerd 1.7 pass", async () => {
+  it("D11: a kept NodeConfig of the user's with containerd 1.x CRI keys is refused on containerd 2 (soci's v3 wiring would make containerd ignore them), naming each key and where it lives now; the CRI server's keys, v3 names, version = 2, other keys, or containerd 1.7 pass", async () => {
     const part = (toml: string) => `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  containerd:\n    config: |\n${toml.replace(/^(?=.)/gm, '      ')}`;
     const userData = (toml: string) => b64(buildMime([{ contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho hi\n' }, { contentType: CONTENT_TYPES.nodeConfig, body: part(toml) }]));
     const v1 = '[plugins."io.containerd.grpc.v1.cri"]\nmax_concurrent_downloads = 7\n';
     existing(3, { UserData: userData(v1) });
     const err = await failure(launchTemplate(opts(), deps));
     expect(err).toBeInstanceOf(UsageError);
-    expect(err.message).toMatch(/part 2 of version 3's user data sets containerd\.config with containerd 1\.x CRI keys \(io\.containerd\.grpc\.v1\.cri\): .* write them with version 3 plugin names/);
+    expect(err.message).toMatch(/part 2 of version 3's user data: its containerd\.config sets keys under io\.containerd\.grpc\.v1\.cri that containerd 2 \(config version 3\) no longer reads there: max_concurrent_downloads \(now in io\.containerd\.cri\.v1\.images\)\. Merged with soci's wiring/);
     expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(0);
+    // Beside the CRI server's own keys, which stay, only the others are named.
+    const mixed = '[plugins."io.containerd.grpc.v1.cri"]\nstream_idle_timeout = "1h"\nsandbox_image = "p"\n[plugins."io.containerd.grpc.v1.cri".containerd]\nsnapshotter = "overlayfs"\n';
+    ec2Mock.reset();
+    existing(3, { UserData: userData(mixed) });
+    const named = (await failure(launchTemplate(opts(), deps))).message;
+    expect(named).toContain('no longer reads there: sandbox_image (now in io.containerd.cri.v1.images as pinned_images.sandbox); containerd (now in io.containerd.cri.v1.runtime, its snapshotter, ');
+    expect(named).not.toContain('stream_idle_timeout');
     for (const [toml, o] of [
+      ['[plugins."io.containerd.grpc.v1.cri"]\nstream_idle_timeout = "1h"\n[plugins."io.containerd.grpc.v1.cri".x509_key_pair_streaming]\ntls_cert_file = "/etc/cri/tls.crt"\n', opts()],
+      [`version = 2\n${v1}`, opts()],
       ['[plugins."io.containerd.cri.v1.images"]\nmax_concurrent_downloads = 7\n', opts()],
       ['[metrics]\naddress = "127.0.0.1:1338"\n', opts()],
       [v1, opts({ profile: loadProfile('node: { arch: x86_64, kubernetesVersion: "1.32", containerd: "1.7" }\nsoci: { mode: parallel, source: ami }\n') })],

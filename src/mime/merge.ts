@@ -7,6 +7,7 @@
 // (archive.ts): a part of the user's that can only travel base64-encoded is refused, not re-encoded.
 import { gunzipSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
+import { staleCriKeys } from '../containerd-cri-keys.js';
 import { UsageError } from '../errors.js';
 import { CONTENT_TYPES, buildMime, isPlainText, parseMime, type Part } from './archive.js';
 
@@ -61,18 +62,16 @@ export interface MergeResult {
   replaced: number;
   /** Whether a NodeConfig part of the user's that stays carries a cluster block (endpoint and name). */
   keptClusterBlock: boolean;
-  /** The number (from 1, in the existing user data) of a kept NodeConfig part whose containerd.config has 1.x CRI keys. */
-  containerd1CriPart?: number;
+  /** A kept NodeConfig part (numbered from 1, in the existing user data) whose containerd.config has 1.x CRI keys, and those keys. */
+  staleCri?: { part: number; keys: string[] };
 }
 
-// nodeadm treats a containerd.config without version 3 CRI names as version 2 and migrates it
-// (amazon-eks-ami nodeadm/internal/containerd/config.go at 81fec2e8, Version3configInNodeConfig); once
-// soci's wiring (version 3 names) is merged in, it does not, and containerd 2 ignores the CRI keys
-// written in 1.x form. The node scripts refuse such a node by the same rule (node/install.sh,
-// refuse_v2_user_config); here it is caught before the launch template is written.
-function hasContainerd1CriKeys(part: Part): boolean {
+// A NodeConfig of the user's whose containerd.config keeps containerd 1.x CRI keys that containerd 2
+// would ignore once soci's wiring is merged in (the rule: containerd-cri-keys.ts; the node scripts
+// apply it too, in refuse_v2_user_config): caught here before the launch template is written.
+function staleCriKeysOf(part: Part): string[] {
   const toml = nodeConfigOf(part)?.spec?.containerd?.config;
-  return typeof toml === 'string' && toml.includes('io.containerd.grpc.v1.cri') && !/io\.containerd\.cri\.v1\.(images|runtime)/.test(toml);
+  return typeof toml === 'string' ? staleCriKeys(toml) : [];
 }
 
 function hasClusterBlock(part: Part): boolean {
@@ -110,12 +109,13 @@ export function mergeUserData(existing: Buffer | undefined, oursMime: string): M
   const theirs = existing ? userDataParts(existing) : [];
   const kept = theirs.flatMap((p, i) => (isOurPart(p) ? [] : [writable(p, i + 1)]));
   if (kept.length === 0) return { mime: oursMime, kept: 0, replaced: theirs.length, keptClusterBlock: false };
-  const cri1 = theirs.findIndex((p) => !isOurPart(p) && hasContainerd1CriKeys(p));
+  const stale = theirs.map((p) => (isOurPart(p) ? [] : staleCriKeysOf(p)));
+  const cri1 = stale.findIndex((keys) => keys.length > 0);
   return {
     mime: buildMime([...kept, ...parseMime(oursMime)]),
     kept: kept.length,
     replaced: theirs.length - kept.length,
     keptClusterBlock: kept.some(hasClusterBlock),
-    ...(cri1 >= 0 ? { containerd1CriPart: cri1 + 1 } : {}),
+    ...(cri1 >= 0 ? { staleCri: { part: cri1 + 1, keys: stale[cri1]! } } : {}),
   };
 }

@@ -134,12 +134,18 @@ fetch() {
 }
 
 refuse_v2_user_config() {
-  local cache=/run/eks/nodeadm/config.json user_config
+  local cache=/run/eks/nodeadm/config.json user_config keys what key stale=''
   [ "$CONTAINERD_LINE" = 2 ] && [ -r "$cache" ] && command -v jq >/dev/null || return 0
   user_config=$(jq -r '.spec.containerd.config // empty' "$cache" 2>/dev/null || true)
-  if grep -q 'io\.containerd\.grpc\.v1\.cri' <<<"$user_config" && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config"; then
-    fail "containerd.config in user data uses containerd 1.x (config version 2) keys: merged with soci's wiring (version 3 keys) nodeadm would not migrate them and containerd 2 would ignore them; write them with version 3 plugin names (io.containerd.cri.v1.images, io.containerd.cri.v1.runtime)"
-  fi
+  ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config" || return 0
+  keys=$(toml_cri_keys <<<"$user_config") || fail "containerd.config in user data: awk could not read it"
+  while read -r what key; do
+    case $what in
+      version) [ "$key" -ge 3 ] 2>/dev/null || return 0 ;;
+      key) [[ " $CRI_SERVER_KEYS " == *" $key "* ]] || stale+="${stale:+; }$key (now in ${CRI_MOVED[$key]:-$CRI_MOVED_OTHERS})" ;;
+    esac
+  done <<<"$keys"
+  [ -z "$stale" ] || fail "containerd.config in user data sets keys under io.containerd.grpc.v1.cri that containerd 2 (config version 3) no longer reads there: $stale. Merged with soci's wiring (version 3 keys), nodeadm would not migrate them and containerd 2 would ignore them; move them to where they are now"
 }
 
 refuse_fast_image_pull() {

@@ -29,7 +29,7 @@
  * Needs root, unshare (util-linux), chroot and overlayfs; a missing tool is an error, never a skip.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +99,11 @@ export function makeScratchRoot(opts: ScratchRootOptions): ScratchRoot {
   for (const l of ['bin', 'sbin', 'lib', 'lib64']) symlinkSync(`usr/${l}`, join(root, l));
   mkdirSync(join(dir, 'usr-work'));
   for (const f of ['passwd', 'group']) copyFileSync(`/etc/${f}`, join(root, 'etc', f));
+  // Debian finds /usr/bin/awk through /etc/alternatives (AL2023 has gawk there itself): the same awk in the root.
+  if (existsSync('/etc/alternatives/awk')) {
+    mkdirSync(join(root, 'etc/alternatives'));
+    symlinkSync(realpathSync('/etc/alternatives/awk'), join(root, 'etc/alternatives/awk'));
+  }
   write(join(root, 'etc/machine-id'), '0123456789abcdef0123456789abcdef\n', 0o444);
   write(join(root, 'etc/ssh/ssh_host_ed25519_key'), 'PRIVATE KEY OF THE BUILDER\n', 0o600);
   write(join(root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'ssh-ed25519 AAAA builder\n');
