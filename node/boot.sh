@@ -2,8 +2,6 @@
 # soci-installer boot: the steps of install.sh that are particular to a booting node (user data).
 # shellcheck source=install.sh
 . "${BASH_SOURCE[0]%/*}/install.sh"
-# shellcheck source=cri-keys.sh
-. "${BASH_SOURCE[0]%/*}/cri-keys.sh"
 STRICT=0
 
 check_user_config() {

@@ -17,26 +17,29 @@
 # nodeadm picks its containerd template from the merged containerd.config text (amazon-eks-ami
 # nodeadm/internal/containerd/config.go at 81fec2e8): once our version 3 keys are merged in, a user's
 # config in version 2 keys is no longer migrated. Under io.containerd.grpc.v1.cri containerd 2 then
-# reads only its CRI server's keys (CRI_SERVER_KEYS) and ignores the rest, which moved
-# (CRI_MOVED). We refuse a node whose config has such keys rather than emit our keys as version 2
-# there: it then joins on overlayfs with the user's settings working and a message naming the keys and
-# where they belong now (toml_cri_keys, in cri-keys.sh, which the boot and live scripts carry). The
-# rule and both tables are in src/containerd-cri-keys.ts, which the launch-template merge applies
-# too: nothing is refused where the text names a version 3 CRI plugin (nodeadm migrates nothing then,
-# with or without us), or sets a version below 3 (containerd migrates it all as it loads). nodeadm-config (before cloud-init) caches the user-data NodeConfig
-# in /run/eks/nodeadm/config.json (its --config-cache).
+# reads only its CRI server's keys and drops the rest, which moved to the version 3 CRI plugins
+# (CRI_MOVED, in the data header). We refuse a node whose config has such keys rather than emit our
+# keys as version 2 there: it then joins on overlayfs with the user's settings working and a message
+# naming the keys and where they belong now. The node's containerd says which keys it drops: its config
+# dump of that text as version 3 logs "Ignoring unknown key in TOML for plugin" for each (one word: a
+# key right under the table; cmd/containerd/server/config/config.go, Decode, at v2.2.4). The
+# launch-template merge applies the same rule from src/containerd-cri-keys.ts, which holds the tables:
+# nothing is refused where the text names a version 3 CRI plugin (nodeadm migrates nothing then, with
+# or without us), or sets a version below 3 (containerd migrates it all as it loads). nodeadm-config
+# (before cloud-init) caches the user-data NodeConfig in /run/eks/nodeadm/config.json (--config-cache).
 refuse_v2_user_config() {
-  local cache=/run/eks/nodeadm/config.json user_config keys what key stale=''
+  local cache=/run/eks/nodeadm/config.json user_config version key stale=''
   [ "$CONTAINERD_LINE" = 2 ] && [ -r "$cache" ] && command -v jq >/dev/null || return 0
   user_config=$(jq -r '.spec.containerd.config // empty' "$cache" 2>/dev/null || true)
-  ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config" || return 0
-  keys=$(toml_cri_keys <<<"$user_config") || fail "containerd.config in user data: awk could not read it"
-  while read -r what key; do
-    case $what in
-      version) [ "$key" -ge 3 ] 2>/dev/null || return 0 ;;
-      key) [[ " $CRI_SERVER_KEYS " == *" $key "* ]] || stale+="${stale:+; }$key (now in ${CRI_MOVED[$key]:-$CRI_MOVED_OTHERS})" ;;
-    esac
-  done <<<"$keys"
+  grep -q 'io\.containerd\.grpc\.v1\.cri' <<<"$user_config" && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config" || return 0
+  # Its own version: the top-level key, before the first table.
+  version=$(sed -n '/^[[:space:]]*\[/q; s/^[[:space:]]*version[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' <<<"$user_config")
+  [ "${version:-3}" -ge 3 ] 2>/dev/null || return 0
+  { [ -n "$version" ] || echo 'version = 3'; printf '%s\n' "$user_config"; } >"$WORK/user-containerd.toml"
+  for key in $(containerd --config "$WORK/user-containerd.toml" config dump 2>&1 >/dev/null |
+    sed -n 's/.*msg="Ignoring unknown key in TOML for plugin".* key=\([^ "]*\) plugin=io\.containerd\.grpc\.v1\.cri$/\1/p' | LC_ALL=C sort -u); do
+    stale+="${stale:+; }$key (now in ${CRI_MOVED[$key]:-$CRI_MOVED_OTHERS})"
+  done
   [ -z "$stale" ] || fail "containerd.config in user data sets keys under io.containerd.grpc.v1.cri that containerd 2 (config version 3) no longer reads there: $stale. Merged with soci's wiring (version 3 keys), nodeadm would not migrate them and containerd 2 would ignore them; move them to where they are now"
 }
 

@@ -6,8 +6,6 @@
 # through soci). Always strict: a failure rolls back and exits 1, so the pod says so.
 # shellcheck source=install.sh
 . "${BASH_SOURCE[0]%/*}/install.sh"
-# shellcheck source=cri-keys.sh
-. "${BASH_SOURCE[0]%/*}/cri-keys.sh"
 # shellcheck source=containerd.sh
 . "${BASH_SOURCE[0]%/*}/containerd.sh"
 STRICT=1

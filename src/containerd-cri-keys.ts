@@ -1,8 +1,9 @@
 // Which keys containerd 2 (config version 3) still reads under [plugins."io.containerd.grpc.v1.cri"],
-// and where the others went. The one source for both checks of a user's own containerd.config: the
-// launch-template merge (mime/merge.ts) and the node scripts' refuse_v2_user_config (node/install.sh),
-// whose data header carries these tables (artifacts/node-script.ts).
-// Read from containerd/containerd at v2.2.4 (193637f7), unchanged from v2.0.0 to v2.2.7:
+// and where the others went. The launch-template merge (mime/merge.ts) checks a user's containerd.config
+// with it; the node scripts' refuse_v2_user_config (node/install.sh) asks the node's containerd which
+// keys it drops and names where each went from CRI_MOVED (in their data header, artifacts/node-script.ts).
+// test/validators.test.ts holds this list against containerd 2.2.4's own verdict.
+// Read from containerd/containerd at v2.2.4 (193637f7), the same from v2.0.0 to v2.2.7:
 // - internal/cri/config/config.go, ServerConfig: in version 3 the table is the CRI gRPC server's config
 //   alone. containerd decodes it strictly and drops any other key with a warning ("Ignoring unknown key
 //   in TOML for plugin", cmd/containerd/server/config/config.go, Decode).
@@ -59,7 +60,10 @@ export function staleCriKeys(toml: string): string[] {
   if (typeof doc.version === 'number' && doc.version < 3) return [];
   const cri = (doc.plugins as Record<string, unknown> | undefined)?.[CRI_V1];
   if (typeof cri !== 'object' || cri === null || Array.isArray(cri)) return [];
-  return Object.keys(cri).filter((k) => !CRI_SERVER_KEYS.includes(k));
+  // Sorted, as the node scripts list them.
+  return Object.keys(cri)
+    .filter((k) => !CRI_SERVER_KEYS.includes(k))
+    .sort();
 }
 
 /** What is wrong, after "containerd.config ": node/install.sh words its refusal the same (test/validators.test.ts). */

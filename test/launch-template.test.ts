@@ -197,7 +197,7 @@ describe('launch-template', () => {
     ec2Mock.reset();
     existing(3, { UserData: userData(mixed) });
     const named = (await failure(launchTemplate(opts(), deps))).message;
-    expect(named).toContain('no longer reads there: sandbox_image (now in io.containerd.cri.v1.images as pinned_images.sandbox); containerd (now in io.containerd.cri.v1.runtime, its snapshotter, ');
+    expect(named).toContain('no longer reads there: containerd (now in io.containerd.cri.v1.runtime, its snapshotter, disable_snapshot_annotations, discard_unpacked_layers and runtimes.*.snapshot in io.containerd.cri.v1.images); sandbox_image (now in io.containerd.cri.v1.images as pinned_images.sandbox).');
     expect(named).not.toContain('stream_idle_timeout');
     for (const [toml, o] of [
       ['[plugins."io.containerd.grpc.v1.cri"]\nstream_idle_timeout = "1h"\n[plugins."io.containerd.grpc.v1.cri".x509_key_pair_streaming]\ntls_cert_file = "/etc/cri/tls.crt"\n', opts()],

@@ -7,7 +7,7 @@
 // and so are their comment lines: user data must stay small (EC2 takes 16 KiB, and users add their
 // own parts), the comments are read in node/ (in the package) and the node files keep theirs.
 import { readFileSync } from 'node:fs';
-import { CRI_MOVED, CRI_MOVED_OTHERS, CRI_SERVER_KEYS } from '../containerd-cri-keys.js';
+import { CRI_MOVED, CRI_MOVED_OTHERS } from '../containerd-cri-keys.js';
 import { InternalError } from '../errors.js';
 import { BAD_SOCI_VERSIONS } from '../profile/load.js';
 import { PATHS, type Plan } from '../plan.js';
@@ -17,13 +17,13 @@ import { nodeFiles, PAUSE_IMPORT_UNIT, wiringDropIn, type NodeFile } from './nod
 const NODE_DIR = new URL('../../node/', import.meta.url);
 const DELIMITER = 'SOCI_INSTALLER_EOF';
 
-type Part = 'log' | 'lib' | 'install' | 'cri-keys' | 'boot' | 'containerd' | 'live' | 'bake' | 'uninstall' | 'fast-image-pull';
+type Part = 'log' | 'lib' | 'install' | 'boot' | 'containerd' | 'live' | 'bake' | 'uninstall' | 'fast-image-pull';
 
 /** Each script's parts, in order; the install paths end with `main "$@"`. */
 const SCRIPTS = {
-  install: { parts: ['log', 'lib', 'install', 'cri-keys', 'boot'], main: true },
+  install: { parts: ['log', 'lib', 'install', 'boot'], main: true },
   'fast-image-pull': { parts: ['log', 'fast-image-pull'], main: false },
-  live: { parts: ['log', 'lib', 'install', 'cri-keys', 'containerd', 'live'], main: true },
+  live: { parts: ['log', 'lib', 'install', 'containerd', 'live'], main: true },
   bake: { parts: ['log', 'lib', 'install', 'bake'], main: true },
   uninstall: { parts: ['log', 'containerd', 'uninstall'], main: false },
 } as const satisfies Record<string, { parts: Part[]; main: boolean }>;
@@ -139,12 +139,12 @@ function declareMap(name: string, entries: [string, string][]): string {
   return `declare -A ${name}=(${entries.map(([k, v]) => `[${k}]=${shellQuote(v)}`).join(' ')})\n`;
 }
 
-// refuse_v2_user_config (node/install.sh, with cri-keys.sh in the boot and live scripts) checks a user's
-// containerd.config where containerd 2 runs: there the script gets the tables it checks against (the
-// one copy of the rule is containerd-cri-keys.ts).
-function criKeyTables(plan: Plan, path: 'boot' | 'live' | 'bake'): string {
+// Where containerd 2 runs, the paths that read user data check a user's containerd.config
+// (refuse_v2_user_config, node/install.sh): the node's containerd names the keys it would drop, this
+// table where each lives now (containerd-cri-keys.ts).
+function criMovedTable(plan: Plan, path: 'boot' | 'live' | 'bake'): string {
   if (path === 'bake' || plan.containerd !== '2') return '';
-  return assign('CRI_SERVER_KEYS', CRI_SERVER_KEYS.join(' ')) + declareMap('CRI_MOVED', Object.entries(CRI_MOVED)) + assign('CRI_MOVED_OTHERS', CRI_MOVED_OTHERS);
+  return declareMap('CRI_MOVED', Object.entries(CRI_MOVED)) + assign('CRI_MOVED_OTHERS', CRI_MOVED_OTHERS);
 }
 
 function proxyExports(plan: Plan): string {
@@ -186,7 +186,7 @@ function installPathScript(plan: Plan, path: 'boot' | 'live' | 'bake', what: str
     // What only one path reads: the unit live.sh restarts, the config bake.sh starts soci with.
     (path === 'live' ? assign('PAUSE_UNIT', PAUSE_IMPORT_UNIT) : '') +
     (path === 'bake' ? assign('SOCI_CONFIG', PATHS.sociConfig) : '') +
-    criKeyTables(plan, path) +
+    criMovedTable(plan, path) +
     byArch('RELEASE_URL', plan.releases.map((r) => ({ arch: r.arch, value: r.url }))) +
     byArch('RELEASE_SHA', plan.releases.map((r) => ({ arch: r.arch, value: r.sha256 }))) +
     byArch('ECR_HELPER_URL', plan.ecrHelperDownloads.map((d) => ({ arch: d.arch, value: d.url }))) +

@@ -134,17 +134,17 @@ fetch() {
 }
 
 refuse_v2_user_config() {
-  local cache=/run/eks/nodeadm/config.json user_config keys what key stale=''
+  local cache=/run/eks/nodeadm/config.json user_config version key stale=''
   [ "$CONTAINERD_LINE" = 2 ] && [ -r "$cache" ] && command -v jq >/dev/null || return 0
   user_config=$(jq -r '.spec.containerd.config // empty' "$cache" 2>/dev/null || true)
-  ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config" || return 0
-  keys=$(toml_cri_keys <<<"$user_config") || fail "containerd.config in user data: awk could not read it"
-  while read -r what key; do
-    case $what in
-      version) [ "$key" -ge 3 ] 2>/dev/null || return 0 ;;
-      key) [[ " $CRI_SERVER_KEYS " == *" $key "* ]] || stale+="${stale:+; }$key (now in ${CRI_MOVED[$key]:-$CRI_MOVED_OTHERS})" ;;
-    esac
-  done <<<"$keys"
+  grep -q 'io\.containerd\.grpc\.v1\.cri' <<<"$user_config" && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config" || return 0
+  version=$(sed -n '/^[[:space:]]*\[/q; s/^[[:space:]]*version[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' <<<"$user_config")
+  [ "${version:-3}" -ge 3 ] 2>/dev/null || return 0
+  { [ -n "$version" ] || echo 'version = 3'; printf '%s\n' "$user_config"; } >"$WORK/user-containerd.toml"
+  for key in $(containerd --config "$WORK/user-containerd.toml" config dump 2>&1 >/dev/null |
+    sed -n 's/.*msg="Ignoring unknown key in TOML for plugin".* key=\([^ "]*\) plugin=io\.containerd\.grpc\.v1\.cri$/\1/p' | LC_ALL=C sort -u); do
+    stale+="${stale:+; }$key (now in ${CRI_MOVED[$key]:-$CRI_MOVED_OTHERS})"
+  done
   [ -z "$stale" ] || fail "containerd.config in user data sets keys under io.containerd.grpc.v1.cri that containerd 2 (config version 3) no longer reads there: $stale. Merged with soci's wiring (version 3 keys), nodeadm would not migrate them and containerd 2 would ignore them; move them to where they are now"
 }
 

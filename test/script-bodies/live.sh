@@ -134,17 +134,17 @@ fetch() {
 }
 
 refuse_v2_user_config() {
-  local cache=/run/eks/nodeadm/config.json user_config keys what key stale=''
+  local cache=/run/eks/nodeadm/config.json user_config version key stale=''
   [ "$CONTAINERD_LINE" = 2 ] && [ -r "$cache" ] && command -v jq >/dev/null || return 0
   user_config=$(jq -r '.spec.containerd.config // empty' "$cache" 2>/dev/null || true)
-  ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config" || return 0
-  keys=$(toml_cri_keys <<<"$user_config") || fail "containerd.config in user data: awk could not read it"
-  while read -r what key; do
-    case $what in
-      version) [ "$key" -ge 3 ] 2>/dev/null || return 0 ;;
-      key) [[ " $CRI_SERVER_KEYS " == *" $key "* ]] || stale+="${stale:+; }$key (now in ${CRI_MOVED[$key]:-$CRI_MOVED_OTHERS})" ;;
-    esac
-  done <<<"$keys"
+  grep -q 'io\.containerd\.grpc\.v1\.cri' <<<"$user_config" && ! grep -qE 'io\.containerd\.cri\.v1\.(images|runtime)' <<<"$user_config" || return 0
+  version=$(sed -n '/^[[:space:]]*\[/q; s/^[[:space:]]*version[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' <<<"$user_config")
+  [ "${version:-3}" -ge 3 ] 2>/dev/null || return 0
+  { [ -n "$version" ] || echo 'version = 3'; printf '%s\n' "$user_config"; } >"$WORK/user-containerd.toml"
+  for key in $(containerd --config "$WORK/user-containerd.toml" config dump 2>&1 >/dev/null |
+    sed -n 's/.*msg="Ignoring unknown key in TOML for plugin".* key=\([^ "]*\) plugin=io\.containerd\.grpc\.v1\.cri$/\1/p' | LC_ALL=C sort -u); do
+    stale+="${stale:+; }$key (now in ${CRI_MOVED[$key]:-$CRI_MOVED_OTHERS})"
+  done
   [ -z "$stale" ] || fail "containerd.config in user data sets keys under io.containerd.grpc.v1.cri that containerd 2 (config version 3) no longer reads there: $stale. Merged with soci's wiring (version 3 keys), nodeadm would not migrate them and containerd 2 would ignore them; move them to where they are now"
 }
 
@@ -290,63 +290,6 @@ main() {
   rm -f "$STATE/last-failure"
   COMMITTED=1
   finish
-}
-
-toml_cri_keys() {
-  awk '
-  function path(s,  out, seg) {
-    for (out = ""; ; s = substr(s, 2)) {
-      sub(/^[ \t]+/, "", s)
-      if (match(s, /^[A-Za-z0-9_-]+/)) seg = substr(s, 1, RLENGTH)
-      else if (match(s, /^"([^"\\]|\\.)*"/) || match(s, "^" Q "[^" Q "]*" Q)) seg = substr(s, 2, RLENGTH - 2)
-      else return ""
-      out = out (out == "" ? "" : SEP) seg
-      s = substr(s, RLENGTH + 1); sub(/^[ \t]+/, "", s)
-      if (substr(s, 1, 1) != ".") break
-    }
-    REST = s; return out
-  }
-  function skip(s, stop,  d, c, q) {
-    for (d = 0; s != ""; s = substr(s, 2)) {
-      c = substr(s, 1, 1)
-      if (q != "") { if (c == "\\" && q == "\"") s = substr(s, 2); else if (c == q) q = "" }
-      else if (c == "\"" || c == Q) q = c
-      else if (c == "#") break
-      else if (c == "[" || c == "{") d++
-      else if (c == "]" || c == "}") { if (d == 0 && stop) break; d-- }
-      else if (c == "," && d == 0 && stop) break
-    }
-    DEPTH = d; return s
-  }
-  function found(p) {
-    if (index(p SEP, CRI) != 1 || length(p SEP) == length(CRI)) return
-    p = substr(p, length(CRI) + 1); sub(SEP ".*", "", p)
-    if (!(p in seen)) { seen[p] = 1; print "key " p }
-  }
-  function inline(p, s,  k) {
-    for (s = substr(s, 2); ; s = skip(s, 1)) {
-      sub(/^[ \t,]+/, "", s); k = path(s)
-      if (k == "" || substr(REST, 1, 1) != "=") return
-      found(p SEP k); s = substr(REST, 2); sub(/^[ \t]+/, "", s)
-      if (substr(s, 1, 1) == "{") inline(p SEP k, s)
-    }
-  }
-  BEGIN { SEP = "\034"; Q = "\047"; CRI = "plugins" SEP "io.containerd.grpc.v1.cri" SEP }
-  { sub(/\r$/, "") }
-  ml != "" { if (index($0, ml)) ml = ""; next }
-  open > 0 { skip($0, 0); open += DEPTH; next }
-  /^[ \t]*\[/ { s = $0; sub(/^[ \t]*\[\[?/, "", s); table = path(s); found(table); next }
-  {
-    k = path($0)
-    if (k == "" || substr(REST, 1, 1) != "=") next
-    if (table != "") k = table SEP k
-    found(k)
-    v = substr(REST, 2); sub(/^[ \t]+/, "", v); c = substr(v, 1, 3)
-    if (k == "version") { sub(/[ \t]*(#.*)?$/, "", v); print "version " v }
-    if ((c == "\"\"\"" || c == Q Q Q) && !index(substr(v, 4), c)) ml = c
-    else if (substr(v, 1, 1) == "{") inline(k, v)
-    else { skip(v, 0); open = DEPTH }
-  }'
 }
 
 kubelet_endpoint() {

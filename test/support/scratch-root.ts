@@ -8,6 +8,8 @@
  *     opts.amiSociVersion: the AMI's /usr/bin/soci-snapshotter-grpc reports this: "0.15.0" is the real soci
  *                         v0.15.0 (upstreamBin), any other version a STAND-IN script that only prints it
  *     opts.ecrHelper: put a STAND-IN /usr/bin/docker-credential-ecr-login (as the AL2023 package would)
+ *     opts.realContainerd: /usr/bin/containerd is the real containerd 2.2.4 (upstreamBin), as on the AMI
+ *       (without it, the host's, if any)
  *     opts.nodeadmRunUnit: /etc/systemd/system/nodeadm-run.service (default: the AMI's own, from
  *       test/fixtures/ami/systemd/, which reads the /etc/eks/nodeadm.d/ drop-ins)
  *     Every root has a STAND-IN kubelet ECR credential provider at
@@ -29,7 +31,7 @@
  * Needs root, unshare (util-linux), chroot and overlayfs; a missing tool is an error, never a skip.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +43,7 @@ export interface ScratchRootOptions {
   amiSociVersion: string;
   ecrHelper: boolean;
   nodeadmRunUnit?: string;
+  realContainerd?: boolean;
 }
 
 const AMI_NODEADM_RUN = fileURLToPath(new URL('../fixtures/ami/systemd/nodeadm-run.service', import.meta.url));
@@ -91,6 +94,7 @@ export function makeScratchRoot(opts: ScratchRootOptions): ScratchRoot {
   if (process.getuid?.() !== 0) throw new Error('the bake test needs root (mount namespaces, chroot): run the suite as root');
   // Resolved first: a missing upstream binary fails before anything is created.
   const realSoci = opts.amiSociVersion === '0.15.0' ? upstreamBin('soci-snapshotter-grpc') : undefined;
+  const realContainerd = opts.realContainerd ? upstreamBin('containerd-v2.2.4') : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'soci-bake-'));
   const root = join(dir, 'root');
   const upper = join(dir, 'usr-upper');
@@ -99,11 +103,6 @@ export function makeScratchRoot(opts: ScratchRootOptions): ScratchRoot {
   for (const l of ['bin', 'sbin', 'lib', 'lib64']) symlinkSync(`usr/${l}`, join(root, l));
   mkdirSync(join(dir, 'usr-work'));
   for (const f of ['passwd', 'group']) copyFileSync(`/etc/${f}`, join(root, 'etc', f));
-  // Debian finds /usr/bin/awk through /etc/alternatives (AL2023 has gawk there itself): the same awk in the root.
-  if (existsSync('/etc/alternatives/awk')) {
-    mkdirSync(join(root, 'etc/alternatives'));
-    symlinkSync(realpathSync('/etc/alternatives/awk'), join(root, 'etc/alternatives/awk'));
-  }
   write(join(root, 'etc/machine-id'), '0123456789abcdef0123456789abcdef\n', 0o444);
   write(join(root, 'etc/ssh/ssh_host_ed25519_key'), 'PRIVATE KEY OF THE BUILDER\n', 0o600);
   write(join(root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'ssh-ed25519 AAAA builder\n');
@@ -138,6 +137,11 @@ export function makeScratchRoot(opts: ScratchRootOptions): ScratchRoot {
     chmodSync(join(upper, 'bin/soci-snapshotter-grpc'), 0o755);
   } else {
     write(join(upper, 'bin/soci-snapshotter-grpc'), `#!/bin/sh\n# STAND-IN for the AMI's soci-snapshotter-grpc\necho "soci-snapshotter-grpc version v${opts.amiSociVersion} 0123abcd"\n`, 0o755);
+  }
+  if (realContainerd) {
+    mkdirSync(join(upper, 'bin'), { recursive: true });
+    copyFileSync(realContainerd, join(upper, 'bin/containerd'));
+    chmodSync(join(upper, 'bin/containerd'), 0o755);
   }
   if (opts.ecrHelper) write(join(upper, 'bin/docker-credential-ecr-login'), '#!/bin/sh\n# STAND-IN for the AL2023 package amazon-ecr-credential-helper\nexit 0\n', 0o755);
 

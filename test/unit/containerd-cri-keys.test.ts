@@ -7,11 +7,12 @@ import { CRI_MOVED, CRI_SERVER_KEYS, staleCriKeys, staleCriProblem } from '../..
 const CRI = '[plugins."io.containerd.grpc.v1.cri"]\n';
 
 describe('staleCriKeys', () => {
-  it("names the keys outside the CRI server's config, in any TOML form", () => {
+  it("names the keys outside the CRI server's config, in any TOML form, sorted", () => {
     expect(staleCriKeys(`${CRI}stream_idle_timeout = "1h"\nmax_concurrent_downloads = 7\n`)).toEqual(['max_concurrent_downloads']);
     expect(staleCriKeys('[plugins."io.containerd.grpc.v1.cri".containerd]\nsnapshotter = "overlayfs"\n')).toEqual(['containerd']);
-    expect(staleCriKeys(`[plugins]\n'io.containerd.grpc.v1.cri'.sandbox_image = "p"\n"io.containerd.grpc.v1.cri".cni = { bin_dir = "/x" }\n`)).toEqual(['sandbox_image', 'cni']);
+    expect(staleCriKeys(`[plugins]\n'io.containerd.grpc.v1.cri'.sandbox_image = "p"\n"io.containerd.grpc.v1.cri".cni = { bin_dir = "/x" }\n`)).toEqual(['cni', 'sandbox_image']);
     expect(staleCriKeys('plugins = { "io.containerd.grpc.v1.cri" = { enable_selinux = true, disable_tcp_service = false } }\n')).toEqual(['enable_selinux']);
+    expect(staleCriKeys(`${CRI}sandbox_image = "p"\n[plugins."io.containerd.grpc.v1.cri".containerd]\nsnapshotter = "x"\n`)).toEqual(['containerd', 'sandbox_image']);
   });
 
   it("keeps the CRI server's keys, and anything containerd 2 reads as it stands", () => {

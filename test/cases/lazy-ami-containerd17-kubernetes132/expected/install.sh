@@ -1,6 +1,6 @@
 #!/bin/bash
 # soci-installer 0.1.0: SOCI snapshotter in lazy mode on an EKS AL2023 node at boot (containerd 1.7).
-# This data header, then soci-installer's node/log.sh, node/lib.sh, node/install.sh, node/cri-keys.sh, node/boot.sh without their comment lines:
+# This data header, then soci-installer's node/log.sh, node/lib.sh, node/install.sh, node/boot.sh without their comment lines:
 # read those files, commented, in the soci-installer package (node_modules/soci-installer/node/) or its repository.
 # Profile values below are single-quoted on purpose: nothing in them is expanded.
 # shellcheck disable=SC2016

@@ -1,6 +1,6 @@
 #!/bin/bash
 # soci-installer 0.1.0: SOCI snapshotter in parallel mode on an EKS AL2023 node at boot (containerd 2).
-# This data header, then soci-installer's node/log.sh, node/lib.sh, node/install.sh, node/cri-keys.sh, node/boot.sh without their comment lines:
+# This data header, then soci-installer's node/log.sh, node/lib.sh, node/install.sh, node/boot.sh without their comment lines:
 # read those files, commented, in the soci-installer package (node_modules/soci-installer/node/) or its repository.
 # Profile values below are single-quoted on purpose: nothing in them is expanded.
 # shellcheck disable=SC2016
@@ -27,7 +27,6 @@ ENABLE_UNITS='soci-installer-pause-import.service'
 DROP_IN_WIRING='0'
 WIRING_IN='user data'
 ROLLBACK_TEXT='the NodeConfig in this node'\''s user data still points containerd at soci: containerd runs no pods until soci runs (journalctl -u soci-snapshotter); replace the node'
-CRI_SERVER_KEYS='disable_tcp_service stream_server_address stream_server_port stream_idle_timeout enable_tls_streaming x509_key_pair_streaming'
 declare -A CRI_MOVED=([sandbox_image]='io.containerd.cri.v1.images as pinned_images.sandbox' [registry]='io.containerd.cri.v1.images' [image_decryption]='io.containerd.cri.v1.images' [max_concurrent_downloads]='io.containerd.cri.v1.images' [image_pull_progress_timeout]='io.containerd.cri.v1.images' [image_pull_with_sync_fs]='io.containerd.cri.v1.images' [stats_collect_period]='io.containerd.cri.v1.images' [containerd]='io.containerd.cri.v1.runtime, its snapshotter, disable_snapshot_annotations, discard_unpacked_layers and runtimes.*.snapshot in io.containerd.cri.v1.images')
 CRI_MOVED_OTHERS='io.containerd.cri.v1.runtime'
 declare -A RELEASE_URL=([arm64]='https://github.com/awslabs/soci-snapshotter/releases/download/v0.15.0/soci-snapshotter-0.15.0-linux-arm64.tar.gz')
