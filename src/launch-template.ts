@@ -238,6 +238,11 @@ export async function launchTemplate(opts: LaunchTemplateOptions, deps: LaunchTe
     if (merged.staleCri && plan.installs && plan.containerd === '2') {
       throw new UsageError(`${subject}: part ${merged.staleCri.part} of version ${defaultVersion}'s user data: its containerd.config ${staleCriProblem(merged.staleCri.keys)}`);
     }
+    if (merged.fastImagePullPart && plan.installs) {
+      throw new UsageError(
+        `${subject}: part ${merged.fastImagePullPart} of version ${defaultVersion}'s user data turns on nodeadm's FastImagePull gate: nodeadm would replace soci's config with its own (parallel pull) at every boot; remove the gate, or use soci.mode: fast-image-pull`,
+      );
+    }
     const size = Buffer.byteLength(merged.mime);
     const ours = Buffer.byteLength(mime);
     if (size > USER_DATA_LIMIT) {

@@ -213,6 +213,26 @@ describe('launch-template', () => {
     }
   });
 
+  it("a kept NodeConfig of the user's that turns on nodeadm's FastImagePull gate is refused where we install soci (nodeadm would replace soci's config at every boot); fast-image-pull and other gates pass", async () => {
+    const part = (gates: string) => `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n${gates}`;
+    const userData = (gates: string) => b64(buildMime([{ contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho hi\n' }, { contentType: CONTENT_TYPES.nodeConfig, body: part(gates) }]));
+    existing(3, { UserData: userData('    FastImagePull: true\n') });
+    const err = await failure(launchTemplate(opts(), deps));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toMatch(/part 2 of version 3's user data turns on nodeadm's FastImagePull gate: nodeadm would replace soci's config with its own \(parallel pull\) at every boot; remove the gate, or use soci\.mode: fast-image-pull$/);
+    expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(0);
+    for (const [gates, o] of [
+      ['    FastImagePull: false\n', opts()],
+      ['    InstanceIdNodeName: true\n', opts()],
+      ['    FastImagePull: true\n', opts({ profile: loadProfile('node: { arch: x86_64, kubernetesVersion: "1.33" }\nsoci: { mode: fast-image-pull }\n') })],
+    ] as const) {
+      ec2Mock.reset();
+      existing(3, { UserData: userData(gates) });
+      await launchTemplate(o, deps);
+      expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand), gates).toHaveLength(1);
+    }
+  });
+
   it('refuses user data it cannot merge safely', async () => {
     existing(1, { UserData: b64('some binary-ish thing') });
     const err = await failure(launchTemplate(opts(), deps));

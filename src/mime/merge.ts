@@ -64,6 +64,8 @@ export interface MergeResult {
   keptClusterBlock: boolean;
   /** A kept NodeConfig part (numbered from 1, in the existing user data) whose containerd.config has 1.x CRI keys, and those keys. */
   staleCri?: { part: number; keys: string[] };
+  /** A kept NodeConfig part (numbered from 1) that turns on nodeadm's FastImagePull gate. */
+  fastImagePullPart?: number;
 }
 
 // A NodeConfig of the user's whose containerd.config keeps containerd 1.x CRI keys that containerd 2
@@ -74,13 +76,19 @@ function staleCriKeysOf(part: Part): string[] {
   return typeof toml === 'string' ? staleCriKeys(toml) : [];
 }
 
+// The gate makes nodeadm write its own soci config over ours at every boot (the node scripts refuse
+// it too, in refuse_fast_image_pull, citing nodeadm).
+function turnsOnFastImagePull(part: Part): boolean {
+  return nodeConfigOf(part)?.spec?.featureGates?.FastImagePull === true;
+}
+
 function hasClusterBlock(part: Part): boolean {
   const cluster = nodeConfigOf(part)?.spec?.cluster;
   return Boolean(cluster?.name && cluster.apiServerEndpoint);
 }
 
 interface NodeConfigView {
-  spec?: { cluster?: { name?: unknown; apiServerEndpoint?: unknown }; containerd?: { config?: unknown } };
+  spec?: { cluster?: { name?: unknown; apiServerEndpoint?: unknown }; containerd?: { config?: unknown }; featureGates?: Record<string, unknown> };
 }
 
 // Go's base64.StdEncoding.Decode: padded standard alphabet; it skips CR and LF.
@@ -111,11 +119,13 @@ export function mergeUserData(existing: Buffer | undefined, oursMime: string): M
   if (kept.length === 0) return { mime: oursMime, kept: 0, replaced: theirs.length, keptClusterBlock: false };
   const stale = theirs.map((p) => (isOurPart(p) ? [] : staleCriKeysOf(p)));
   const cri1 = stale.findIndex((keys) => keys.length > 0);
+  const gate = theirs.findIndex((p) => !isOurPart(p) && turnsOnFastImagePull(p));
   return {
     mime: buildMime([...kept, ...parseMime(oursMime)]),
     kept: kept.length,
     replaced: theirs.length - kept.length,
     keptClusterBlock: kept.some(hasClusterBlock),
     ...(cri1 >= 0 ? { staleCri: { part: cri1 + 1, keys: stale[cri1]! } } : {}),
+    ...(gate >= 0 ? { fastImagePullPart: gate + 1 } : {}),
   };
 }
