@@ -76,6 +76,11 @@ if [ ! -d "$STATE/original" ]; then
   mkdir -p "${DONE%/*}" && : >"$DONE"
   exit 0
 fi
+# soci.wiring: user-data puts soci's proxy plugin in the user data's NodeConfig (cached by nodeadm-config
+# at boot): nodeadm writes it into containerd's config at every boot, whatever is undone here.
+if grep -qF 'proxy_plugins.soci' /run/eks/nodeadm/config.json 2>/dev/null; then
+  fail "soci's wiring is in this node's user data (soci.wiring: user-data): nodeadm writes it into containerd's config at every boot, so soci cannot be taken off this node; nothing was changed; replace the node (launch it with user data without soci)"
+fi
 if grep -q ' fuse\.rawBridge ' /proc/mounts; then
   fail "containers lazily loaded by soci run on this node: drain it (kubectl drain) and run again"
 fi

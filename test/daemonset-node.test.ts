@@ -73,6 +73,25 @@ describe('auth cri-keychain installed at boot (user data)', { timeout: 600_000 }
   });
 });
 
+describe('a node whose wiring is in its user data', { timeout: 600_000 }, () => {
+  it('uninstall refuses it before changing anything: nodeadm would write soci back into containerd at every boot', async () => {
+    const base = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none';
+    const userData = render(`${base}, wiring: user-data }\n`).artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    await withNode({ containerd: '2', name: 'user-data-wiring-uninstall', userData }, async (node) => {
+      expect(await node.kubeletStatus()).toMatchObject({ ok: true, snapshotter: 'soci' });
+      const before = await fingerprint(node);
+      const containerd = await invocation(node, 'containerd.service');
+      // The uninstall DaemonSet of a drop-in profile (none is made for wiring: user-data) reaching this node.
+      const uninstall = await runInit(node, podOf(`${base} }\n`, true));
+      expect(uninstall.code).toBe(1);
+      expect(uninstall.stdout + uninstall.stderr).toMatch(/uninstall failed: soci's wiring is in this node's user data .*replace the node/);
+      expect(await fingerprint(node)).toBe(before);
+      expect(await invocation(node, 'containerd.service')).toBe(containerd);
+      expect(await node.isActive('soci-snapshotter.service')).toBe('active');
+    });
+  });
+});
+
 describe('bundles', { timeout: 600_000 }, () => {
   it("a new manifest's pod removes the bundles earlier manifests copied to the node", async () => {
     const base = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none }\n';
