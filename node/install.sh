@@ -26,7 +26,9 @@
 # launch-template merge applies the same rule from src/containerd-cri-keys.ts, which holds the tables:
 # nothing is refused where the text names a version 3 CRI plugin (nodeadm migrates nothing then, with
 # or without us), or sets a version below 3 (containerd migrates it all as it loads). nodeadm-config
-# (before cloud-init) caches the user-data NodeConfig in /run/eks/nodeadm/config.json (--config-cache).
+# (before cloud-init) caches the user-data NodeConfig in /run/eks/nodeadm/config.json (--config-cache);
+# nodeadm-run later caches there the config merged with the drop-ins (amazon-eks-ami 81fec2e8
+# cmd/nodeadm/init/init.go), which a live run reads.
 refuse_v2_user_config() {
   local cache=/run/eks/nodeadm/config.json user_config version key stale=''
   [ "$CONTAINERD_LINE" = 2 ] && [ -r "$cache" ] && command -v jq >/dev/null || return 0
@@ -203,8 +205,10 @@ main() {
   if [ ${#ENABLED[@]} -gt 0 ]; then
     { cat "$STATE/enabled-units" 2>/dev/null || true; printf '%s\n' "${ENABLED[@]}"; } | put "$STATE/enabled-units" 0644
   fi
-  put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary"
-  rm -f "$STATE/last-failure"
+  # uninstall reads the wiring's place here (user data: it cannot take soci off such a node).
+  put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary, wiring in $WIRING_IN"
+  # What an uninstall that failed or was stopped recorded is about the install before this one.
+  rm -f "$STATE/last-failure" "$STATE"/uninstall-*
   COMMITTED=1
   finish
 }

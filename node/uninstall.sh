@@ -20,7 +20,8 @@ DONE=/run/soci-installer/uninstalled
 KUBELET_RECORD=$STATE/uninstall-kubelet-endpoint
 SWITCH_RECORD=$STATE/uninstall-containerd-switch
 
-# Nothing here is rolled back: a failure says what to do, and a second run carries on.
+# Nothing here is rolled back (only files a stopped nodeadm was rewriting are put back, in on_exit): a
+# failure says what to do, and a second run carries on.
 report() {
   log err "uninstall $*"
   # The uninstall pod's termination message (a failed install may have left one of its own there).
@@ -76,9 +77,9 @@ if [ ! -d "$STATE/original" ]; then
   mkdir -p "${DONE%/*}" && : >"$DONE"
   exit 0
 fi
-# soci.wiring: user-data puts soci's proxy plugin in the user data's NodeConfig (cached by nodeadm-config
-# at boot): nodeadm writes it into containerd's config at every boot, whatever is undone here.
-if grep -qF 'proxy_plugins.soci' /run/eks/nodeadm/config.json 2>/dev/null; then
+# soci.wiring: user-data puts soci's proxy plugin in the user data's NodeConfig: nodeadm writes it into
+# containerd's config at every boot, whatever is undone here. (install.sh records where the wiring is.)
+if grep -qF 'wiring in user data' "$STATE/installed" 2>/dev/null; then
   fail "soci's wiring is in this node's user data (soci.wiring: user-data): nodeadm writes it into containerd's config at every boot, so soci cannot be taken off this node; nothing was changed; replace the node (launch it with user data without soci)"
 fi
 if grep -q ' fuse\.rawBridge ' /proc/mounts; then

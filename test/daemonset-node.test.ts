@@ -73,6 +73,24 @@ describe('auth cri-keychain installed at boot (user data)', { timeout: 600_000 }
   });
 });
 
+describe('an uninstall that did not finish, then an install', { timeout: 600_000 }, () => {
+  it("the next uninstall still restarts kubelet off soci: the install clears what the unfinished uninstall recorded", async () => {
+    const profile = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: cri-keychain }\n';
+    await withNode({ containerd: '2', name: 'stale-uninstall-record' }, async (node) => {
+      // What an uninstall stopped or failed on this node before recorded: kubelet's endpoint then (none).
+      await node.run('mkdir -p /var/lib/soci-installer && printf "\\n" > /var/lib/soci-installer/uninstall-kubelet-endpoint');
+      const install = await runInit(node, podOf(profile));
+      expect(install.code, install.stdout + install.stderr).toBe(0);
+      expect(await node.kubeletStatus({ since: Date.now() })).toMatchObject({ ok: true, imageServiceEndpoint: SOCI_ENDPOINT });
+      const kubeletAfter = await invocation(node, 'kubelet.service');
+      const uninstall = await runInit(node, podOf(profile, true));
+      expect(uninstall.code, uninstall.stdout + uninstall.stderr).toBe(0);
+      expect(await invocation(node, 'kubelet.service')).not.toBe(kubeletAfter);
+      expect(await node.kubeletStatus({ since: Date.now() })).toMatchObject({ ok: true, imageServiceEndpoint: null });
+    });
+  });
+});
+
 describe('a node whose wiring is in its user data', { timeout: 600_000 }, () => {
   it('uninstall refuses it before changing anything: nodeadm would write soci back into containerd at every boot', async () => {
     const base = 'node: { kubernetesVersion: "1.33", arch: x86_64 }\nsoci: { mode: parallel, source: ami, auth: none';

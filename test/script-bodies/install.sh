@@ -286,8 +286,8 @@ main() {
   if [ ${#ENABLED[@]} -gt 0 ]; then
     { cat "$STATE/enabled-units" 2>/dev/null || true; printf '%s\n' "${ENABLED[@]}"; } | put "$STATE/enabled-units" 0644
   fi
-  put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary"
-  rm -f "$STATE/last-failure"
+  put "$STATE/installed" 0644 <<<"soci-installer $VERSION: mode $MODE, binary $binary, wiring in $WIRING_IN"
+  rm -f "$STATE/last-failure" "$STATE"/uninstall-*
   COMMITTED=1
   finish
 }

@@ -75,7 +75,7 @@ if [ ! -d "$STATE/original" ]; then
   mkdir -p "${DONE%/*}" && : >"$DONE"
   exit 0
 fi
-if grep -qF 'proxy_plugins.soci' /run/eks/nodeadm/config.json 2>/dev/null; then
+if grep -qF 'wiring in user data' "$STATE/installed" 2>/dev/null; then
   fail "soci's wiring is in this node's user data (soci.wiring: user-data): nodeadm writes it into containerd's config at every boot, so soci cannot be taken off this node; nothing was changed; replace the node (launch it with user data without soci)"
 fi
 if grep -q ' fuse\.rawBridge ' /proc/mounts; then
