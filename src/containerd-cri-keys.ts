@@ -10,7 +10,11 @@
 // - the version 2 -> 3 ConfigMigration of each CRI plugin: plugins/cri/cri.go keeps the keys below;
 //   plugins/cri/images/plugin.go moves the image keys of CRI_MOVED; plugins/cri/runtime/plugin.go moves
 //   every other key to the runtime plugin, `containerd` but for its snapshot keys.
-import { parse as parseToml } from 'smol-toml';
+import { createRequire } from 'node:module';
+
+// smol-toml is loaded on first use: render and the output commands read only the tables below.
+const require = createRequire(import.meta.url);
+const parseToml = (text: string): Record<string, unknown> => (require('smol-toml') as typeof import('smol-toml')).parse(text);
 
 export const CRI_V1 = 'io.containerd.grpc.v1.cri';
 const IMAGES = 'io.containerd.cri.v1.images';

@@ -163,6 +163,22 @@ describe('soci-installer CLI', () => {
     },
   );
 
+  it('render does not load smol-toml: only the launch-template merge parses TOML (containerd-cri-keys.ts requires it on first use)', async () => {
+    // Imports are seen by the trace hook, require() calls by NODE_DEBUG=module.
+    const cwd = tmp();
+    const trace = join(cwd, 'imports.txt');
+    writeFileSync(trace, '');
+    const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), BIN, 'render', '-o', 'out'], {
+      cwd,
+      env: { ...process.env, TRACE_IMPORTS_FILE: trace, NODE_DEBUG: 'module' },
+    });
+    expect(res.code).toBe(0);
+    const imports = readFileSync(trace, 'utf8');
+    expect(imports, 'the trace sees our modules').toMatch(/\/dist\/containerd-cri-keys\.js/);
+    expect(res.stderr, 'NODE_DEBUG=module names the packages require() loads').toMatch(/node_modules\/yaml\//);
+    expect(imports + res.stderr).not.toMatch(/smol-toml/);
+  });
+
   it('render writes the outputs the profile allows and notes the others on stderr', async () => {
     const cwd = tmp();
     const res = await cli(['render', '-o', 'out'], cwd);
