@@ -150,9 +150,15 @@ function eksctlNames(profile: Profile): { clusterName: string; nodeGroupName: st
   const clusterName = eksctlClusterName(profile);
   const nodeGroupName = profile.eksctl?.nodeGroupName ?? DEFAULTS.eksctlNodeGroupName;
   const stack = `eksctl-${clusterName}-nodegroup-${nodeGroupName}`;
-  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stack)) {
+  // The node group name is checked by the schema (letters, digits, -, at most 63); the cluster name may come from EKS.
+  if (!/^[A-Za-z0-9-]*$/.test(clusterName)) {
     throw new ProfileError([
       `eksctl.clusterName: ${JSON.stringify(clusterName)}: eksctl names its CloudFormation stack ${stack}, and CloudFormation allows letters, digits and - only, at most 128; an EKS cluster whose name has _ cannot get node groups from eksctl`,
+    ]);
+  }
+  if (stack.length > 128) {
+    throw new ProfileError([
+      `eksctl.nodeGroupName: eksctl names its CloudFormation stack eksctl-<cluster>-nodegroup-<name>, here ${stack.length} characters, and CloudFormation allows at most 128; shorten eksctl.nodeGroupName or eksctl.clusterName`,
     ]);
   }
   return { clusterName, nodeGroupName };

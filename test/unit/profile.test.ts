@@ -122,7 +122,9 @@ describe("eksctl's node group stack: eksctl-<cluster>-nodegroup-<name>, a CloudF
     expect(refusal(eksctl('clusterName: demo_1'))).toEqual([
       'eksctl.clusterName: "demo_1": eksctl names its CloudFormation stack eksctl-demo_1-nodegroup-soci, and CloudFormation allows letters, digits and - only, at most 128; an EKS cluster whose name has _ cannot get node groups from eksctl',
     ]);
-    expect(refusal(eksctl(`clusterName: ${'c'.repeat(100)}, nodeGroupName: ${'n'.repeat(11)}`))).toHaveLength(1);
+    expect(refusal(eksctl(`clusterName: ${'c'.repeat(100)}, nodeGroupName: ${'n'.repeat(11)}`))).toEqual([
+      `eksctl.nodeGroupName: eksctl names its CloudFormation stack eksctl-<cluster>-nodegroup-<name>, here 129 characters, and CloudFormation allows at most 128; shorten eksctl.nodeGroupName or eksctl.clusterName`,
+    ]);
     expect(refusal(eksctl(`clusterName: ${'c'.repeat(100)}, nodeGroupName: ${'n'.repeat(10)}`))).toEqual([]);
   });
 });
