@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ProfileError, render, type Artifact } from '../src/index.js';
-import { caseProfile, compareWithGolden, gzipPayloads, SCRIPT_BODIES_DIR, scriptBodies, UPDATE } from './golden.js';
+import { caseProfile, compareWithGolden, gzipPayloads, SCRIPT_PARTS_DIR, scriptParts, UPDATE } from './golden.js';
 
 const CASES = join(import.meta.dirname, 'cases');
 const INVALID = join(import.meta.dirname, 'cases-invalid');
@@ -68,7 +68,7 @@ describe('golden cases', () => {
         }
       }
       for (const a of golden.artifacts.filter((x) => x.path.endsWith('.sh'))) {
-        expect(expected(a.path), `${a.path}: its header, then its body stored once`).toMatch(/\n<stored once: script-bodies\/[a-z-]+\.sh>\n$/);
+        expect(expected(a.path), `${a.path}: its header, then its parts stored once`).toMatch(/\n(?:<stored once: script-parts\/[a-z-]+\.sh>\n)+(?:main "\$@"\n)?$/);
       }
       if (script && gzipPayloads(result.artifacts.find((a) => a.path === 'user-data.mime')!.content).length) {
         expect(expected('user-data.mime')).toContain("<stored once, gzipped: install.sh>\nSOCI_INSTALLER_EOF\n");
@@ -78,8 +78,8 @@ describe('golden cases', () => {
     });
   }
 
-  // What every node script carries after its data header, the same for every profile.
-  it('script bodies', () => compareWithGolden(SCRIPT_BODIES_DIR, scriptBodies));
+  // The node/ parts every node script carries after its data header, the same for every profile.
+  it('script parts', () => compareWithGolden(SCRIPT_PARTS_DIR, scriptParts));
 
   it('a one-character edit of a comment in any kind of golden file fails the comparison', () => {
     const name = 'hostile-values';

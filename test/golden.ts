@@ -5,7 +5,7 @@
 // (Node bundles Chromium's zlib, whose match finder has CPU-specific code paths; we saw equal bytes
 // on Node 22 and 24 on x86_64 only). What several outputs carry is stored once (storeOnce): a payload
 // embedded in a YAML output (the ConfigMap's scripts, Karpenter's userData, eksctl's NodeConfig), the
-// script a gzip block unpacks to, and the code every node script carries after its data header.
+// script a gzip block unpacks to, and the node/ parts every node script carries after its data header.
 // UPDATE_GOLDEN=1 (npm run update-golden) rewrites the expected files.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { load as loadToml } from 'js-toml';
 import { parseAllDocuments } from 'yaml';
 import { expect } from 'vitest';
 import { parseMime, type Artifact } from '../src/index.js';
-import { SCRIPT_NAMES, scriptBody } from '../src/artifacts/node-script.js';
+import { SCRIPTS, scriptPart, type Part } from '../src/artifacts/node-script.js';
 
 export const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
@@ -36,11 +36,25 @@ export function parsed(path: string, text: string): unknown {
 }
 
 /**
- * The code each node script carries after its data header, the same for every profile: stored once
- * in test/script-bodies/<name>.sh; a script golden holds its header, then `<stored once: ...>`.
+ * The node/ parts every script carries after its data header (SCRIPTS in node-script.ts), the same for
+ * every profile: each stored once in test/script-parts/<part>.sh; a script golden holds its header,
+ * then a `<stored once: ...>` line per part (and `main "$@"` where the script ends with it).
  */
-export const SCRIPT_BODIES_DIR = join(import.meta.dirname, 'script-bodies');
-export const scriptBodies: Artifact[] = SCRIPT_NAMES.map((name) => ({ path: `${name}.sh`, content: scriptBody(name), mode: 0o644 }));
+export const SCRIPT_PARTS_DIR = join(import.meta.dirname, 'script-parts');
+const PARTS = [...new Set(Object.values(SCRIPTS).flatMap((s) => s.parts))] as Part[];
+export const scriptParts: Artifact[] = PARTS.map((name) => ({ path: `${name}.sh`, content: scriptPart(name), mode: 0o644 }));
+
+/** A script's text with the parts after its header replaced by references, where they are exactly SCRIPTS'. */
+function storeScriptPartsOnce(text: string): string {
+  for (const { parts, main } of Object.values(SCRIPTS)) {
+    const tail = main ? 'main "$@"\n' : '';
+    const body = parts.map(scriptPart).join('') + tail;
+    if (text.length > body.length && text.endsWith(body)) {
+      return text.slice(0, -body.length) + parts.map((p) => `<stored once: script-parts/${p}.sh>\n`).join('') + tail;
+    }
+  }
+  return text;
+}
 
 /**
  * Payloads stored once, each replaced by one line `<stored once: PATH>`, a reference that needs the
@@ -48,13 +62,10 @@ export const scriptBodies: Artifact[] = SCRIPT_NAMES.map((name) => ({ path: `${n
  * - in a YAML golden, a block scalar (`key: |` or `- |`) whose value is the content of another
  *   stored file;
  * - a gzip block (the wrapper's) that unpacks to the content of another stored file;
- * - in a shell script, the body after its data header (scriptBodies).
+ * - in a shell script, the node/ parts after its data header (scriptParts).
  */
 export function storeOnce(path: string, text: string, stored: Map<string, string>): string {
-  if (/\.sh$/.test(path)) {
-    const body = scriptBodies.find((b) => text.endsWith(b.content) && text !== b.content);
-    if (body) text = `${text.slice(0, -body.content.length)}<stored once: script-bodies/${body.path}>\n`;
-  }
+  if (/\.sh$/.test(path)) text = storeScriptPartsOnce(text);
   if (/\.ya?ml$/.test(path)) text = storeBlocksOnce(text, stored);
   return text.replace(GZIP_BLOCK, (block, indent: string, open: string, b64: string, close: string) => {
     const where = stored.get(unpack(b64));

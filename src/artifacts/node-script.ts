@@ -17,27 +17,26 @@ import { nodeFiles, PAUSE_IMPORT_UNIT, wiringDropIn, type NodeFile } from './nod
 const NODE_DIR = new URL('../../node/', import.meta.url);
 const DELIMITER = 'SOCI_INSTALLER_EOF';
 
-type Part = 'log' | 'lib' | 'install' | 'boot' | 'containerd' | 'live' | 'bake' | 'uninstall' | 'fast-image-pull';
+export type Part = 'log' | 'lib' | 'install' | 'boot' | 'containerd' | 'live' | 'bake' | 'uninstall' | 'fast-image-pull';
 
 /** Each script's parts, in order; the install paths end with `main "$@"`. */
-const SCRIPTS = {
+export const SCRIPTS = {
   install: { parts: ['log', 'lib', 'install', 'boot'], main: true },
   'fast-image-pull': { parts: ['log', 'fast-image-pull'], main: false },
   live: { parts: ['log', 'lib', 'install', 'containerd', 'live'], main: true },
   bake: { parts: ['log', 'lib', 'install', 'bake'], main: true },
   uninstall: { parts: ['log', 'containerd', 'uninstall'], main: false },
 } as const satisfies Record<string, { parts: Part[]; main: boolean }>;
-export type Script = keyof typeof SCRIPTS;
-export const SCRIPT_NAMES = Object.keys(SCRIPTS) as Script[];
+type Script = keyof typeof SCRIPTS;
 
-/** What a script holds after its data header: the same for every profile (the goldens store it once). */
-export function scriptBody(name: Script): string {
+/** What a script holds after its data header: the same for every profile. */
+function scriptBody(name: Script): string {
   const { parts, main } = SCRIPTS[name];
-  return parts.map(part).join('') + (main ? 'main "$@"\n' : '');
+  return parts.map(scriptPart).join('') + (main ? 'main "$@"\n' : '');
 }
 
 /** node/<part>.sh without its shebang, its `. sibling.sh` lines and its comment lines (shellcheck directives stay). */
-function part(name: Part): string {
+export function scriptPart(name: Part): string {
   return readFileSync(new URL(`${name}.sh`, NODE_DIR), 'utf8')
     .replace(/^# shellcheck source=.*\n\. .*\n/gm, '')
     .replace(/^[ \t]*#(?! shellcheck ).*\n/gm, '');

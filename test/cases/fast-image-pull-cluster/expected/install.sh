@@ -6,4 +6,5 @@
 # shellcheck disable=SC2016
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-<stored once: script-bodies/fast-image-pull.sh>
+<stored once: script-parts/log.sh>
+<stored once: script-parts/fast-image-pull.sh>

@@ -229,4 +229,8 @@ spec:
       root = "/var/lib/soci-snapshotter-grpc"
 SOCI_INSTALLER_EOF
 }
-<stored once: script-bodies/install.sh>
+<stored once: script-parts/log.sh>
+<stored once: script-parts/lib.sh>
+<stored once: script-parts/install.sh>
+<stored once: script-parts/boot.sh>
+main "$@"

@@ -243,4 +243,8 @@ ExecStart=/usr/bin/ctr --namespace k8s.io images import --snapshotter soci --dis
 WantedBy=containerd.service kubelet.service
 SOCI_INSTALLER_EOF
 }
-<stored once: script-bodies/install.sh>
+<stored once: script-parts/log.sh>
+<stored once: script-parts/lib.sh>
+<stored once: script-parts/install.sh>
+<stored once: script-parts/boot.sh>
+main "$@"

@@ -238,4 +238,8 @@ spec:
       enable_remote_snapshot_annotations = "true"
 SOCI_INSTALLER_EOF
 }
-<stored once: script-bodies/install.sh>
+<stored once: script-parts/log.sh>
+<stored once: script-parts/lib.sh>
+<stored once: script-parts/install.sh>
+<stored once: script-parts/boot.sh>
+main "$@"

@@ -151,4 +151,8 @@ spec:
       imageServiceEndpoint: unix:///run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock
 SOCI_INSTALLER_EOF
 }
-<stored once: script-bodies/install.sh>
+<stored once: script-parts/log.sh>
+<stored once: script-parts/lib.sh>
+<stored once: script-parts/install.sh>
+<stored once: script-parts/boot.sh>
+main "$@"

@@ -280,4 +280,9 @@ spec:
       enable_remote_snapshot_annotations = "true"
 SOCI_INSTALLER_EOF
 }
-<stored once: script-bodies/live.sh>
+<stored once: script-parts/log.sh>
+<stored once: script-parts/lib.sh>
+<stored once: script-parts/install.sh>
+<stored once: script-parts/containerd.sh>
+<stored once: script-parts/live.sh>
+main "$@"

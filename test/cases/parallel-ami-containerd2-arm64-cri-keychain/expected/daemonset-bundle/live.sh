@@ -152,4 +152,9 @@ spec:
       imageServiceEndpoint: unix:///run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock
 SOCI_INSTALLER_EOF
 }
-<stored once: script-bodies/live.sh>
+<stored once: script-parts/log.sh>
+<stored once: script-parts/lib.sh>
+<stored once: script-parts/install.sh>
+<stored once: script-parts/containerd.sh>
+<stored once: script-parts/live.sh>
+main "$@"

@@ -9,4 +9,6 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 STATE='/var/lib/soci-installer'
 PAUSE_UNIT='soci-installer-pause-import.service'
 NAMESPACE='soci-installer'
-<stored once: script-bodies/uninstall.sh>
+<stored once: script-parts/log.sh>
+<stored once: script-parts/containerd.sh>
+<stored once: script-parts/uninstall.sh>

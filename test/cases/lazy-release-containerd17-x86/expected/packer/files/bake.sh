@@ -230,4 +230,8 @@ spec:
       root = "/var/lib/soci-snapshotter-grpc"
 SOCI_INSTALLER_EOF
 }
-<stored once: script-bodies/bake.sh>
+<stored once: script-parts/log.sh>
+<stored once: script-parts/lib.sh>
+<stored once: script-parts/install.sh>
+<stored once: script-parts/bake.sh>
+main "$@"

@@ -106,4 +106,8 @@ spec:
       enable_remote_snapshot_annotations = "true"
 SOCI_INSTALLER_EOF
 }
-<stored once: script-bodies/bake.sh>
+<stored once: script-parts/log.sh>
+<stored once: script-parts/lib.sh>
+<stored once: script-parts/install.sh>
+<stored once: script-parts/bake.sh>
+main "$@"

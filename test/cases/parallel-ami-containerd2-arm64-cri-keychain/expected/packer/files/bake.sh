@@ -150,4 +150,8 @@ spec:
       imageServiceEndpoint: unix:///run/soci-snapshotter-grpc/soci-snapshotter-grpc.sock
 SOCI_INSTALLER_EOF
 }
-<stored once: script-bodies/bake.sh>
+<stored once: script-parts/log.sh>
+<stored once: script-parts/lib.sh>
+<stored once: script-parts/install.sh>
+<stored once: script-parts/bake.sh>
+main "$@"

@@ -1,9 +1,3 @@
-log() {
-  local level=$1
-  shift
-  echo "soci-installer: $*" >&2
-  logger -t soci-installer -p "user.$level" -- "$*" 2>/dev/null || true
-}
 cpus=$(nproc)
 mem_kib=0
 if block=$(cat /sys/devices/system/memory/block_size_bytes 2>/dev/null); then
