@@ -68,6 +68,9 @@ const show = (v: unknown) => shorten(JSON.stringify(v) ?? String(v));
 function describe(e: ErrorObject): string {
   const field = fieldOf(e);
   const schema = e.parentSchema as Record<string, unknown> | undefined;
+  // Under propertyNames, ajv reports the key's own error with the key as data and propertyName set.
+  const isKey = (e as ErrorObject & { propertyName?: string }).propertyName !== undefined;
+  const what = () => `${isKey ? 'key ' : ''}${show(e.data)}`; // only when used: data may be a huge mapping
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
@@ -80,10 +83,7 @@ function describe(e: ErrorObject): string {
     case 'propertyNames':
       return ''; // the key's own 'pattern' error (below) says what is wrong
     case 'pattern':
-      if ((e as ErrorObject & { propertyName?: string }).propertyName !== undefined) {
-        return `${field}: key ${show(e.data)} is not valid; expected ${String(schema?.['x-hint'] ?? e.params)}`;
-      }
-      return `${field}: ${show(e.data)} is not valid; expected ${String(schema?.['x-hint'] ?? e.params)}`;
+      return `${field}: ${what()} is not valid; expected ${String(schema?.['x-hint'] ?? e.params)}`;
     case 'type': {
       const want = (e.params as { type: string }).type;
       const hint = want === 'string' && typeof e.data === 'number' ? ` (quote it: "${String(e.data)}")` : '';
@@ -98,11 +98,9 @@ function describe(e: ErrorObject): string {
     case 'minProperties':
       return `${field}: must not be empty${schema?.description ? ` (${String(schema.description)})` : ''}`;
     case 'maxLength':
-      return `${field}: ${show(e.data)} is too long; at most ${String((e.params as { limit: number }).limit)} characters`;
+      return `${field}: ${what()} is too long; at most ${String((e.params as { limit: number }).limit)} characters`;
     case 'minLength':
-      return `${field}: must not be empty`;
-    case 'propertyNames':
-      return `${field}: key ${show((e.params as { propertyName: string }).propertyName)} is not valid (1 to 128 characters)`;
+      return `${field}: ${isKey ? `${what()} ` : ''}must not be empty`;
     case 'anyOf':
       return `${field}: ${show(e.data)} is not allowed; allowed: ${String(schema?.['x-hint'] ?? schema?.description)}`;
     case 'minItems':
