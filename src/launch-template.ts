@@ -236,7 +236,9 @@ export async function launchTemplate(opts: LaunchTemplateOptions, deps: LaunchTe
       requireCluster(plan, `version ${defaultVersion} of ${subject} sets ImageId ${source.ImageId}, which the new version keeps`);
     }
     if (merged.staleCri && plan.installs && plan.containerd === '2') {
-      throw new UsageError(`${subject}: part ${merged.staleCri.part} of version ${defaultVersion}'s user data: its containerd.config ${staleCriProblem(merged.staleCri.keys)}`);
+      const { parts, keys } = merged.staleCri;
+      const which = parts.length === 1 ? `part ${parts[0]} of version ${defaultVersion}'s user data: its containerd.config` : `parts ${parts.join(', ')} of version ${defaultVersion}'s user data: their containerd.config, merged as nodeadm merges them,`;
+      throw new UsageError(`${subject}: ${which} ${staleCriProblem(keys)}`);
     }
     if (merged.fastImagePullPart && plan.installs) {
       throw new UsageError(

@@ -213,6 +213,27 @@ describe('launch-template', () => {
     }
   });
 
+  it("D11 over several NodeConfig parts: judged on their containerd.config merged as nodeadm merges them, naming the parts that set the keys", async () => {
+    const part = (toml: string) => ({ contentType: CONTENT_TYPES.nodeConfig, body: `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  containerd:\n    config: |\n${toml.replace(/^(?=.)/gm, '      ')}` });
+    const script = { contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho hi\n' };
+    const cri = '[plugins."io.containerd.grpc.v1.cri"]\n';
+    // Keys in parts 2 and 4, made stale by the version 3 of part 5: all named, with both parts.
+    existing(3, { UserData: b64(buildMime([script, part(`version = 2\n${cri}sandbox_image = "p"\n`), part('[metrics]\naddress = "127.0.0.1:1338"\n'), part(`${cri}max_concurrent_downloads = 7\n`), part('version = 3\n')])) });
+    const err = await failure(launchTemplate(opts(), deps));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toContain(
+      "parts 2, 4 of version 3's user data: their containerd.config, merged as nodeadm merges them, sets keys under io.containerd.grpc.v1.cri that containerd 2 (config version 3) no longer reads there: max_concurrent_downloads (now in io.containerd.cri.v1.images); sandbox_image (now in io.containerd.cri.v1.images as pinned_images.sandbox).",
+    );
+    expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(0);
+    // A version 2 in one part, or a version 3 name in another, covers the keys of the others.
+    for (const parts of [[part('version = 2\n'), part(`${cri}max_concurrent_downloads = 7\n`)], [part(`${cri}enable_selinux = true\n`), part('[plugins."io.containerd.cri.v1.runtime"]\nenable_cdi = true\n')]]) {
+      ec2Mock.reset();
+      existing(3, { UserData: b64(buildMime([script, ...parts])) });
+      await launchTemplate(opts(), deps);
+      expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(1);
+    }
+  });
+
   it("a kept NodeConfig of the user's that turns on nodeadm's FastImagePull gate is refused where we install soci (nodeadm would replace soci's config at every boot); fast-image-pull and other gates pass", async () => {
     const part = (gates: string) => `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n${gates}`;
     const userData = (gates: string) => b64(buildMime([{ contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho hi\n' }, { contentType: CONTENT_TYPES.nodeConfig, body: part(gates) }]));

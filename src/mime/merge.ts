@@ -7,7 +7,7 @@
 // (archive.ts): a part of the user's that can only travel base64-encoded is refused, not re-encoded.
 import { gunzipSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
-import { staleCriKeys } from '../containerd-cri-keys.js';
+import { criKeys, staleCriKeys } from '../containerd-cri-keys.js';
 import { UsageError } from '../errors.js';
 import { CONTENT_TYPES, buildMime, isPlainText, parseMime, type Part } from './archive.js';
 
@@ -62,18 +62,24 @@ export interface MergeResult {
   replaced: number;
   /** Whether a NodeConfig part of the user's that stays carries a cluster block (endpoint and name). */
   keptClusterBlock: boolean;
-  /** A kept NodeConfig part (numbered from 1, in the existing user data) whose containerd.config has 1.x CRI keys, and those keys. */
-  staleCri?: { part: number; keys: string[] };
+  /**
+   * The containerd 1.x CRI keys of the kept NodeConfig parts' containerd.config, merged as nodeadm
+   * merges them, and the parts (numbered from 1, in the existing user data) that set them.
+   */
+  staleCri?: { parts: number[]; keys: string[] };
   /** A kept NodeConfig part (numbered from 1) that turns on nodeadm's FastImagePull gate. */
   fastImagePullPart?: number;
 }
 
-// A NodeConfig of the user's whose containerd.config keeps containerd 1.x CRI keys that containerd 2
-// would ignore once soci's wiring is merged in (the rule: containerd-cri-keys.ts; the node scripts
-// apply it too, in refuse_v2_user_config): caught here before the launch template is written.
-function staleCriKeysOf(part: Part): string[] {
-  const toml = nodeConfigOf(part)?.spec?.containerd?.config;
-  return typeof toml === 'string' ? staleCriKeys(toml) : [];
+// The user's NodeConfigs whose containerd.config, merged as nodeadm merges them (in order, ours after),
+// keeps containerd 1.x CRI keys that containerd 2 would ignore once soci's wiring is merged in (the
+// rule: containerd-cri-keys.ts; the node scripts apply it too, in refuse_v2_user_config): caught here
+// before the launch template is written.
+function staleCriOf(parts: readonly Part[], numbers: readonly number[]): MergeResult['staleCri'] {
+  const configs = parts.map((p) => nodeConfigOf(p)?.spec?.containerd?.config).map((c) => (typeof c === 'string' ? c : ''));
+  const keys = staleCriKeys(...configs);
+  if (keys.length === 0) return undefined;
+  return { parts: numbers.filter((_, i) => criKeys(configs[i]!).some((k) => keys.includes(k))), keys };
 }
 
 // The gate makes nodeadm write its own soci config over ours at every boot (the node scripts refuse
@@ -115,17 +121,17 @@ function nodeConfigOf(part: Part): NodeConfigView | undefined {
 /** The user's parts (without ours from an earlier run), then our rendered parts. */
 export function mergeUserData(existing: Buffer | undefined, oursMime: string): MergeResult {
   const theirs = existing ? userDataParts(existing) : [];
-  const kept = theirs.flatMap((p, i) => (isOurPart(p) ? [] : [writable(p, i + 1)]));
+  const numbers = theirs.flatMap((p, i) => (isOurPart(p) ? [] : [i + 1]));
+  const kept = numbers.map((n) => writable(theirs[n - 1]!, n));
   if (kept.length === 0) return { mime: oursMime, kept: 0, replaced: theirs.length, keptClusterBlock: false };
-  const stale = theirs.map((p) => (isOurPart(p) ? [] : staleCriKeysOf(p)));
-  const cri1 = stale.findIndex((keys) => keys.length > 0);
-  const gate = theirs.findIndex((p) => !isOurPart(p) && turnsOnFastImagePull(p));
+  const staleCri = staleCriOf(kept, numbers);
+  const gate = kept.findIndex(turnsOnFastImagePull);
   return {
     mime: buildMime([...kept, ...parseMime(oursMime)]),
     kept: kept.length,
     replaced: theirs.length - kept.length,
     keptClusterBlock: kept.some(hasClusterBlock),
-    ...(cri1 >= 0 ? { staleCri: { part: cri1 + 1, keys: stale[cri1]! } } : {}),
-    ...(gate >= 0 ? { fastImagePullPart: gate + 1 } : {}),
+    ...(staleCri ? { staleCri } : {}),
+    ...(gate >= 0 ? { fastImagePullPart: numbers[gate]! } : {}),
   };
 }

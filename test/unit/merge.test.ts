@@ -88,7 +88,7 @@ describe('mergeUserData', () => {
     const bodies = [nc, Buffer.from(nc).toString('base64').replace(/.{76}/g, '$&\n'), gzipSync(nc).toString('base64')];
     for (const body of bodies) expect(mergeUserData(doc(CONTENT_TYPES.nodeConfig, body), mimeOf()).keptClusterBlock).toBe(true);
     expect(mergeUserData(doc('Application/Node.EKS.aws; charset="us-ascii"', nc), mimeOf()).keptClusterBlock).toBe(true);
-    expect(mergeUserData(doc(CONTENT_TYPES.nodeConfig, Buffer.from(cri1).toString('base64')), mimeOf()).staleCri).toEqual({ part: 1, keys: ['containerd'] });
+    expect(mergeUserData(doc(CONTENT_TYPES.nodeConfig, Buffer.from(cri1).toString('base64')), mimeOf()).staleCri).toEqual({ parts: [1], keys: ['containerd'] });
     expect(mergeUserData(doc('text/plain', nc), mimeOf()).keptClusterBlock).toBe(false);
   });
 
