@@ -132,13 +132,14 @@ function nodeConfigOf(part: Part): NodeConfigView | undefined {
 /** The user's parts (without ours from an earlier run), then our rendered parts. */
 export function mergeUserData(existing: Buffer | undefined, oursMime: string): MergeResult {
   const theirs = existing ? userDataParts(existing) : [];
-  const edited = theirs.findIndex((p) => origin(p) === 'edited');
+  const origins = theirs.map(origin);
+  const edited = origins.indexOf('edited');
   if (edited >= 0) {
     throw new UsageError(
       `the launch template's current user data: part ${edited + 1} (${theirs[edited]!.contentType}) starts as soci-installer writes its parts but holds more: if it is ours and you edited it, move your changes to a part of your own and delete it; if it is yours, remove its soci-installer comment line`,
     );
   }
-  const numbers = theirs.flatMap((p, i) => (isOurPart(p) ? [] : [i + 1]));
+  const numbers = origins.flatMap((o, i) => (o === 'ours' ? [] : [i + 1]));
   const kept = numbers.map((n) => writable(theirs[n - 1]!, n));
   if (kept.length === 0) return { mime: oursMime, kept: 0, replaced: theirs.length, keptClusterBlock: false };
   const staleCri = staleCriOf(kept, numbers);
