@@ -363,6 +363,26 @@ describe('launch-template', () => {
     expect(dry.UpdateNodegroupVersion).toMatchObject({ clusterName: 'demo', nodegroupName: 'ng-1' });
   });
 
+  it('--dry-run with --user-data-file merges ours into that user data, with the checks a run makes, and shows the result', () => {
+    const userScript = { contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho user setup\n' };
+    const earlier = parseMime(render('soci: { mode: lazy, source: ami }\n').artifacts.find((a) => a.path === 'user-data.mime')!.content);
+    const file = Buffer.from(buildMime([userScript, ...earlier], 'USERBOUNDARY'));
+    const dry = launchTemplateDryRun(opts({ userData: { bytes: file, path: 'current.mime' } }));
+    expect(ec2Mock.calls()).toHaveLength(0);
+    const merged = buildMime([userScript, ...parseMime(ourMime())]);
+    expect(dry.ifTemplateExists.mergedUserData).toBe(merged);
+    expect(unb64((dry.ifTemplateExists.CreateLaunchTemplateVersion.LaunchTemplateData as { UserData: string }).UserData)).toBe(merged);
+    expect(dry.ifTemplateExists.note).toMatch(/^UserData is current\.mime's parts with ours merged in: kept 1, replaced 2/);
+    // A new template gets ours alone.
+    expect(unb64((dry.ifTemplateIsNew.CreateLaunchTemplate.LaunchTemplateData as { UserData: string }).UserData)).toBe(ourMime());
+    // What a run refuses, the dry run refuses, naming the file.
+    const cri = buildMime([{ contentType: CONTENT_TYPES.nodeConfig, body: 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  containerd:\n    config: |\n      [plugins."io.containerd.grpc.v1.cri"]\n      max_concurrent_downloads = 7\n' }]);
+    expect(() => launchTemplateDryRun(opts({ userData: { bytes: Buffer.from(cri), path: 'current.mime' } }))).toThrow(
+      /^launch template "my-nodes": part 1 of current\.mime's user data: its containerd\.config sets keys under io\.containerd\.grpc\.v1\.cri/,
+    );
+    expect(() => launchTemplateDryRun(opts({ userData: { bytes: Buffer.from(`#cloud-config\n${'#'.repeat(16000)}\n`), path: 'current.mime' } }))).toThrow(/over EC2's limit of 16384/);
+  });
+
   it('--rollout points the node group at the new version', async () => {
     existing(4);
     eksMock.on(UpdateNodegroupVersionCommand).resolves({ update: { id: 'upd-1', status: 'InProgress' } });
