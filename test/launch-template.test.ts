@@ -254,6 +254,17 @@ describe('launch-template', () => {
     }
   });
 
+  it("the FastImagePull gate over several NodeConfig parts: judged as nodeadm merges them, a later value winning", async () => {
+    const part = (on: boolean) => ({ contentType: CONTENT_TYPES.nodeConfig, body: `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: ${on}\n` });
+    const other = { contentType: CONTENT_TYPES.nodeConfig, body: 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    InstanceIdNodeName: true\n' };
+    existing(3, { UserData: b64(buildMime([part(false), part(true), other])) });
+    expect((await failure(launchTemplate(opts(), deps))).message).toMatch(/part 2 of version 3's user data turns on nodeadm's FastImagePull gate/);
+    ec2Mock.reset();
+    existing(3, { UserData: b64(buildMime([part(true), other, part(false)])) });
+    await launchTemplate(opts(), deps);
+    expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(1);
+  });
+
   it('refuses user data it cannot merge safely', async () => {
     existing(1, { UserData: b64('some binary-ish thing') });
     const err = await failure(launchTemplate(opts(), deps));

@@ -1020,4 +1020,23 @@ spec:
       'a version 3 name in a comment, alone': [],
     });
   }, 240_000);
+
+  it("FastImagePull over several NodeConfig parts: the launch-template merge refuses where nodeadm's merge of them turns soci on (a later value wins)", async () => {
+    const { plan, dropIns } = nodeInputs('default');
+    const ours = render(caseProfile('default'), 'default').artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    const versionLine = VERSION_LINES['2'][0]!.text;
+    const gate = (on: boolean) => ({ contentType: CONTENT_TYPES.nodeConfig, body: `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: ${on}\n` });
+    const seen: boolean[] = [];
+    for (const order of [[true, false], [false, true], [true]]) {
+      const theirs = buildMime([{ contentType: CONTENT_TYPES.nodeConfig, body: EKS_NODECONFIG }, ...order.map(gate)]);
+      const refused = mergeUserData(Buffer.from(theirs), ours).fastImagePullPart !== undefined;
+      const r = await nodeadmRender({ userData: mergeUserData(Buffer.from(theirs), ours).mime, dropIns, versionLine, kubernetesVersion: plan.kubernetesVersion });
+      expect(r.code, r.stderr).toBe(0);
+      const on = /use SOCI snapshotter \(FastImagePull gate \+ resources\): true/.test(r.stderr);
+      expect(/use SOCI snapshotter \(FastImagePull gate \+ resources\): (true|false)/.test(r.stderr), r.stderr).toBe(true);
+      expect(refused, String(order)).toBe(on);
+      seen.push(on);
+    }
+    expect(seen).toEqual([false, true, true]);
+  }, 60_000);
 });

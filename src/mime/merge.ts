@@ -78,7 +78,7 @@ export interface MergeResult {
    * merges them, and the parts (numbered from 1, in the existing user data) that set them.
    */
   staleCri?: { parts: number[]; keys: string[] };
-  /** A kept NodeConfig part (numbered from 1) that turns on nodeadm's FastImagePull gate. */
+  /** The kept NodeConfig part (numbered from 1) whose FastImagePull gate, as nodeadm merges them, is on. */
   fastImagePullPart?: number;
 }
 
@@ -94,9 +94,13 @@ function staleCriOf(parts: readonly Part[], numbers: readonly number[]): MergeRe
 }
 
 // The gate makes nodeadm write its own soci config over ours at every boot (the node scripts refuse
-// it too, in refuse_fast_image_pull, citing nodeadm).
-function turnsOnFastImagePull(part: Part): boolean {
-  return nodeConfigOf(part)?.spec?.featureGates?.FastImagePull === true;
+// it too, in refuse_fast_image_pull, citing nodeadm). nodeadm merges featureGates key by key, the
+// last part that sets one winning (amazon-eks-ami nodeadm/internal/api/merge.go at 81fec2e8, mergo
+// with override; a later false turns it off, shown with nodeadm-render): the index of the part that
+// turns it on, or -1.
+function fastImagePullOn(parts: readonly Part[]): number {
+  const last = parts.findLastIndex((p) => nodeConfigOf(p)?.spec?.featureGates?.FastImagePull !== undefined);
+  return last >= 0 && nodeConfigOf(parts[last]!)?.spec?.featureGates?.FastImagePull === true ? last : -1;
 }
 
 function hasClusterBlock(part: Part): boolean {
@@ -143,7 +147,7 @@ export function mergeUserData(existing: Buffer | undefined, oursMime: string): M
   const kept = numbers.map((n) => writable(theirs[n - 1]!, n));
   if (kept.length === 0) return { mime: oursMime, kept: 0, replaced: theirs.length, keptClusterBlock: false };
   const staleCri = staleCriOf(kept, numbers);
-  const gate = kept.findIndex(turnsOnFastImagePull);
+  const gate = fastImagePullOn(kept);
   return {
     mime: buildMime([...kept, ...parseMime(oursMime)]),
     kept: kept.length,
