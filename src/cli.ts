@@ -33,6 +33,15 @@ async function readProfile(file: string | undefined): Promise<{ text?: string; o
   return { text: decodeProfile(bytes, file), origin: file };
 }
 
+/** --user-data-file FILE: user data as EC2 holds it, base64-decoded. */
+function readUserDataFile(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`--user-data-file: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 /** -c FILE, or the embedded default profile, checked. */
 async function loadProfileFile(config: string | undefined): Promise<Profile> {
   const { text, origin } = await readProfile(config);
@@ -239,12 +248,14 @@ Examples:
     .option('--ami-from-ssm', "ImageId resolve:ssm: of the EKS AL2023 AMI's public parameter (needs node.arch and the cluster block)")
     .option('--set-default', 'make the new version the default version')
     .option('--dry-run', 'print the requests as JSON and call nothing')
+    .option('--user-data-file <file>', "with --dry-run: merge ours into this user data (the template's current one, base64-decoded) and show the result")
     .option('--json', 'print the result as JSON')
     .addOption(clusterOption())
     .option('--rollout <nodegroup>', 'point this managed node group at the new version (eks:UpdateNodegroupVersion), so nodes roll')
     .addHelpText('after', '\nExamples:\n  soci-installer launch-template --name my-nodes -c soci.yaml --dry-run\n  soci-installer launch-template --name my-nodes -c soci.yaml --set-default --cluster demo --rollout ng-1')
     .action(
-      async (opts: ProfileOpts & { name: string; ami?: string; amiFromSsm?: boolean; setDefault?: boolean; dryRun?: boolean; json?: boolean; rollout?: string }) => {
+      async (opts: ProfileOpts & { name: string; ami?: string; amiFromSsm?: boolean; setDefault?: boolean; dryRun?: boolean; userDataFile?: string; json?: boolean; rollout?: string }) => {
+        if (opts.userDataFile !== undefined && !opts.dryRun) throw new UsageError("--user-data-file: only with --dry-run (a run merges into the template's current user data)");
         const lt = await import('./launch-template.js');
         // With --dry-run nothing is called, EKS included: a cluster to be read from EKS gets placeholders.
         const dry = opts.dryRun ? await profileForDryRun(opts) : undefined;
@@ -255,6 +266,7 @@ Examples:
           ...(opts.amiFromSsm ? { amiFromSsm: true } : {}),
           ...(opts.setDefault ? { setDefault: true } : {}),
           ...(opts.rollout ? { rollout: { nodegroup: opts.rollout, ...(opts.cluster ? { cluster: opts.cluster } : {}) } } : {}),
+          ...(opts.userDataFile !== undefined ? { userData: { bytes: readUserDataFile(opts.userDataFile), path: opts.userDataFile } } : {}),
         };
         if (opts.dryRun) {
           const requests = lt.dryRun(ltOpts);

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 
 // smol-toml is loaded on first use: render and the output commands read only the tables below.
 const require = createRequire(import.meta.url);
-const parseToml = (text: string): Record<string, unknown> => (require('smol-toml') as typeof import('smol-toml')).parse(text);
+const toml = () => require('smol-toml') as typeof import('smol-toml');
 
 export const CRI_V1 = 'io.containerd.grpc.v1.cri';
 const IMAGES = 'io.containerd.cri.v1.images';
@@ -43,27 +43,60 @@ export const CRI_MOVED: Readonly<Record<string, string>> = {
 };
 export const CRI_MOVED_OTHERS = RUNTIME;
 
+type Table = Record<string, unknown>;
+const isTable = (v: unknown): v is Table => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+
+// mergo.Merge with WithOverride over the decoded maps: tables merge key by key, a later value wins.
+function mergeInto(dst: Table, src: Table): Table {
+  for (const [k, v] of Object.entries(src)) dst[k] = isTable(dst[k]) && isTable(v) ? mergeInto(dst[k], v) : v;
+  return dst;
+}
+
 /**
- * The keys of a user's containerd.config under io.containerd.grpc.v1.cri that containerd 2 would
- * ignore once soci's wiring (version 3 names) is merged in. None where nothing changes for them:
- * - the text names a version 3 CRI plugin: nodeadm renders version 3 and migrates nothing even
+ * The containerd.config texts of several NodeConfigs as nodeadm merges them, in order (amazon-eks-ami
+ * nodeadm/internal/api/merge.go at 81fec2e8, mergeContainerdConfig, with util/merge.go): an empty text
+ * is skipped, the first other one stays as written, and each later one is decoded and merged into it,
+ * the result marshalled again (its comments gone). Undefined when none is set or one does not parse:
+ * nodeadm's merge then fails, with or without us.
+ */
+function nodeadmMerge(texts: readonly string[]): { text: string; doc: Table } | undefined {
+  const set = texts.filter((t) => t.length > 0);
+  const docs: Table[] = [];
+  try {
+    for (const t of set) docs.push(toml().parse(t));
+  } catch {
+    return undefined;
+  }
+  if (docs.length === 0) return undefined;
+  const doc = docs.reduce((dst, src) => mergeInto(dst, src), Object.create(null) as Table);
+  return { text: set.length === 1 ? set[0]! : toml().stringify(doc), doc };
+}
+
+/** The keys a containerd.config text sets under io.containerd.grpc.v1.cri, whatever they mean (none when it does not parse). */
+export function criKeys(text: string): string[] {
+  const cri = (nodeadmMerge([text])?.doc.plugins as Table | undefined)?.[CRI_V1];
+  return isTable(cri) ? Object.keys(cri) : [];
+}
+
+/**
+ * The keys under io.containerd.grpc.v1.cri of a user's containerd.config, given as the texts of its
+ * NodeConfigs in the order nodeadm merges them, that containerd 2 would ignore once soci's wiring
+ * (version 3 names) is merged in. Judged on the merged text, as nodeadm decides on it. None where
+ * nothing changes for them:
+ * - the merged text names a version 3 CRI plugin: nodeadm renders version 3 and migrates nothing even
  *   without us (amazon-eks-ami nodeadm/internal/containerd/config.go at 81fec2e8,
  *   Version3configInNodeConfig, a text search we repeat);
  * - it sets `version` below 3: nodeadm's merge keeps it, and containerd migrates the whole config as it
  *   loads (cmd/containerd/server/server.go at v2.2.4), ours included;
- * - it does not parse: nodeadm refuses it, with or without us.
+ * - one text does not parse: nodeadm refuses it, with or without us.
  */
-export function staleCriKeys(toml: string): string[] {
-  if (/io\.containerd\.cri\.v1\.(images|runtime)/.test(toml)) return [];
-  let doc: Record<string, unknown>;
-  try {
-    doc = parseToml(toml);
-  } catch {
-    return [];
-  }
-  if (typeof doc.version === 'number' && doc.version < 3) return [];
-  const cri = (doc.plugins as Record<string, unknown> | undefined)?.[CRI_V1];
-  if (typeof cri !== 'object' || cri === null || Array.isArray(cri)) return [];
+export function staleCriKeys(...texts: string[]): string[] {
+  const merged = nodeadmMerge(texts);
+  if (!merged || /io\.containerd\.cri\.v1\.(images|runtime)/.test(merged.text)) return [];
+  const { version, plugins } = merged.doc;
+  if (typeof version === 'number' && version < 3) return [];
+  const cri = (plugins as Table | undefined)?.[CRI_V1];
+  if (!isTable(cri)) return [];
   // Sorted, as the node scripts list them.
   return Object.keys(cri)
     .filter((k) => !CRI_SERVER_KEYS.includes(k))

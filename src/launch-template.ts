@@ -2,7 +2,8 @@
 // existing one gets a new version based on its current default version (SourceVersion), so the
 // user's other settings survive, with our MIME parts merged into the user data already there
 // (replacing only parts an earlier run generated). Optionally made the default, and optionally rolled
-// out to a managed node group. --dry-run prints the requests and calls nothing.
+// out to a managed node group. --dry-run prints the requests and calls nothing (with
+// --user-data-file, it shows the merge into that user data, checked as a run checks it).
 import type { RequestLaunchTemplateData } from '@aws-sdk/client-ec2';
 import { ProfileError, UsageError } from './errors.js';
 import { call } from './aws/errors.js';
@@ -10,7 +11,7 @@ import { AMI_ID } from './aws/names.js';
 import type { Ec2Api } from './aws/ec2.js';
 import type { EksApi } from './aws/eks.js';
 import { staleCriProblem } from './containerd-cri-keys.js';
-import { mergeUserData } from './mime/merge.js';
+import { mergeUserData, type MergeResult } from './mime/merge.js';
 import { USER_DATA_LIMIT, USER_DATA_WARN } from './artifacts/user-data.js';
 import { eksAmiParameter, nodeArchOf, plan as makePlan, type Plan } from './plan.js';
 import type { Profile } from './profile/schema.js';
@@ -28,6 +29,8 @@ export interface LaunchTemplateOptions {
   dryRun?: boolean;
   /** --rollout NODEGROUP, with the cluster it belongs to. */
   rollout?: { nodegroup: string; cluster?: string };
+  /** --user-data-file FILE (with --dry-run): user data to merge ours into, as a run merges into the template's. */
+  userData?: { bytes: Buffer; path: string };
 }
 
 export interface LaunchTemplateDeps {
@@ -52,7 +55,15 @@ export interface LaunchTemplateResult {
 export type DryRun = {
   dryRun: true;
   ifTemplateIsNew: { CreateLaunchTemplate: Record<string, unknown> };
-  ifTemplateExists: { DescribeLaunchTemplates: Record<string, unknown>; CreateLaunchTemplateVersion: Record<string, unknown>; ModifyLaunchTemplate?: Record<string, unknown>; note: string };
+  ifTemplateExists: {
+    DescribeLaunchTemplates: Record<string, unknown>;
+    CreateLaunchTemplateVersion: Record<string, unknown>;
+    ModifyLaunchTemplate?: Record<string, unknown>;
+    note: string;
+    /** With --user-data-file: the merged user data as text, and what a run would warn about it. */
+    mergedUserData?: string;
+    warnings?: string[];
+  };
   UpdateNodegroupVersion?: Record<string, unknown>;
 };
 
@@ -152,7 +163,10 @@ function prepare(opts: LaunchTemplateOptions) {
 
 export function dryRun(opts: LaunchTemplateOptions): DryRun {
   const { plan, mime, imageId, rolloutCluster } = prepare(opts);
-  const data = launchTemplateData(plan, mime, imageId === undefined ? undefined : showImage(imageId));
+  const shownImage = imageId === undefined ? undefined : showImage(imageId);
+  const data = launchTemplateData(plan, mime, shownImage);
+  // With --user-data-file, the version a run would add over that user data; without, EC2 is not read.
+  const file = opts.userData && checkedMerge(plan, mime, opts.userData.bytes, `launch template "${opts.name}"`, opts.userData.path);
   return {
     dryRun: true,
     ifTemplateIsNew: {
@@ -169,15 +183,54 @@ export function dryRun(opts: LaunchTemplateOptions): DryRun {
         LaunchTemplateId: '<the template id>',
         SourceVersion: '<its default version number>',
         VersionDescription: description(plan),
-        LaunchTemplateData: data,
+        LaunchTemplateData: file ? launchTemplateData(plan, file.merged.mime, shownImage) : data,
       },
       ...(opts.setDefault ? { ModifyLaunchTemplate: { LaunchTemplateId: '<the template id>', DefaultVersion: '<the new version number>' } } : {}),
-      note: "UserData is then the default version's user data with this user data's parts merged in (parts an earlier soci-installer run wrote are replaced)",
+      ...(file
+        ? {
+            note: `UserData is ${opts.userData!.path}'s parts with ours merged in: kept ${file.merged.kept}, replaced ${file.merged.replaced} an earlier soci-installer run wrote (a run merges into the default version's user data the same way); mergedUserData is it as text`,
+            mergedUserData: file.merged.mime,
+            warnings: file.warnings,
+          }
+        : { note: "UserData is then the default version's user data with this user data's parts merged in (parts an earlier soci-installer run wrote are replaced); --user-data-file FILE shows the merge with FILE's" }),
     },
     ...(opts.rollout
       ? { UpdateNodegroupVersion: { clusterName: rolloutCluster, nodegroupName: opts.rollout.nodegroup, launchTemplate: { id: '<the template id>', version: '<the new version number>' } } }
       : {}),
   };
+}
+
+/**
+ * Our user data merged into the user data there (parts of `from`: "version 4", or a file), refused
+ * where its nodes would fail their install or EC2 would refuse it, with the size warning.
+ */
+function checkedMerge(plan: Plan, mime: string, existing: Buffer | undefined, subject: string, from: string): { merged: MergeResult; warnings: string[] } {
+  const merged = mergeUserData(existing, mime);
+  if (merged.staleCri && plan.installs && plan.containerd === '2') {
+    const { parts, keys } = merged.staleCri;
+    const which = parts.length === 1 ? `part ${parts[0]} of ${from}'s user data: its containerd.config` : `parts ${parts.join(', ')} of ${from}'s user data: their containerd.config, merged as nodeadm merges them,`;
+    throw new UsageError(`${subject}: ${which} ${staleCriProblem(keys)}`);
+  }
+  if (merged.fastImagePullPart && plan.installs) {
+    throw new UsageError(
+      `${subject}: part ${merged.fastImagePullPart} of ${from}'s user data turns on nodeadm's FastImagePull gate: nodeadm would replace soci's config with its own (parallel pull) at every boot; remove the gate, or use soci.mode: fast-image-pull`,
+    );
+  }
+  const size = Buffer.byteLength(merged.mime);
+  const ours = Buffer.byteLength(mime);
+  if (size > USER_DATA_LIMIT) {
+    throw new UsageError(
+      `${subject}: its user data merged with ours is ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT}: ours (user-data.mime) is ${ours} bytes, the ${merged.kept} part(s) of ${from} kept beside it about ${size - ours}; shorten those parts, or bake an AMI (out/packer/) and use ami.baked: true, whose user data is the cluster block only`,
+    );
+  }
+  // As render warns for ours alone (user-data.ts, userDataSizeWarnings): what EKS or Karpenter append may not fit.
+  const mergedWarnings =
+    size > USER_DATA_WARN
+      ? [
+          `${subject}: its user data merged with ours is ${size} bytes: EKS and Karpenter append their own NodeConfig, and EC2 refuses more than ${USER_DATA_LIMIT} (ours is ${ours} bytes, the ${merged.kept} part(s) of ${from} kept beside it about ${size - ours})`,
+        ]
+      : [];
+  return { merged, warnings: mergedWarnings };
 }
 
 function isNotFound(err: unknown): boolean {
@@ -229,34 +282,13 @@ export async function launchTemplate(opts: LaunchTemplateOptions, deps: LaunchTe
       ec2.describeLaunchTemplateVersions({ LaunchTemplateId: id, Versions: [String(defaultVersion)] }),
     );
     const source: { ImageId?: string; UserData?: string } = versions.LaunchTemplateVersions?.[0]?.LaunchTemplateData ?? {};
-    const merged = mergeUserData(source.UserData ? Buffer.from(source.UserData, 'base64') : undefined, mime);
+    const userData = source.UserData ? Buffer.from(source.UserData, 'base64') : undefined;
+    const { merged, warnings: mergedWarnings } = checkedMerge(plan, mime, userData, subject, `version ${defaultVersion}`);
     // The new version inherits the source's ImageId unless we set one: a custom AMI there needs the
     // cluster block too, from the profile or from a NodeConfig of the user's that the merge keeps.
     if (!imageId && source.ImageId && !merged.keptClusterBlock) {
       requireCluster(plan, `version ${defaultVersion} of ${subject} sets ImageId ${source.ImageId}, which the new version keeps`);
     }
-    if (merged.staleCri && plan.installs && plan.containerd === '2') {
-      throw new UsageError(`${subject}: part ${merged.staleCri.part} of version ${defaultVersion}'s user data: its containerd.config ${staleCriProblem(merged.staleCri.keys)}`);
-    }
-    if (merged.fastImagePullPart && plan.installs) {
-      throw new UsageError(
-        `${subject}: part ${merged.fastImagePullPart} of version ${defaultVersion}'s user data turns on nodeadm's FastImagePull gate: nodeadm would replace soci's config with its own (parallel pull) at every boot; remove the gate, or use soci.mode: fast-image-pull`,
-      );
-    }
-    const size = Buffer.byteLength(merged.mime);
-    const ours = Buffer.byteLength(mime);
-    if (size > USER_DATA_LIMIT) {
-      throw new UsageError(
-        `${subject}: its user data merged with ours is ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT}: ours (user-data.mime) is ${ours} bytes, the ${merged.kept} part(s) of version ${defaultVersion} kept beside it about ${size - ours}; shorten those parts, or bake an AMI (out/packer/) and use ami.baked: true, whose user data is the cluster block only`,
-      );
-    }
-    // As render warns for ours alone (user-data.ts, userDataSizeWarnings): what EKS or Karpenter append may not fit.
-    const mergedWarnings =
-      size > USER_DATA_WARN
-        ? [
-            `${subject}: its user data merged with ours is ${size} bytes: EKS and Karpenter append their own NodeConfig, and EC2 refuses more than ${USER_DATA_LIMIT} (ours is ${ours} bytes, the ${merged.kept} part(s) of version ${defaultVersion} kept beside it about ${size - ours})`,
-          ]
-        : [];
     const out = await call('ec2:CreateLaunchTemplateVersion', subject, () =>
       ec2.createLaunchTemplateVersion({
         LaunchTemplateId: id,

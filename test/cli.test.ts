@@ -229,6 +229,23 @@ describe('soci-installer CLI', () => {
     expect(both.code).toBe(2);
   });
 
+  it('launch-template --user-data-file: with --dry-run it prints the merged user data; without, it is refused (a run merges into the template\'s own)', async () => {
+    const cwd = tmp();
+    writeFileSync(join(cwd, 'current.mime'), '#!/bin/bash\necho user setup\n');
+    const res = await cli(['launch-template', '--name', 'my-nodes', '--dry-run', '--user-data-file', 'current.mime'], cwd);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const merged = (JSON.parse(res.stdout) as { ifTemplateExists: { mergedUserData: string } }).ifTemplateExists.mergedUserData;
+    expect(merged).toContain('echo user setup');
+    expect(merged.endsWith(defaultUserData().slice(defaultUserData().indexOf('\n--'))), 'ours last').toBe(true);
+    const run = await cli(['launch-template', '--name', 'my-nodes', '--user-data-file', 'current.mime'], cwd);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^soci-installer: --user-data-file: only with --dry-run/);
+    const missing = await cli(['launch-template', '--name', 'my-nodes', '--dry-run', '--user-data-file', 'nope.mime'], cwd);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^soci-installer: --user-data-file: cannot read nope\.mime/);
+  });
+
   describe('issue 10: the output folder', () => {
     const FIP = 'soci: { mode: fast-image-pull }\n';
     /** Every file under dir (but our hidden bookkeeping at its top), with content and mode. */

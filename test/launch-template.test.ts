@@ -213,6 +213,27 @@ describe('launch-template', () => {
     }
   });
 
+  it("D11 over several NodeConfig parts: judged on their containerd.config merged as nodeadm merges them, naming the parts that set the keys", async () => {
+    const part = (toml: string) => ({ contentType: CONTENT_TYPES.nodeConfig, body: `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  containerd:\n    config: |\n${toml.replace(/^(?=.)/gm, '      ')}` });
+    const script = { contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho hi\n' };
+    const cri = '[plugins."io.containerd.grpc.v1.cri"]\n';
+    // Keys in parts 2 and 4, made stale by the version 3 of part 5: all named, with both parts.
+    existing(3, { UserData: b64(buildMime([script, part(`version = 2\n${cri}sandbox_image = "p"\n`), part('[metrics]\naddress = "127.0.0.1:1338"\n'), part(`${cri}max_concurrent_downloads = 7\n`), part('version = 3\n')])) });
+    const err = await failure(launchTemplate(opts(), deps));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toContain(
+      "parts 2, 4 of version 3's user data: their containerd.config, merged as nodeadm merges them, sets keys under io.containerd.grpc.v1.cri that containerd 2 (config version 3) no longer reads there: max_concurrent_downloads (now in io.containerd.cri.v1.images); sandbox_image (now in io.containerd.cri.v1.images as pinned_images.sandbox).",
+    );
+    expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(0);
+    // A version 2 in one part, or a version 3 name in another, covers the keys of the others.
+    for (const parts of [[part('version = 2\n'), part(`${cri}max_concurrent_downloads = 7\n`)], [part(`${cri}enable_selinux = true\n`), part('[plugins."io.containerd.cri.v1.runtime"]\nenable_cdi = true\n')]]) {
+      ec2Mock.reset();
+      existing(3, { UserData: b64(buildMime([script, ...parts])) });
+      await launchTemplate(opts(), deps);
+      expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(1);
+    }
+  });
+
   it("a kept NodeConfig of the user's that turns on nodeadm's FastImagePull gate is refused where we install soci (nodeadm would replace soci's config at every boot); fast-image-pull and other gates pass", async () => {
     const part = (gates: string) => `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n${gates}`;
     const userData = (gates: string) => b64(buildMime([{ contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho hi\n' }, { contentType: CONTENT_TYPES.nodeConfig, body: part(gates) }]));
@@ -231,6 +252,17 @@ describe('launch-template', () => {
       await launchTemplate(o, deps);
       expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand), gates).toHaveLength(1);
     }
+  });
+
+  it("the FastImagePull gate over several NodeConfig parts: judged as nodeadm merges them, a later value winning", async () => {
+    const part = (on: boolean) => ({ contentType: CONTENT_TYPES.nodeConfig, body: `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: ${on}\n` });
+    const other = { contentType: CONTENT_TYPES.nodeConfig, body: 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    InstanceIdNodeName: true\n' };
+    existing(3, { UserData: b64(buildMime([part(false), part(true), other])) });
+    expect((await failure(launchTemplate(opts(), deps))).message).toMatch(/part 2 of version 3's user data turns on nodeadm's FastImagePull gate/);
+    ec2Mock.reset();
+    existing(3, { UserData: b64(buildMime([part(true), other, part(false)])) });
+    await launchTemplate(opts(), deps);
+    expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(1);
   });
 
   it('refuses user data it cannot merge safely', async () => {
@@ -340,6 +372,26 @@ describe('launch-template', () => {
     expect(dry.ifTemplateExists.CreateLaunchTemplateVersion.SourceVersion).toBe('<its default version number>');
     expect(dry.ifTemplateExists.ModifyLaunchTemplate).toBeDefined();
     expect(dry.UpdateNodegroupVersion).toMatchObject({ clusterName: 'demo', nodegroupName: 'ng-1' });
+  });
+
+  it('--dry-run with --user-data-file merges ours into that user data, with the checks a run makes, and shows the result', () => {
+    const userScript = { contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho user setup\n' };
+    const earlier = parseMime(render('soci: { mode: lazy, source: ami }\n').artifacts.find((a) => a.path === 'user-data.mime')!.content);
+    const file = Buffer.from(buildMime([userScript, ...earlier], 'USERBOUNDARY'));
+    const dry = launchTemplateDryRun(opts({ userData: { bytes: file, path: 'current.mime' } }));
+    expect(ec2Mock.calls()).toHaveLength(0);
+    const merged = buildMime([userScript, ...parseMime(ourMime())]);
+    expect(dry.ifTemplateExists.mergedUserData).toBe(merged);
+    expect(unb64((dry.ifTemplateExists.CreateLaunchTemplateVersion.LaunchTemplateData as { UserData: string }).UserData)).toBe(merged);
+    expect(dry.ifTemplateExists.note).toMatch(/^UserData is current\.mime's parts with ours merged in: kept 1, replaced 2/);
+    // A new template gets ours alone.
+    expect(unb64((dry.ifTemplateIsNew.CreateLaunchTemplate.LaunchTemplateData as { UserData: string }).UserData)).toBe(ourMime());
+    // What a run refuses, the dry run refuses, naming the file.
+    const cri = buildMime([{ contentType: CONTENT_TYPES.nodeConfig, body: 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  containerd:\n    config: |\n      [plugins."io.containerd.grpc.v1.cri"]\n      max_concurrent_downloads = 7\n' }]);
+    expect(() => launchTemplateDryRun(opts({ userData: { bytes: Buffer.from(cri), path: 'current.mime' } }))).toThrow(
+      /^launch template "my-nodes": part 1 of current\.mime's user data: its containerd\.config sets keys under io\.containerd\.grpc\.v1\.cri/,
+    );
+    expect(() => launchTemplateDryRun(opts({ userData: { bytes: Buffer.from(`#cloud-config\n${'#'.repeat(16000)}\n`), path: 'current.mime' } }))).toThrow(/over EC2's limit of 16384/);
   });
 
   it('--rollout points the node group at the new version', async () => {

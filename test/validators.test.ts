@@ -12,7 +12,7 @@ import { basename, join } from 'node:path';
 import { load as parseToml } from 'js-toml';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { loadProfile, mergeUserData, plan as planOf, ProfileError, render, PATHS } from '../src/index.js';
+import { buildMime, CONTENT_TYPES, loadProfile, mergeUserData, plan as planOf, ProfileError, render, PATHS } from '../src/index.js';
 import { sociConfigToml } from '../src/artifacts/soci-config.js';
 import { CRI_SERVER_KEYS, staleCriKeys, staleCriProblem } from '../src/containerd-cri-keys.js';
 import { caseProfile } from './golden.js';
@@ -959,4 +959,84 @@ spec:
     const v2 = await nodeadmRender({ userData: appendMimePart(userData, 'application/node.eks.aws', `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  containerd:\n    config: |\n${CRI_CONFIGS['version 2']!.replace(/^(?=.)/gm, '      ')}`), dropIns, versionLine, kubernetesVersion: plan.kubernetesVersion });
     expect(getPath((await configDump('2', v2.config)).dump, 'plugins', CRI_IMAGES_V3, 'max_concurrent_downloads')).toBe(7);
   }, 180_000);
+
+  // containerd.config split over several NodeConfig parts of a launch template's user data. nodeadm
+  // merges the texts first (amazon-eks-ami nodeadm/internal/api/merge.go at 81fec2e8,
+  // mergeContainerdConfig) and decides on the merged text, so the launch-template merge must judge it
+  // whole: a version in one part applies to keys in another, keys add up across parts, and a merged
+  // text is re-marshalled (its comments gone).
+  const SPLIT_CONFIGS: Record<string, string[]> = {
+    'version 2 in one part, the keys in another': ['version = 2\n', `[plugins."${CRI_V1}"]\nmax_concurrent_downloads = 7\n`],
+    'version 3 in a later part': [`version = 2\n[plugins."${CRI_V1}"]\nmax_concurrent_downloads = 7\n`, 'version = 3\n[metrics]\naddress = "127.0.0.1:1338"\n'],
+    'a version 3 name in another part': [`[plugins."${CRI_IMAGES_V3}"]\nmax_concurrent_downloads = 7\n`, `[plugins."${CRI_V1}"]\nenable_selinux = true\n`],
+    'keys split across parts': [
+      `[plugins."${CRI_V1}"]\nstream_idle_timeout = "1h"\nsandbox_image = "registry.example/pause:3.10"\n`,
+      `[plugins."${CRI_V1}".containerd]\ndiscard_unpacked_layers = false\n`,
+      `[plugins."${CRI_V1}"]\nmax_concurrent_downloads = 7\n`,
+    ],
+    'a version 3 name in a comment, beside another part': [`# ${CRI_IMAGES_V3} later\n[plugins."${CRI_V1}"]\nmax_concurrent_downloads = 7\n`, '[metrics]\naddress = "127.0.0.1:1338"\n'],
+    'a version 3 name in a comment, alone': [`# ${CRI_IMAGES_V3} later\n[plugins."${CRI_V1}"]\nmax_concurrent_downloads = 7\n`],
+  };
+
+  it("D11: over several NodeConfig parts, the launch-template merge refuses exactly the keys containerd 2.2.4 ignores in nodeadm's merge of them with ours, where nodeadm without us would have migrated them", async () => {
+    const nodeConfig = (toml: string) => `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  containerd:\n    config: |\n${toml.replace(/^(?=.)/gm, '      ')}`;
+    const versionLine = VERSION_LINES['2'][0]!.text;
+    const verdicts: Record<string, string[]> = {};
+    // Our wiring as a drop-in (default), and as a NodeConfig part after the user's.
+    for (const name of ['default', 'lazy-user-data-wiring-containerd2']) {
+      const r = render(caseProfile(name), name);
+      const ours = r.artifacts.find((a) => a.path === 'user-data.mime')!.content;
+      const dropIns = Object.fromEntries(r.artifacts.filter((a) => a.path.startsWith('rootfs/etc/eks/nodeadm.d/')).map((a) => [basename(a.path), a.content]));
+      for (const [what, tomls] of Object.entries(SPLIT_CONFIGS)) {
+        const label = `${name}: ${what}`;
+        // The template's user data: the cluster block (as EKS supplies it), then the user's parts.
+        const theirs = buildMime([{ contentType: CONTENT_TYPES.nodeConfig, body: EKS_NODECONFIG }, ...tomls.map((t) => ({ contentType: CONTENT_TYPES.nodeConfig, body: nodeConfig(t) }))]);
+        const verdict = mergeUserData(Buffer.from(theirs), ours).staleCri?.keys ?? [];
+        const withUs = await nodeadmRender({ userData: mergeUserData(Buffer.from(theirs), ours).mime, dropIns, versionLine, kubernetesVersion: r.plan.kubernetesVersion, migrateWith: '2' });
+        expect(withUs.code, `${label}\n${withUs.stderr}`).toBe(0);
+        const d = await configDump('2', withUs.config);
+        expect(d.ok, `${label}\n${d.stderr}`).toBe(true);
+        const ignored = [...new Set([...d.stderr.matchAll(/msg="Ignoring unknown key in TOML for plugin".* key=([^" ]+) plugin=(\S+)/g)].filter((m) => m[2] === CRI_V1).map((m) => m[1]!))].sort();
+        // Without us, would nodeadm have migrated the user's config (so that the keys worked)?
+        const alone = await nodeadmRender({ userData: theirs, versionLine, kubernetesVersion: r.plan.kubernetesVersion });
+        expect(alone.code, `${label}\n${alone.stderr}`).toBe(0);
+        const migrated = /needs `containerd config migrate`: true/.test(alone.stderr);
+        expect(verdict, label).toEqual(migrated ? ignored : []);
+        verdicts[what] = verdict;
+        // soci is wired, and a key containerd does not ignore takes effect.
+        expect(getPath(d.dump, 'plugins', CRI_IMAGES_V3, 'snapshotter'), label).toBe('soci');
+        if (tomls.some((t) => t.includes('max_concurrent_downloads')) && !ignored.includes('max_concurrent_downloads')) {
+          expect(getPath(d.dump, 'plugins', CRI_IMAGES_V3, 'max_concurrent_downloads'), label).toBe(7);
+        }
+      }
+    }
+    // The verdicts themselves, so the comparison above cannot pass by both sides being empty.
+    expect(verdicts).toEqual({
+      'version 2 in one part, the keys in another': [],
+      'version 3 in a later part': ['max_concurrent_downloads'],
+      'a version 3 name in another part': [],
+      'keys split across parts': ['containerd', 'max_concurrent_downloads', 'sandbox_image'],
+      'a version 3 name in a comment, beside another part': ['max_concurrent_downloads'],
+      'a version 3 name in a comment, alone': [],
+    });
+  }, 240_000);
+
+  it("FastImagePull over several NodeConfig parts: the launch-template merge refuses where nodeadm's merge of them turns soci on (a later value wins)", async () => {
+    const { plan, dropIns } = nodeInputs('default');
+    const ours = render(caseProfile('default'), 'default').artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    const versionLine = VERSION_LINES['2'][0]!.text;
+    const gate = (on: boolean) => ({ contentType: CONTENT_TYPES.nodeConfig, body: `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: ${on}\n` });
+    const seen: boolean[] = [];
+    for (const order of [[true, false], [false, true], [true]]) {
+      const theirs = buildMime([{ contentType: CONTENT_TYPES.nodeConfig, body: EKS_NODECONFIG }, ...order.map(gate)]);
+      const refused = mergeUserData(Buffer.from(theirs), ours).fastImagePullPart !== undefined;
+      const r = await nodeadmRender({ userData: mergeUserData(Buffer.from(theirs), ours).mime, dropIns, versionLine, kubernetesVersion: plan.kubernetesVersion });
+      expect(r.code, r.stderr).toBe(0);
+      const on = /use SOCI snapshotter \(FastImagePull gate \+ resources\): true/.test(r.stderr);
+      expect(/use SOCI snapshotter \(FastImagePull gate \+ resources\): (true|false)/.test(r.stderr), r.stderr).toBe(true);
+      expect(refused, String(order)).toBe(on);
+      seen.push(on);
+    }
+    expect(seen).toEqual([false, true, true]);
+  }, 60_000);
 });

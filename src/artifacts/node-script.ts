@@ -12,6 +12,7 @@ import { InternalError } from '../errors.js';
 import { BAD_SOCI_VERSIONS } from '../profile/load.js';
 import { PATHS, type Plan } from '../plan.js';
 import { shellQuote } from '../render/escape.js';
+import { GENERATOR_VERSION } from '../version.js';
 import { nodeFiles, PAUSE_IMPORT_UNIT, wiringDropIn, type NodeFile } from './node-files.js';
 
 const NODE_DIR = new URL('../../node/', import.meta.url);
@@ -155,12 +156,14 @@ function proxyExports(plan: Plan): string {
   return lines.join('');
 }
 
+// The third line of a script's head: which parts follow its data header.
+const partsLine = (script: Script) => `# This data header, then soci-installer's ${SCRIPTS[script].parts.map((p) => `node/${p}.sh`).join(', ')} without their comment lines:`;
+
 function head(plan: Plan, what: string, script: Script): string {
-  const { parts } = SCRIPTS[script];
   return (
     '#!/bin/bash\n' +
     `# soci-installer ${plan.generatorVersion}: ${what}\n` +
-    `# This data header, then soci-installer's ${parts.map((p) => `node/${p}.sh`).join(', ')} without their comment lines:\n` +
+    `${partsLine(script)}\n` +
     `# read those files, commented, in the soci-installer package (node_modules/soci-installer/node/) or its repository.\n` +
     '# Profile values below are single-quoted on purpose: nothing in them is expanded.\n' +
     '# shellcheck disable=SC2016\n' +
@@ -200,6 +203,19 @@ function bootWhat(plan: Plan): string {
   return plan.installs
     ? `SOCI snapshotter in ${plan.mode} mode on an EKS AL2023 node at boot (containerd ${plan.containerd}).`
     : 'mode fast-image-pull: logs whether the FastImagePull gate can take effect.';
+}
+
+/**
+ * Whether a script starts with our head (its first three lines) and, where it is of this version,
+ * holds after its data header exactly the code of the parts its head names: 'edited' where not. A
+ * script of another version is known by its head alone (its code is that version's).
+ */
+export function scriptOrigin(text: string): 'ours' | 'edited' | undefined {
+  const [shebang, marker, parts] = text.split('\n', 3);
+  const version = /^# soci-installer (\d+\.\d+\.\d+): ./.exec(marker ?? '')?.[1];
+  const script = (Object.keys(SCRIPTS) as Script[]).find((s) => partsLine(s) === parts);
+  if (shebang !== '#!/bin/bash' || version === undefined || script === undefined) return undefined;
+  return version !== GENERATOR_VERSION || text.endsWith(scriptBody(script)) ? 'ours' : 'edited';
 }
 
 /** install.sh: the boot path, the script part of user data. */

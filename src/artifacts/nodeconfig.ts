@@ -16,6 +16,25 @@ export interface NodeConfig {
   };
 }
 
+// Each key a NodeConfig of ours may hold, as NodeConfig above (a nested table where the value is one).
+type Keys = { [key: string]: Keys | true };
+const OUR_KEYS: Keys = {
+  apiVersion: true,
+  kind: true,
+  spec: {
+    cluster: { name: true, apiServerEndpoint: true, certificateAuthority: true, cidr: true },
+    containerd: { config: true },
+    kubelet: { config: { imageServiceEndpoint: true } },
+    featureGates: { FastImagePull: true },
+  },
+};
+
+/** Whether a parsed document holds nothing a NodeConfig of ours never holds (merge.ts knows our parts by it). */
+export function hasOnlyOurKeys(doc: unknown, keys: Keys = OUR_KEYS): boolean {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return false;
+  return Object.entries(doc).every(([k, v]) => Object.hasOwn(keys, k) && (keys[k] === true ? typeof v !== 'object' || v === null : hasOnlyOurKeys(v, keys[k])));
+}
+
 function wiringSpec(plan: Plan): NodeConfig['spec'] {
   return {
     containerd: { config: containerdToml(plan) },
@@ -42,10 +61,13 @@ export function wiringNodeConfig(plan: Plan): NodeConfig {
 }
 
 export function nodeConfigYaml(doc: NodeConfig, comment: string): string {
-  const body = yamlText(doc);
-  return comment
+  return yamlComment(comment) + yamlText(doc);
+}
+
+/** A comment as the lines that start a YAML document. */
+export function yamlComment(comment: string): string {
+  return `${comment
     .split('\n')
     .map((l) => `# ${l}`.trimEnd())
-    .join('\n')
-    .concat('\n', body);
+    .join('\n')}\n`;
 }

@@ -4,11 +4,15 @@
 // MIME parts and drop their Content-Transfer-Encoding (Karpenter: archive.ts), where a base64 part
 // would not. Needs only bash, mktemp, base64 and gunzip, which every AL2023 node has.
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { InternalError } from '../errors.js';
 
 // Not a base64 line ("_" is not in its alphabet), so it cannot end the heredoc early.
 const DELIMITER = 'SOCI_INSTALLER_EOF';
+const UNPACK = `base64 -d <<'${DELIMITER}' | gunzip >"$script"`;
+// The marker line merge.ts recognises as ours (second line).
+const marker = (generatorVersion: string) => `# soci-installer ${generatorVersion}: install.sh, gzipped and base64-encoded to fit EC2's user data limit.`;
+const unpackedLine = (sha256: string) => `# Unpacked, it is the install.sh that render writes beside this (sha256 ${sha256}): base64 -d | gunzip to read it.`;
 
 /**
  * The wrapper: `bash wrapper` unpacks the script into a temporary file and runs it with bash.
@@ -21,17 +25,37 @@ export function selfExtractingScript(generatorVersion: string, script: string, s
   const sha256 = createHash('sha256').update(script).digest('hex');
   return [
     '#!/bin/bash',
-    // The marker line merge.ts recognises as ours (second line).
-    `# soci-installer ${generatorVersion}: install.sh, gzipped and base64-encoded to fit EC2's user data limit.`,
-    `# Unpacked, it is the install.sh that render writes beside this (sha256 ${sha256}): base64 -d | gunzip to read it.`,
+    marker(generatorVersion),
+    unpackedLine(sha256),
     ...summary.map((l) => `# ${l}`),
     'set -euo pipefail',
     'script=$(mktemp)',
     'trap \'rm -f "$script"\' EXIT',
-    `base64 -d <<'${DELIMITER}' | gunzip >"$script"`,
+    UNPACK,
     b64,
     DELIMITER,
     'bash "$script"',
     '',
   ].join('\n');
+}
+
+/**
+ * The script a wrapper carries: undefined where the text does not start with the wrapper's first three
+ * lines; intact where the text is exactly what selfExtractingScript writes for that script (its
+ * sha256 included).
+ */
+export function selfExtractingPayload(text: string): { script: string; intact: boolean } | undefined {
+  const lines = text.split('\n');
+  const version = /^# soci-installer (\d+\.\d+\.\d+): /.exec(lines[1] ?? '')?.[1];
+  const sha256 = /\(sha256 ([0-9a-f]{64})\)/.exec(lines[2] ?? '')?.[1];
+  if (lines[0] !== '#!/bin/bash' || version === undefined || lines[1] !== marker(version) || sha256 === undefined || lines[2] !== unpackedLine(sha256)) return undefined;
+  const start = lines.indexOf(UNPACK);
+  const end = lines.indexOf(DELIMITER, start + 1);
+  const summary = lines.slice(3, lines.indexOf('set -euo pipefail')).map((l) => l.replace(/^# /, ''));
+  try {
+    const script = gunzipSync(Buffer.from(lines.slice(start + 1, end).join(''), 'base64')).toString('utf8');
+    return { script, intact: start > 0 && end > start && selfExtractingScript(version, script, summary) === text };
+  } catch {
+    return { script: '', intact: false };
+  }
 }

@@ -26,6 +26,22 @@ describe('staleCriKeys', () => {
     expect(staleCriKeys('[metrics]\naddress = "127.0.0.1:1338"\n')).toEqual([]);
     expect(staleCriKeys(`${CRI}x = `)).toEqual([]); // nodeadm refuses what does not parse
   });
+
+  it('judges the texts of several NodeConfigs merged as nodeadm merges them: in order, a later value winning', () => {
+    const v1 = `${CRI}max_concurrent_downloads = 7\n`;
+    // keys add up across the texts
+    expect(staleCriKeys(`${CRI}sandbox_image = "p"\n`, '', `[plugins."io.containerd.grpc.v1.cri".containerd]\nsnapshotter = "x"\n`, v1)).toEqual(['containerd', 'max_concurrent_downloads', 'sandbox_image']);
+    // a version in one text applies to the keys of another; the later one wins
+    expect(staleCriKeys('version = 2\n', v1)).toEqual([]);
+    expect(staleCriKeys(`version = 2\n${v1}`, 'version = 3\n')).toEqual(['max_concurrent_downloads']);
+    // a version 3 name in another text, and in a comment of the only text: nodeadm migrates nothing
+    expect(staleCriKeys('[plugins."io.containerd.cri.v1.images"]\nmax_concurrent_downloads = 7\n', v1)).toEqual([]);
+    expect(staleCriKeys(`# io.containerd.cri.v1.images later\n${v1}`)).toEqual([]);
+    // nodeadm marshals a merged text again, its comments gone
+    expect(staleCriKeys(`# io.containerd.cri.v1.images later\n${v1}`, '[metrics]\naddress = "127.0.0.1:1338"\n')).toEqual(['max_concurrent_downloads']);
+    // one text that does not parse fails nodeadm's merge, with or without us
+    expect(staleCriKeys(v1, `${CRI}x = `)).toEqual([]);
+  });
 });
 
 describe('staleCriProblem', () => {
