@@ -93,6 +93,29 @@ function ztocLayers(index: Manifest, layers: Descriptor[]): { indexed: Set<strin
   return { indexed, strays };
 }
 
+/**
+ * The blobs of a SOCI index that soci could not fetch, one problem each. soci fetches every blob the index
+ * lists (zTOCs and prefetch artifacts) before it mounts the image's first layer, and one it cannot fetch
+ * fails the whole index: ErrNoIndex, and the image is pulled as one without an index (containerd's pull,
+ * or soci's parallel pull where that is on) (fs/artifact_fetcher.go FetchSociArtifacts, fs/fs.go
+ * sociContext.Init, snapshot/snapshot.go Prepare, at v0.15.0 7716bd67). A blob whose size differs from its
+ * descriptor fails too (oras-go v2.6.2, soci's, registry/remote/repository.go blobStore.Fetch: "mismatch
+ * Content-Length"). Asked by HEAD, all at once under the client's bound: never the bytes.
+ */
+async function unfetchableBlobs(client: RegistryClient, repo: Repo, index: Manifest, meter: Meter): Promise<string[]> {
+  const CONSEQUENCE = 'soci fetches every blob of the SOCI index before it mounts the image, and uses no index for the image when one fails';
+  const name = (b: Descriptor) => (b.mediaType === SOCI.ztoc ? `zTOC ${b.digest} (layer ${b.annotations?.[SOCI.layerDigestAnnotation] ?? 'not named'})` : `blob ${b.digest} (${b.mediaType})`);
+  const blobs = [...new Map(index.layers.map((b) => [`${b.digest} ${b.size}`, b])).values()];
+  const found = await Promise.all(blobs.map((b) => (isDigest(b.digest) ? client.blobSize(repo, b.digest, meter) : Promise.resolve('not a digest' as const))));
+  return blobs.flatMap((b, i) => {
+    const size = found[i];
+    if (size === 'not a digest') return [`${name(b)} is not a digest soci can fetch: ${CONSEQUENCE}`];
+    if (size === 'missing') return [`${name(b)} is not in the repository: ${CONSEQUENCE}`];
+    if (size !== undefined && size !== b.size) return [`${name(b)} is ${size} bytes in the repository, not the ${b.size} the SOCI index says: ${CONSEQUENCE}`];
+    return [];
+  });
+}
+
 /** A SOCI index, not an image: by its descriptor (artifactType, soci convert's annotation) or its config. */
 function isSociIndex(desc: Descriptor | undefined, manifest?: Manifest): boolean {
   const types: string[] = [SOCI.v1, SOCI.v2];
@@ -108,7 +131,7 @@ async function checkManifest(client: RegistryClient, repo: Repo, platform: strin
   const report: PlatformReport = { platform, index: 'none', manifestDigest: manifest.digest, indexDigests: [], problems: [] };
   if (indexDigest !== undefined) {
     report.indexDigests = [indexDigest];
-    const invalid = (problem: string): PlatformReport => ({ ...report, index: 'invalid', coverage: coverage(layers, new Set()), problems: [problem] });
+    const invalid = (...problems: string[]): PlatformReport => ({ ...report, index: 'invalid', coverage: coverage(layers, new Set()), problems });
     // soci parses the annotation as a digest and fetches the index by it (fs/fs.go parseIndexDigest at v0.15.0).
     if (!isDigest(indexDigest)) return invalid(`the manifest's ${SOCI.indexDigestAnnotation} annotation, ${JSON.stringify(indexDigest)}, is not a digest: soci cannot fetch a SOCI index from it`);
     let index: Manifest;
@@ -122,6 +145,8 @@ async function checkManifest(client: RegistryClient, repo: Repo, platform: strin
     // (soci/soci_index.go fromManifest; fs/fs.go findSociIndexDesc checks nothing more, at v0.15.0).
     const configType = index.config?.mediaType;
     if (configType !== SOCI.v2 && configType !== SOCI.v1) return invalid(`${indexDigest} is not a SOCI index (config mediaType ${configType ?? 'missing'})`);
+    const unfetchable = await unfetchableBlobs(client, repo, index, meter);
+    if (unfetchable.length) return invalid(...unfetchable);
     const { indexed, strays } = ztocLayers(index, layers);
     const cov = coverage(layers, indexed);
     // Layers without a zTOC are fetched whole (fs/fs.go Mount: ErrNoZtoc): an index of none of them loads nothing lazily.

@@ -1,5 +1,6 @@
 // A read-only client of the OCI distribution API: manifests, small JSON blobs (an image config, only for a
-// single-platform image) and referrers. Never a layer blob. Requests across all images share one bound.
+// single-platform image), referrers, and HEADs of blobs (a SOCI index's zTOCs: there, and of what size).
+// Never a layer blob's bytes. Requests across all images share one bound.
 // Auth as registries challenge (distribution spec; docker's token auth): 401 with
 // `WWW-Authenticate: Basic ...` -> credentials as basic auth; `Bearer realm=...,service=...,scope=...` ->
 // a token from the realm (with the credentials as basic auth, or an identity token as a refresh_token).
@@ -211,7 +212,8 @@ export class RegistryClient {
         throw new RegistryError('unreachable', `unreachable: ${new URL(url).host}: ${networkReason(e)}`);
       }
       const declared = Number(res.headers.get('content-length') ?? '0');
-      if (declared > max) {
+      // A HEAD's Content-Length is the size of what it asks about; no body comes.
+      if (init.method !== 'HEAD' && declared > max) {
         await res.body?.cancel();
         throw new RegistryError('bad-response', `${new URL(url).pathname}: ${declared} bytes, more than the ${max} a manifest or config may have`);
       }
@@ -273,13 +275,13 @@ export class RegistryClient {
     return new RegistryError('unauthorized', `unauthorized: ${repo.registry}/${repo.repository}: ${what}; tried ${tried}: ${fix}`);
   }
 
-  /** GET with the cached authorization, answering one challenge if the registry sends it. */
-  private async authed(repo: Repo, path: string, accept: string, max: number, meter: Meter): Promise<{ res: Response; body: Buffer }> {
+  /** GET (or HEAD) with the cached authorization, answering one challenge if the registry sends it. */
+  private async authed(repo: Repo, path: string, accept: string, max: number, meter: Meter, method: 'GET' | 'HEAD' = 'GET'): Promise<{ res: Response; body: Buffer }> {
     const key = `${repo.registry}/${repo.repository}`;
     const url = `${this.base(repo.registry)}${path}`;
     const cachedPromise = this.auth.get(key);
     const cached = await cachedPromise?.catch(() => undefined);
-    const first = await this.get(url, { accept, ...(cached ? { authorization: cached } : {}) }, max, meter);
+    const first = await this.get(url, { accept, ...(cached ? { authorization: cached } : {}) }, max, meter, { method });
     if (first.res.status !== 401) return first;
     const challenge = parseChallenge(first.res.headers.get('www-authenticate'));
     const lookup = await this.credentialsFor(repo.registry);
@@ -294,7 +296,7 @@ export class RegistryClient {
       this.auth.set(key, fresh);
     }
     const authorization = await this.auth.get(key)!;
-    const second = await this.get(url, { accept, ...(authorization ? { authorization } : {}) }, max, meter);
+    const second = await this.get(url, { accept, ...(authorization ? { authorization } : {}) }, max, meter, { method });
     if (second.res.status === 401) {
       // Docker Hub and others answer 401, not 404, for a repository that does not exist.
       throw this.unauthorized(repo, lookup, lookup.credential ? 'the registry refused the credentials' : 'the registry refused anonymous access (a private repository, or one that does not exist)');
@@ -372,6 +374,19 @@ export class RegistryClient {
     }
     if (!isObject(json)) throw new RegistryError('bad-response', `${name}: config ${desc.digest} is not a JSON object`);
     return json;
+  }
+
+  /**
+   * Whether the repository has a blob, by HEAD (never its bytes): 'missing', or its size as the registry
+   * gives it (undefined when it gives none).
+   */
+  async blobSize(repo: Repo, digest: string, meter: Meter): Promise<number | 'missing' | undefined> {
+    if (!isDigest(digest)) throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}: blob ${JSON.stringify(digest)} is not a digest`);
+    const { res } = await this.authed(repo, `/v2/${repo.repository}/blobs/${digest}`, '*/*', 0, meter, 'HEAD');
+    if (res.status === 404) return 'missing';
+    if (res.status !== 200) this.fail(res, repo, `blob ${digest}`);
+    const length = res.headers.get('content-length');
+    return length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
   }
 
   /**

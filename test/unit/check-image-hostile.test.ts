@@ -40,7 +40,7 @@ function serve(path: string, body: string | Buffer, type = 'application/json', h
 }
 
 /** A well-formed one-platform image (linux/amd64, one 20 MB layer), optionally with a SOCI index v2; returns what was served. */
-function image(repo: string, opts: { manifestAnnotations?: Record<string, string>; soci?: boolean; sociConfigType?: string; ztocFor?: string } = {}) {
+function image(repo: string, opts: { manifestAnnotations?: Record<string, string>; soci?: boolean; sociConfigType?: string; ztocFor?: string; ztocDigest?: string } = {}) {
   const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
   const layer = { mediaType: LAYER, digest: `sha256:${'1'.repeat(64)}`, size: 20_000_000 };
   serve(`/v2/${repo}/blobs/${sha256(config)}`, config);
@@ -56,10 +56,12 @@ function image(repo: string, opts: { manifestAnnotations?: Record<string, string
       layers:
         opts.ztocFor === 'none'
           ? [{ mediaType: 'application/vnd.amazon.soci.prefetch.v1+json', digest: `sha256:${'4'.repeat(64)}`, size: 10, annotations: { 'com.amazon.soci.image-layer-digest': layer.digest } }]
-          : [{ mediaType: 'application/octet-stream', digest: `sha256:${'2'.repeat(64)}`, size: 1000, annotations: { 'com.amazon.soci.image-layer-digest': layer.digest } }],
+          : [{ mediaType: 'application/octet-stream', digest: opts.ztocDigest ?? `sha256:${'2'.repeat(64)}`, size: 1000, annotations: { 'com.amazon.soci.image-layer-digest': layer.digest } }],
     });
     sociDigest = sha256(soci);
     serve(`/v2/${repo}/manifests/${sociDigest}`, soci, OCI_MANIFEST);
+    // The index's blobs are there, of the sizes it says (check-image asks by HEAD).
+    for (const b of (JSON.parse(soci) as { layers: { digest: string; size: number }[] }).layers) serve(`/v2/${repo}/blobs/${b.digest}`, Buffer.alloc(b.size), 'application/octet-stream');
     annotations = { ...annotations, 'com.amazon.soci.index-digest': sociDigest };
   }
   const manifest = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length }, layers: [layer], ...(annotations ? { annotations } : {}) });
@@ -177,6 +179,21 @@ describe('check-image against hostile registry answers', () => {
     expect(v1fmt!.problems).toEqual([expect.stringMatching(/is in the v1 format .*; soci uses it through the annotation all the same$/)]);
     expect(noztoc!.index).toBe('invalid');
     expect(noztoc!.problems).toEqual([expect.stringMatching(/^SOCI index sha256:[0-9a-f]{64} has no zTOC, for any layer$/)]);
+  });
+
+  it('a zTOC named by a digest of an algorithm soci does not have (the OCI grammar allows it; distribution refuses to store it): the index is unusable, and nothing is asked for it', async () => {
+    routes = new Map();
+    // go-digest, which soci decodes descriptors with, has sha256, sha384 and sha512 only.
+    const odd = `md5:${'5'.repeat(32)}`;
+    image('oddztoc', { soci: true, ztocDigest: odd });
+    seen.length = 0;
+    const out = await check([`${host}/oddztoc:1`]);
+    const [p] = out.reports[0]!.platforms;
+    expect(p!.index).toBe('invalid');
+    expect(p!.problems).toEqual([
+      `zTOC ${odd} (layer sha256:${'1'.repeat(64)}) is not a digest soci can fetch: soci fetches every blob of the SOCI index before it mounts the image, and uses no index for the image when one fails`,
+    ]);
+    expect(seen.filter((x) => x.includes('/blobs/'))).toEqual([]);
   });
 
   it('a body past 4 MiB, sent without a Content-Length: refused while reading, for that image only (as before: a regression test)', async () => {
