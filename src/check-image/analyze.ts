@@ -158,10 +158,11 @@ async function checkManifest(client: RegistryClient, repo: Repo, platform: strin
   // a registry that cannot answer this does not change the verdict.
   try {
     const v1 = await client.referrers(repo, manifest.digest, SOCI.v1, meter);
-    if (v1.descriptors.length === 0) return { ...report, coverage: coverage(layers, new Set()) };
+    const problems = v1.incomplete ? [v1.incomplete] : [];
+    if (v1.descriptors.length === 0) return { ...report, coverage: coverage(layers, new Set()), problems };
     const newest = v1.descriptors[v1.descriptors.length - 1]!;
     const { indexed } = ztocLayers(await client.manifest(repo, newest.digest, meter), layers);
-    return { ...report, index: 'v1-only', indexDigests: v1.descriptors.map((d) => d.digest), via: v1.via, coverage: coverage(layers, indexed) };
+    return { ...report, index: 'v1-only', indexDigests: v1.descriptors.map((d) => d.digest), via: v1.via, coverage: coverage(layers, indexed), problems };
   } catch (e) {
     if (!(e instanceof RegistryError)) throw e;
     return { ...report, coverage: coverage(layers, new Set()), problems: [`could not look for a v1 SOCI index: ${e.message}`] };

@@ -391,20 +391,51 @@ export class RegistryClient {
 
   /**
    * Manifests that refer to `digest` (their subject), filtered by artifactType. The referrers API
-   * (`GET /v2/<name>/referrers/<digest>`, OCI distribution spec 1.1) first; a 404 there means the registry
-   * does not have the API, and the spec's fallback is the tag `sha256-<hex>` holding an index of referrers
-   * (what soci push writes through oras-go on such registries).
+   * (`GET /v2/<name>/referrers/<digest>`, OCI distribution spec 1.1) first, every page of it: a long list
+   * comes in pages, each naming the next in a Link header (spec.md "Listing Referrers" at v1.1.1
+   * a139cc42), followed as soci's client does, on the same host only (oras-go v2.6.2 registry/remote
+   * repository.go referrersByAPI, utils.go parseLink), up to MAX_REFERRER_PAGES; `incomplete` says so when
+   * more were left. A 404 there means the registry does not have the API, and the spec's fallback is the
+   * tag `sha256-<hex>` holding an index of referrers (what soci push writes through oras-go on such registries).
    */
-  async referrers(repo: Repo, digest: string, artifactType: string, meter: Meter): Promise<{ descriptors: Descriptor[]; via: 'referrers API' | 'tag schema' }> {
-    const api = await this.authed(repo, `/v2/${repo.repository}/referrers/${digest}?artifactType=${encodeURIComponent(artifactType)}`, MEDIA.ociIndex, MAX_MANIFEST, meter);
-    if (api.res.status === 200) return { descriptors: referrersFrom(api.body, artifactType), via: 'referrers API' };
-    if (api.res.status !== 404) this.fail(api.res, repo, `referrers of ${digest}`);
+  async referrers(repo: Repo, digest: string, artifactType: string, meter: Meter): Promise<{ descriptors: Descriptor[]; via: 'referrers API' | 'tag schema'; incomplete?: string }> {
+    const first = new URL(`${this.base(repo.registry)}/v2/${repo.repository}/referrers/${digest}?artifactType=${encodeURIComponent(artifactType)}`);
+    const found: Descriptor[] = [];
+    for (let page = 1, url = first; ; page++) {
+      const api = await this.authed(repo, url.pathname + url.search, MEDIA.ociIndex, MAX_MANIFEST, meter);
+      if (page === 1 && api.res.status === 404) break;
+      if (api.res.status !== 200) this.fail(api.res, repo, `referrers of ${digest}`);
+      found.push(...referrersFrom(api.body, artifactType));
+      const next = nextLink(api.res.headers.get('link'), url);
+      if (!next) return { descriptors: found, via: 'referrers API' };
+      if (next.origin !== first.origin) throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}: referrers of ${digest}: the next page is on another host (${next.origin}), not followed`);
+      if (page === MAX_REFERRER_PAGES) {
+        return {
+          descriptors: found,
+          via: 'referrers API',
+          incomplete: `the registry's referrers list of ${digest} goes on past ${MAX_REFERRER_PAGES} pages (Link rel="next"); only those were read: a v1 SOCI index may be in the rest`,
+        };
+      }
+      url = next;
+    }
     const tag = digest.replace(':', '-');
     const fallback = await this.authed(repo, `/v2/${repo.repository}/manifests/${tag}`, MEDIA.ociIndex, MAX_MANIFEST, meter);
     if (fallback.res.status === 404) return { descriptors: [], via: 'tag schema' };
     if (fallback.res.status !== 200) this.fail(fallback.res, repo, `referrers tag ${tag}`);
     return { descriptors: referrersFrom(fallback.body, artifactType), via: 'tag schema' };
   }
+}
+
+/** Pages of one referrers list read at most: the bound on a registry whose Link never ends. */
+export const MAX_REFERRER_PAGES = 20;
+
+/** The target of a Link header's rel="next" link (RFC 8288), resolved against the URL it answered. */
+export function nextLink(header: string | null, base: URL): URL | undefined {
+  for (const m of (header ?? '').matchAll(/<([^>]*)>([^<]*)/g)) {
+    const rel = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))/i.exec(m[2]!);
+    if (rel && (rel[1] ?? rel[2]!).toLowerCase().split(/\s+/).includes('next')) return URL.canParse(m[1]!, base) ? new URL(m[1]!, base) : undefined;
+  }
+  return undefined;
 }
 
 /** The descriptors of a referrers index with this artifactType (a registry may ignore the filter). */

@@ -11,6 +11,7 @@ const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 const SOCI_V2 = 'application/vnd.amazon.soci.index.v2+json';
+const SOCI_V1 = 'application/vnd.amazon.soci.index.v1+json';
 const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
 const sha256 = (b: string | Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -227,6 +228,61 @@ describe('check-image against hostile registry answers', () => {
     const [p] = out.reports[0]!.platforms;
     expect(p!.index).toBe('none');
     expect(p!.problems).toEqual([`could not look for a v1 SOCI index: unreachable: ${host} answered 500 for referrers of ${entry.digest}`]);
+  });
+
+  // docker-registry 2.8 has no referrers API (it answers 404; its tag-schema fallback is tested against it), so
+  // this server stands in for one that has it and pages its answer as the OCI distribution-spec says (v1.1.1
+  // spec.md "Listing Referrers", a139cc42): each page an image index, the next named by a Link header with
+  // rel="next" (RFC 8288; a relative reference is resolved against the request's URL).
+  /** A v1 SOCI index of the test image's layer, served as a manifest; its descriptor as a referrer. */
+  function v1Index(repo: string) {
+    const m = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: SOCI_V1, digest: sha256('{}'), size: 2 },
+      layers: [{ mediaType: 'application/octet-stream', digest: `sha256:${'6'.repeat(64)}`, size: 1000, annotations: { 'com.amazon.soci.image-layer-digest': `sha256:${'1'.repeat(64)}` } }],
+    });
+    serve(`/v2/${repo}/manifests/${sha256(m)}`, m, OCI_MANIFEST);
+    return { mediaType: OCI_MANIFEST, digest: sha256(m), size: m.length, artifactType: SOCI_V1 };
+  }
+  /** Referrers of the repository's image, page N (?page=N, 1 when absent) as pages(N) says: its list, and the Link it sends. */
+  function referrers(repo: string, digest: string, pages: (n: number) => { manifests: unknown[]; link?: string }): string {
+    const path = `/v2/${repo}/referrers/${digest}`;
+    routes.set(path, (req, res) => {
+      const { manifests, link } = pages(Number(new URL(req.url!, `http://${host}`).searchParams.get('page') ?? '1'));
+      res.writeHead(200, { 'content-type': OCI_INDEX, ...(link ? { link } : {}) }).end(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+    });
+    return path;
+  }
+
+  it('a referrers answer in pages: every page is read, and a v1 index on the second is found (the first alone said none)', async () => {
+    routes = new Map();
+    const { entry } = image('paged');
+    const v1 = v1Index('paged');
+    const signature = { mediaType: OCI_MANIFEST, digest: sha256('sig'), size: 3, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json' };
+    const path = referrers('paged', entry.digest, (n) => (n === 1 ? { manifests: [signature], link: `<${path}?page=2>; rel="next"` } : { manifests: [v1] }));
+    const out = await check([`${host}/paged:1`]);
+    const [p] = out.reports[0]!.platforms;
+    expect(p).toMatchObject({ index: 'v1-only', via: 'referrers API', indexDigests: [v1.digest], problems: [] });
+    expect(p!.coverage).toMatchObject({ indexedLayers: 1 });
+  });
+
+  it('a referrers answer that never ends is read to 20 pages, then the verdict stands with a note saying so; a next page on another host is not followed', async () => {
+    routes = new Map();
+    const { entry } = image('endless');
+    const path = referrers('endless', entry.digest, (n) => ({ manifests: [], link: `<http://${host}${path}?page=${n + 1}>; rel="next"` }));
+    const there = image('elsewhere').entry;
+    const elsewhere = referrers('elsewhere', there.digest, () => ({ manifests: [], link: `<http://127.0.0.2:1${elsewhere}?page=2>; rel="next"` }));
+    seen.length = 0;
+    const out = await check([`${host}/endless:1`, `${host}/elsewhere:1`]);
+    const [endless, other] = out.reports.map((r) => r.platforms[0]!);
+    expect(endless!.index).toBe('none');
+    expect(endless!.problems).toEqual([
+      `the registry's referrers list of ${entry.digest} goes on past 20 pages (Link rel="next"); only those were read: a v1 SOCI index may be in the rest`,
+    ]);
+    expect(seen.filter((u) => u.startsWith(path))).toHaveLength(20);
+    expect(other!.index).toBe('none');
+    expect(other!.problems).toEqual([`could not look for a v1 SOCI index: ${host}/elsewhere: referrers of ${there.digest}: the next page is on another host (http://127.0.0.2:1), not followed`]);
   });
 
   it('the SOCI index listed before the image for a platform: containerd would pull it as the image, so the platform is not ready in any mode', async () => {

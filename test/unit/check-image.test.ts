@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { imagesFromPods } from '../../src/check-image/pods.js';
 import { parseInput } from '../../src/check-image/index.js';
 import { parsePlatform, parseReference, platformMatches } from '../../src/check-image/reference.js';
-import { networkReason, parseChallenge, plainHttp, referrersFrom } from '../../src/check-image/registry.js';
+import { networkReason, nextLink, parseChallenge, plainHttp, referrersFrom } from '../../src/check-image/registry.js';
 import { formatTable, toJson, verdict, type CheckOutcome } from '../../src/check-image/report.js';
 import { newMeter } from '../../src/check-image/registry.js';
 import type { ImageRef } from '../../src/check-image/reference.js';
@@ -52,6 +52,15 @@ describe('check-image registry protocol pieces', () => {
     });
     expect(parseChallenge('Basic realm="ECR"')).toEqual({ scheme: 'basic', params: { realm: 'ECR' } });
     expect(parseChallenge(null)).toBeUndefined();
+  });
+
+  it('a Link header: the rel="next" target (RFC 8288: quoted or not, among other relations and links), resolved against the URL answered', () => {
+    const base = new URL('http://r.example/v2/app/referrers/sha256:1?artifactType=x');
+    expect(nextLink('</v2/app/referrers/sha256:1?last=9>; rel="next"', base)?.href).toBe('http://r.example/v2/app/referrers/sha256:1?last=9');
+    expect(nextLink('<?page=2>; rel=next', base)?.href).toBe('http://r.example/v2/app/referrers/sha256:1?page=2');
+    expect(nextLink('<https://a.example/p1>; rel="prev", <https://a.example/p3>; title="x"; rel="last next"', base)?.href).toBe('https://a.example/p3');
+    expect(nextLink('<https://a.example/p1>; rel="prev"', base)).toBeUndefined();
+    expect(nextLink(null, base)).toBeUndefined();
   });
 
   it('an untrusted certificate says what to do; other network errors are named by their code', () => {
