@@ -414,6 +414,24 @@ describe('check-image: the profile decides what ready means', () => {
     expect(fallback.stdout).toMatch(/linux\/amd64 .*NOT READY: parallel pull \(fallback\), not lazy: no SOCI index/);
   });
 
+  it('parallel and fast-image-pull never look for a v1 index (it cannot change their verdict, and costs registry requests); the lazy modes do', async () => {
+    const none = `${registry.host}/app/none:1`;
+    const v1Lookups = (since: number) => registry.requests().slice(since).filter((r) => r.path.includes('/referrers/') || r.path.includes('/manifests/sha256-'));
+    for (const [mode, soci] of [['parallel', '{ mode: parallel, source: ami }'], ['fast-image-pull', '{ mode: fast-image-pull }']]) {
+      const before = registry.requests().length;
+      const res = await cli(['-c', profile(`node: { arch: x86_64, kubernetesVersion: "1.33" }\nsoci: ${soci}\n`), none, '--json']);
+      expect(res.code, res.stderr).toBe(0);
+      expect(JSON.parse(res.stdout).images[0].platforms[0].index).toBe('none');
+      expect(v1Lookups(before), mode).toEqual([]);
+    }
+    for (const mode of ['lazy', 'lazy-with-parallel-fallback']) {
+      const before = registry.requests().length;
+      const res = await cli(['-c', profile(`node: { arch: x86_64 }\nsoci: { mode: ${mode}, source: ami }\n`), none]);
+      expect(res.code).toBe(1);
+      expect(v1Lookups(before).length, mode).toBeGreaterThan(0);
+    }
+  });
+
   it("node.arch picks the platforms: an arm64 profile needs the arm64 index, an x86_64 one does not", async () => {
     const one = `${registry.host}/app/one:1`;
     const arm = await cli(['-c', profile('node: { arch: arm64 }\nsoci: { mode: lazy, source: ami }\n'), one]);

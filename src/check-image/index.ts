@@ -1,6 +1,7 @@
 // check-image: will these images load lazily on the profile's nodes? Answered from the registry alone.
 // reference.ts parses, auth.ts finds credentials, registry.ts talks to registries (manifests and small
 // index blobs; zTOCs only by HEAD), analyze.ts reads SOCI indexes, report.ts judges against soci.mode and prints.
+import { modeTraits } from '../modes.js';
 import type { Plan } from '../plan.js';
 import { checkImage } from './analyze.js';
 import { credentialsFor, type AuthDeps } from './auth.js';
@@ -52,6 +53,7 @@ export async function checkImages(refs: ImageRef[], platforms: Platform[], plan:
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });
   // Every image starts at once; the client bounds the requests in flight.
-  const reports = await Promise.all(refs.map((r) => checkImage(client, r, platforms)));
+  const lookForV1 = modeTraits(plan.mode).lazy;
+  const reports = await Promise.all(refs.map((r) => checkImage(client, r, platforms, { lookForV1 })));
   return { mode: plan.mode, reports };
 }
