@@ -469,6 +469,36 @@ describe('check-image: the profile decides what ready means', () => {
     expect(JSON.parse(res.stdout).images.map((i: { ref: string }) => i.ref)).toEqual([`${h}/app/small:1`, `${h}/app/both:1`, `${h}/app/none:1`]);
   });
 
+  it("--from-pods: a pod's image that is no reference is a row of its own, not bad input (the pod list is the cluster's data, not the user's flag): exit 1, the other images checked", async () => {
+    const h = registry.host;
+    const pods = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [{ kind: 'Pod', metadata: { namespace: 'shop', name: 'web-1' }, spec: { containers: [{ name: 'c', image: 'Registry.example/App:1' }, { name: 'd', image: `${h}/app/both:1` }] } }],
+    });
+    const table = await cli(['--from-pods', '-'], { input: pods });
+    expect(table.code).toBe(1);
+    expect(table.stderr).toBe('soci-installer: not every image is ready (see above)\n');
+    expect(table.stdout).toMatch(/^soci.mode lazy: 1 of 2 image\(s\) ready$/m);
+    expect(table.stdout).toMatch(/app\/both:1 +linux\/amd64 +v2 .*ready: lazy loading/);
+    expect(table.stdout).toContain(
+      'Registry.example/App:1: not an image reference (pod shop/web-1 in --from-pods stdin): the repository is lowercase letters, digits and separators (".", "_", "__", "-") between "/"; kubelet refuses a reference it cannot parse (the pod waits with InvalidImageName)\n',
+    );
+    const json = await cli(['--from-pods', '-', '--json'], { input: pods });
+    expect(json.code).toBe(1);
+    const out = JSON.parse(json.stdout);
+    expect(out.ready).toBe(false);
+    expect(out.images.map((i: { ref: string }) => i.ref)).toEqual([`${h}/app/both:1`, 'Registry.example/App:1']);
+    expect(Object.keys(out.images[1])).toEqual(Object.keys(out.images[0]));
+    expect(out.images[1]).toMatchObject({ name: null, digest: null, mutable: null, ready: false, error: { kind: 'not-a-reference' }, platforms: [], convert: null, fetched: { requests: 0, bytes: 0 } });
+    // Named on the command line, the same reference is the user's own input: exit 2, nothing fetched.
+    const before = registry.requests().length;
+    const flag = await cli(['Registry.example/App:1', '--from-pods', '-'], { input: pods });
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toBe('soci-installer: image "Registry.example/App:1": the repository is lowercase letters, digits and separators (".", "_", "__", "-") between "/"\n');
+    expect(registry.requests().length).toBe(before);
+  });
+
   it('bad input: every problem on its own line, exit 2, and no request sent', async () => {
     const before = registry.requests().length;
     const res = await cli([`${registry.host}/App/x:1`, 'ok/but@sha256:abc', '--platform', 'linux,linux/arm64']);
@@ -482,10 +512,6 @@ describe('check-image: the profile decides what ready means', () => {
     const none = await cli([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no image given/);
-    const badPod = { apiVersion: 'v1', kind: 'List', items: [{ kind: 'Pod', metadata: { namespace: 'shop', name: 'web-1' }, spec: { containers: [{ name: 'c', image: 'Registry.example/App:1' }] } }] };
-    const fromPod = await cli(['--from-pods', '-'], { input: JSON.stringify(badPod) });
-    expect(fromPod.code).toBe(2);
-    expect(fromPod.stderr).toMatch(/^soci-installer: image "Registry.example\/App:1": .* \(pod shop\/web-1 in --from-pods stdin\)\n$/);
     const noPods = await cli(['--from-pods', '-'], { input: '{"apiVersion":"v1","kind":"List","items":[]}' });
     expect(noPods.code).toBe(2);
     expect(noPods.stderr).toBe('soci-installer: --from-pods stdin: no pod in it names an image; give the output of kubectl get pods -A -o json\n');
@@ -563,14 +589,14 @@ describe('check-image: credentials as users have them', () => {
     const toLocal: typeof fetch = (url, init) => fetch(String(url).replace('https://123456789012.dkr.ecr.us-west-2.amazonaws.com', `http://${secured.host}`), init);
     const input = parseInput({ refs: [ecrRef.text] }, { arches: ['amd64'] });
     if ('problems' in input) throw new Error(input.problems.join());
-    const good = await checkImages(input.refs, input.platforms, { mode: 'lazy' }, {
+    const good = await checkImages(input, { mode: 'lazy' }, {
       fetch: toLocal,
       auth: { env: { DOCKER_CONFIG: emptyDockerConfig }, ecr: { token: async (region, id) => (calls.push(`${region} ${id}`), { username: user, password }) } },
     });
     expect(good.reports[0]!.error).toBeUndefined();
     expect(good.reports[0]!.platforms[0]!.index).toBe('v2');
     expect(calls).toEqual(['us-west-2 123456789012']);
-    const bad = await checkImages(input.refs, input.platforms, { mode: 'lazy' }, {
+    const bad = await checkImages(input, { mode: 'lazy' }, {
       fetch: toLocal,
       auth: { env: { DOCKER_CONFIG: emptyDockerConfig }, ecr: { token: async () => Promise.reject(new Error('ExpiredTokenException')) } },
     });

@@ -83,7 +83,7 @@ function image(repo: string, opts: { manifestAnnotations?: Record<string, string
 async function check(refs: string[], mode: 'lazy' | 'parallel' = 'lazy'): Promise<CheckOutcome> {
   const input = parseInput({ refs }, { arches: ['amd64'] });
   if ('problems' in input) throw new Error(input.problems.join('\n'));
-  return checkImages(input.refs, input.platforms, { mode }, { auth: { env: { DOCKER_CONFIG: '/nonexistent/docker-config' } } });
+  return checkImages(input, { mode }, { auth: { env: { DOCKER_CONFIG: '/nonexistent/docker-config' } } });
 }
 
 describe('check-image against hostile registry answers', () => {

@@ -117,11 +117,21 @@ describe('check-image --from-pods', () => {
     expect(() => imagesFromPods('{"kind":"Deployment"}', 'stdin')).toThrow(/^--from-pods stdin: neither a List with items nor a Pod/);
   });
 
-  it("an image a pod names that is no reference: its problem line names the pod (it named only the image)", () => {
-    const [bad] = imagesFromPods(JSON.stringify({ kind: 'List', items: [{ kind: 'Pod', metadata: { namespace: 'shop', name: 'web-1' }, spec: { containers: [{ image: 'Registry.example/App:1' }] } }] }), 'stdin');
-    const input = parseInput({ refs: [bad!.image], origins: new Map([[bad!.image, `pod ${bad!.pod} in --from-pods stdin`]]) }, { arches: ['amd64'] });
-    expect(input).toEqual({
-      problems: ['image "Registry.example/App:1": the repository is lowercase letters, digits and separators (".", "_", "__", "-") between "/" (pod shop/web-1 in --from-pods stdin)'],
+  it("an image a pod names that is no reference: a row naming the pod, not a problem of the input (it was exit 2); the same named by the user is", () => {
+    const pods = imagesFromPods(JSON.stringify({ kind: 'List', items: [{ kind: 'Pod', metadata: { namespace: 'shop', name: 'web-1' }, spec: { containers: [{ image: 'Registry.example/App:1' }, { image: 'nginx' }] } }] }), 'stdin');
+    const input = parseInput({ refs: [], fromPods: { images: pods, origin: 'stdin' } }, { arches: ['amd64'] });
+    expect(input).toMatchObject({
+      refs: [{ text: 'nginx' }],
+      unparsable: [
+        {
+          text: 'Registry.example/App:1',
+          message:
+            'not an image reference (pod shop/web-1 in --from-pods stdin): the repository is lowercase letters, digits and separators (".", "_", "__", "-") between "/"; kubelet refuses a reference it cannot parse (the pod waits with InvalidImageName)',
+        },
+      ],
+    });
+    expect(parseInput({ refs: ['Registry.example/App:1'], fromPods: { images: pods, origin: 'stdin' } }, { arches: ['amd64'] })).toEqual({
+      problems: ['image "Registry.example/App:1": the repository is lowercase letters, digits and separators (".", "_", "__", "-") between "/"'],
     });
   });
 
@@ -138,6 +148,7 @@ describe('check-image report', () => {
   const outcome = (platforms: PlatformReport[][]): CheckOutcome => ({
     mode: 'lazy',
     reports: platforms.map((ps, i) => ({ ref: ref(`app${i}`), digest: `sha256:${String(i).repeat(64)}`, mutable: true, platforms: ps, fetched: newMeter() })),
+    unparsable: [],
   });
 
   it('"every layer is under --min-layer-size" only where no layer is indexed (a v1 index that indexes the big layer is not that case)', () => {
