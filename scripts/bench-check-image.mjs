@@ -68,14 +68,16 @@ try {
   if (res.code !== 0 && res.code !== 1) throw new Error(`check-image exited ${res.code}: ${res.stderr}`);
   const out = JSON.parse(res.stdout);
   const bytes = proxy.seen.reduce((n, s) => n + s.bytes, 0);
-  const layerRequests = proxy.seen.filter((s) => s.path.includes('/blobs/')).length;
+  // Blobs are only asked about (HEAD: that each zTOC of a SOCI index is there), never read.
+  const layerRequests = proxy.seen.filter((s) => s.path.includes('/blobs/') && s.method !== 'HEAD').length;
+  const heads = proxy.seen.filter((s) => s.method === 'HEAD').length;
   const perImage = out.images.map((i) => i.fetched.bytes).sort((a, b) => a - b);
   const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
   console.log(`check-image, ${out.images.length} images x 2 platforms in one run (${out.images.filter((i) => i.ready).length} ready), local docker-registry:`);
   console.log(`  wall time ${(wall / 1000).toFixed(2)} s including CLI start; ${(wall / out.images.length).toFixed(1)} ms per image`);
   console.log(`  requests ${proxy.seen.length} (${(proxy.seen.length / out.images.length).toFixed(1)} per image), at most ${proxy.maxInFlight} in flight`);
   console.log(`  bytes on the wire (response bodies) ${kb(bytes)}: ${kb(bytes / out.images.length)} per image (largest ${kb(perImage.at(-1))}); target < 50 KB`);
-  console.log(`  blob requests (layers or configs): ${layerRequests}; target 0`);
+  console.log(`  blob reads (layers or configs): ${layerRequests}; target 0; HEADs of zTOCs: ${heads}`);
   if (layerRequests > 0 || perImage.at(-1) >= 50_000) process.exitCode = 1;
 } finally {
   await proxy?.stop();

@@ -331,7 +331,7 @@ Examples:
     .action(async (refs: string[], opts: { config?: string; platform?: string; fromPods?: string; json?: boolean }) => {
       const ci = await import('./check-image/index.js');
       const p = await planFile(opts.config);
-      let pods: import('./check-image/index.js').PodImage[] = [];
+      let fromPods: import('./check-image/index.js').CheckInput['fromPods'];
       if (opts.fromPods !== undefined) {
         const origin = opts.fromPods === '-' ? 'stdin' : opts.fromPods;
         let text: string;
@@ -341,16 +341,15 @@ Examples:
           throw new UsageError(`--from-pods ${origin}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
         }
         try {
-          pods = ci.imagesFromPods(text, origin);
+          fromPods = { images: ci.imagesFromPods(text, origin), origin };
         } catch (err) {
           throw new UsageError((err as Error).message);
         }
-        if (pods.length === 0 && refs.length === 0) throw new UsageError(`--from-pods ${origin}: no pod in it names an image; give the output of kubectl get pods -A -o json`);
+        if (fromPods.images.length === 0 && refs.length === 0) throw new UsageError(`--from-pods ${origin}: no pod in it names an image; give the output of kubectl get pods -A -o json`);
       }
-      const origins = new Map(pods.map((x) => [x.image, `pod ${x.pod} in --from-pods ${opts.fromPods === '-' ? 'stdin' : opts.fromPods}`]));
-      const input = ci.parseInput({ refs: [...refs, ...pods.map((x) => x.image)], origins, ...(opts.platform !== undefined ? { platforms: opts.platform.split(',') } : {}) }, p);
+      const input = ci.parseInput({ refs, ...(fromPods ? { fromPods } : {}), ...(opts.platform !== undefined ? { platforms: opts.platform.split(',') } : {}) }, p);
       if ('problems' in input) throw new ProfileError(input.problems);
-      const outcome = await ci.checkImages(input.refs, input.platforms, p);
+      const outcome = await ci.checkImages(input, p);
       io.stdout(opts.json ? `${JSON.stringify(ci.toJson(outcome), null, 2)}\n` : ci.formatTable(outcome));
       if (!ci.allReady(outcome)) throw new NotReadyError('not every image is ready (see above)');
     });

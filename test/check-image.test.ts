@@ -60,6 +60,22 @@ async function convert(src: BuiltImage, flags: string[]): Promise<string> {
 let registry: Registry;
 const images: Record<string, BuiltImage> = {};
 
+const INDEX = 'application/vnd.oci.image.index.v1+json';
+const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+/** Manifests of a repository of the registry, read and written through its API as any client does. */
+function manifestApi(repo: string) {
+  const url = (ref: string) => `http://${registry.host}/v2/${repo}/manifests/${ref}`;
+  return {
+    get: async (ref: string, accept: string) => (await fetch(url(ref), { headers: { accept } })).json(),
+    put: async (ref: string, type: string, doc: unknown) => {
+      const body = JSON.stringify(doc);
+      const res = await fetch(url(ref), { method: 'PUT', headers: { 'content-type': type }, body });
+      expect(res.status, await res.text()).toBe(201);
+      return { digest: res.headers.get('docker-content-digest')!, size: Buffer.byteLength(body) };
+    },
+  };
+}
+
 beforeAll(async () => {
   const tsc = await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT], { timeoutMs: 300_000 });
   expect(tsc.stdout + tsc.stderr).toBe('');
@@ -94,10 +110,14 @@ describe('check-image against a real registry', () => {
     const layers = images.both!.manifests[0]!.layers;
     expect(img.platforms[0].coverage).toEqual({ layers: 2, indexedLayers: 2, bytes: layers[0]!.size + layers[1]!.size, indexedBytes: layers[0]!.size + layers[1]!.size, largestUnindexed: null });
     expect(img.convert).toBe(null);
-    // What the registry itself served: manifests only.
+    // What the registry itself served: manifests, and a HEAD for each zTOC (that it is there); no blob read,
+    // no layer asked about.
     const seen = registry.requests().slice(before);
     expect(seen.length).toBeGreaterThan(0);
-    expect(seen.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
+    expect(seen.filter((r) => r.path.includes('/blobs/') && r.method !== 'HEAD')).toEqual([]);
+    expect(seen.filter((r) => r.method === 'HEAD')).toHaveLength(4);
+    const layerDigests = images.both!.manifests.flatMap((m) => m.layers.map((l) => l.digest));
+    expect(seen.filter((r) => layerDigests.some((d) => r.path.includes(d)))).toEqual([]);
   });
 
   it('an index on one platform only: the other is not ready, exit 1, with the convert command and where to push', async () => {
@@ -175,15 +195,7 @@ describe('check-image against a real registry', () => {
     const y = build('mixed-y', twoPlatforms('mixed-y'));
     await pushLayout(await convert(x, ['--all-platforms', '--min-layer-size', '0']), `${h}/${repo}:x`);
     await pushLayout(await convert(y, ['--all-platforms', '--min-layer-size', '0']), `${h}/${repo}:y`);
-    const INDEX = 'application/vnd.oci.image.index.v1+json';
-    const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-    const get = async (ref: string, accept: string) => (await fetch(`http://${h}/v2/${repo}/manifests/${ref}`, { headers: { accept } })).json();
-    const put = async (ref: string, type: string, doc: unknown) => {
-      const body = JSON.stringify(doc);
-      const res = await fetch(`http://${h}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'content-type': type }, body });
-      expect(res.status, await res.text()).toBe(201);
-      return { digest: res.headers.get('docker-content-digest')!, size: Buffer.byteLength(body) };
-    };
+    const { get, put } = manifestApi(repo);
     // skopeo 1.9.3 drops artifactType from the index it pushes: SOCI indexes are known by their annotation.
     type Entry = { annotations?: Record<string, string>; platform: { architecture: string }; digest: string };
     const isSoci = (m: Entry) => m.annotations?.['com.amazon.soci.image-manifest-digest'] !== undefined;
@@ -239,6 +251,56 @@ describe('check-image against a real registry', () => {
     } finally {
       await ctd.stop();
     }
+  });
+
+  it('a zTOC the repository lacks, or one of another size than its index says: soci uses no index for the image (checked by HEAD, never read)', async () => {
+    // A SOCI-enabled image, then through the registry API as any client does it: amd64's first zTOC blob
+    // deleted; arm64's SOCI index written again with its first zTOC's size off by one (distribution checks
+    // that a manifest's blobs exist, not their sizes), and the arm64 manifest annotated with that index.
+    const h = registry.host;
+    const repo = 'app/ztoc';
+    await pushLayout(await convert(build('ztoc', twoPlatforms('ztoc')), ['--all-platforms', '--min-layer-size', '0']), `${h}/${repo}:1`);
+    type Desc = { digest: string; size: number; annotations?: Record<string, string>; platform?: { architecture: string } };
+    const { get, put } = manifestApi(repo);
+    const top = await get('1', INDEX);
+    const entry = (arch: string, soci: boolean): Desc =>
+      top.manifests.find((m: Desc) => m.platform!.architecture === arch && (m.annotations?.['com.amazon.soci.image-manifest-digest'] !== undefined) === soci);
+    const amd64Soci = await get(entry('amd64', true).digest, MANIFEST);
+    const gone: Desc = amd64Soci.layers[0];
+    expect((await fetch(`http://${h}/v2/${repo}/blobs/${gone.digest}`, { method: 'DELETE' })).status).toBe(202);
+    const armSoci = await get(entry('arm64', true).digest, MANIFEST);
+    const resized: Desc = armSoci.layers[0];
+    armSoci.layers[0] = { ...resized, size: resized.size + 1 };
+    const armSociPut = await put(`sha256:${sha256Hex(JSON.stringify(armSoci))}`, MANIFEST, armSoci);
+    const armImage = await get(entry('arm64', false).digest, MANIFEST);
+    armImage.annotations['com.amazon.soci.index-digest'] = armSociPut.digest;
+    const armImagePut = await put(`sha256:${sha256Hex(JSON.stringify(armImage))}`, MANIFEST, armImage);
+    Object.assign(entry('arm64', false), armImagePut, { annotations: armImage.annotations });
+    Object.assign(entry('arm64', true), armSociPut);
+    await put('broken', INDEX, top);
+
+    const before = registry.requests().length;
+    const res = await cli([`${h}/${repo}:broken`, `${h}/${repo}:1`, '--json', '--platform', 'linux/amd64,linux/arm64']);
+    expect(res.code).toBe(1);
+    const [broken, deleted] = JSON.parse(res.stdout).images;
+    expect(broken.platforms.map((p: { index: string }) => p.index)).toEqual(['invalid', 'invalid']);
+    expect(broken.platforms[0].problems).toEqual([
+      `zTOC ${gone.digest} (layer ${gone.annotations!['com.amazon.soci.image-layer-digest']}) is not in the repository: soci fetches every blob of the SOCI index before it mounts the image, and uses no index for the image when one fails`,
+    ]);
+    expect(broken.platforms[1].problems).toEqual([
+      `zTOC ${resized.digest} (layer ${resized.annotations!['com.amazon.soci.image-layer-digest']}) is ${resized.size} bytes in the repository, not the ${resized.size + 1} the SOCI index says: soci fetches every blob of the SOCI index before it mounts the image, and uses no index for the image when one fails`,
+    ]);
+    // No layer is lazily loaded: nothing counts as indexed.
+    expect(broken.platforms[0].coverage.indexedLayers).toBe(0);
+    expect(broken.platforms[0].verdict.says).toBe('pulls normally: the SOCI index does not fit the image');
+    expect(deleted.platforms.map((p: { index: string }) => p.index)).toEqual(['invalid', 'v2']);
+    // The zTOCs were asked about by HEAD; no blob was read.
+    const seen = registry.requests().slice(before);
+    expect(seen.filter((r) => r.path.includes('/blobs/') && r.method !== 'HEAD')).toEqual([]);
+    expect(seen.filter((r) => r.method === 'HEAD').map((r) => r.path)).toContain(`/v2/${repo}/blobs/${gone.digest}`);
+    // lazy-with-parallel-fallback: soci pulls such an image in parallel (its fallback for an image without a usable index).
+    const fallback = await cli(['-c', profile('node: { arch: x86_64 }\nsoci: { mode: lazy-with-parallel-fallback, source: ami }\n'), `${h}/${repo}:broken`, '--json']);
+    expect(JSON.parse(fallback.stdout).images[0].platforms[0].verdict.says).toBe('parallel pull (fallback), not lazy: the SOCI index does not fit the image');
   });
 
   it('a missing image, a missing repository and an unreachable registry: one line each, exit 1; the others still checked', async () => {
@@ -325,7 +387,7 @@ describe('check-image against a real registry', () => {
         expect(img.ready, refs[i]).toBe(Math.floor(i / 10) % 2 === 0);
         expect(img.fetched.bytes).toBeLessThan(50_000);
       });
-      expect(proxy.seen.filter((s) => s.path.includes('/blobs/'))).toEqual([]);
+      expect(proxy.seen.filter((s) => s.path.includes('/blobs/') && s.method !== 'HEAD')).toEqual([]);
       expect(proxy.maxInFlight).toBeLessThanOrEqual(8);
       expect(proxy.seen.reduce((n, s) => n + s.bytes, 0) / 100).toBeLessThan(50_000);
     } finally {
@@ -350,6 +412,24 @@ describe('check-image: the profile decides what ready means', () => {
     const fallback = await cli(['-c', profile('soci: { mode: lazy-with-parallel-fallback, source: ami }\n'), none]);
     expect(fallback.code).toBe(1);
     expect(fallback.stdout).toMatch(/linux\/amd64 .*NOT READY: parallel pull \(fallback\), not lazy: no SOCI index/);
+  });
+
+  it('parallel and fast-image-pull never look for a v1 index (it cannot change their verdict, and costs registry requests); the lazy modes do', async () => {
+    const none = `${registry.host}/app/none:1`;
+    const v1Lookups = (since: number) => registry.requests().slice(since).filter((r) => r.path.includes('/referrers/') || r.path.includes('/manifests/sha256-'));
+    for (const [mode, soci] of [['parallel', '{ mode: parallel, source: ami }'], ['fast-image-pull', '{ mode: fast-image-pull }']]) {
+      const before = registry.requests().length;
+      const res = await cli(['-c', profile(`node: { arch: x86_64, kubernetesVersion: "1.33" }\nsoci: ${soci}\n`), none, '--json']);
+      expect(res.code, res.stderr).toBe(0);
+      expect(JSON.parse(res.stdout).images[0].platforms[0].index).toBe('none');
+      expect(v1Lookups(before), mode).toEqual([]);
+    }
+    for (const mode of ['lazy', 'lazy-with-parallel-fallback']) {
+      const before = registry.requests().length;
+      const res = await cli(['-c', profile(`node: { arch: x86_64 }\nsoci: { mode: ${mode}, source: ami }\n`), none]);
+      expect(res.code).toBe(1);
+      expect(v1Lookups(before).length, mode).toBeGreaterThan(0);
+    }
   });
 
   it("node.arch picks the platforms: an arm64 profile needs the arm64 index, an x86_64 one does not", async () => {
@@ -389,6 +469,36 @@ describe('check-image: the profile decides what ready means', () => {
     expect(JSON.parse(res.stdout).images.map((i: { ref: string }) => i.ref)).toEqual([`${h}/app/small:1`, `${h}/app/both:1`, `${h}/app/none:1`]);
   });
 
+  it("--from-pods: a pod's image that is no reference is a row of its own, not bad input (the pod list is the cluster's data, not the user's flag): exit 1, the other images checked", async () => {
+    const h = registry.host;
+    const pods = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [{ kind: 'Pod', metadata: { namespace: 'shop', name: 'web-1' }, spec: { containers: [{ name: 'c', image: 'Registry.example/App:1' }, { name: 'd', image: `${h}/app/both:1` }] } }],
+    });
+    const table = await cli(['--from-pods', '-'], { input: pods });
+    expect(table.code).toBe(1);
+    expect(table.stderr).toBe('soci-installer: not every image is ready (see above)\n');
+    expect(table.stdout).toMatch(/^soci.mode lazy: 1 of 2 image\(s\) ready$/m);
+    expect(table.stdout).toMatch(/app\/both:1 +linux\/amd64 +v2 .*ready: lazy loading/);
+    expect(table.stdout).toContain(
+      'Registry.example/App:1: not an image reference (pod shop/web-1 in --from-pods stdin): the repository is lowercase letters, digits and separators (".", "_", "__", "-") between "/"; kubelet refuses a reference it cannot parse (the pod waits with InvalidImageName)\n',
+    );
+    const json = await cli(['--from-pods', '-', '--json'], { input: pods });
+    expect(json.code).toBe(1);
+    const out = JSON.parse(json.stdout);
+    expect(out.ready).toBe(false);
+    expect(out.images.map((i: { ref: string }) => i.ref)).toEqual([`${h}/app/both:1`, 'Registry.example/App:1']);
+    expect(Object.keys(out.images[1])).toEqual(Object.keys(out.images[0]));
+    expect(out.images[1]).toMatchObject({ name: null, digest: null, mutable: null, ready: false, error: { kind: 'not-a-reference' }, platforms: [], convert: null, fetched: { requests: 0, bytes: 0 } });
+    // Named on the command line, the same reference is the user's own input: exit 2, nothing fetched.
+    const before = registry.requests().length;
+    const flag = await cli(['Registry.example/App:1', '--from-pods', '-'], { input: pods });
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toBe('soci-installer: image "Registry.example/App:1": the repository is lowercase letters, digits and separators (".", "_", "__", "-") between "/"\n');
+    expect(registry.requests().length).toBe(before);
+  });
+
   it('bad input: every problem on its own line, exit 2, and no request sent', async () => {
     const before = registry.requests().length;
     const res = await cli([`${registry.host}/App/x:1`, 'ok/but@sha256:abc', '--platform', 'linux,linux/arm64']);
@@ -402,10 +512,6 @@ describe('check-image: the profile decides what ready means', () => {
     const none = await cli([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no image given/);
-    const badPod = { apiVersion: 'v1', kind: 'List', items: [{ kind: 'Pod', metadata: { namespace: 'shop', name: 'web-1' }, spec: { containers: [{ name: 'c', image: 'Registry.example/App:1' }] } }] };
-    const fromPod = await cli(['--from-pods', '-'], { input: JSON.stringify(badPod) });
-    expect(fromPod.code).toBe(2);
-    expect(fromPod.stderr).toMatch(/^soci-installer: image "Registry.example\/App:1": .* \(pod shop\/web-1 in --from-pods stdin\)\n$/);
     const noPods = await cli(['--from-pods', '-'], { input: '{"apiVersion":"v1","kind":"List","items":[]}' });
     expect(noPods.code).toBe(2);
     expect(noPods.stderr).toBe('soci-installer: --from-pods stdin: no pod in it names an image; give the output of kubectl get pods -A -o json\n');
@@ -483,14 +589,14 @@ describe('check-image: credentials as users have them', () => {
     const toLocal: typeof fetch = (url, init) => fetch(String(url).replace('https://123456789012.dkr.ecr.us-west-2.amazonaws.com', `http://${secured.host}`), init);
     const input = parseInput({ refs: [ecrRef.text] }, { arches: ['amd64'] });
     if ('problems' in input) throw new Error(input.problems.join());
-    const good = await checkImages(input.refs, input.platforms, { mode: 'lazy' }, {
+    const good = await checkImages(input, { mode: 'lazy' }, {
       fetch: toLocal,
       auth: { env: { DOCKER_CONFIG: emptyDockerConfig }, ecr: { token: async (region, id) => (calls.push(`${region} ${id}`), { username: user, password }) } },
     });
     expect(good.reports[0]!.error).toBeUndefined();
     expect(good.reports[0]!.platforms[0]!.index).toBe('v2');
     expect(calls).toEqual(['us-west-2 123456789012']);
-    const bad = await checkImages(input.refs, input.platforms, { mode: 'lazy' }, {
+    const bad = await checkImages(input, { mode: 'lazy' }, {
       fetch: toLocal,
       auth: { env: { DOCKER_CONFIG: emptyDockerConfig }, ecr: { token: async () => Promise.reject(new Error('ExpiredTokenException')) } },
     });

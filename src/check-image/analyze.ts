@@ -93,6 +93,42 @@ function ztocLayers(index: Manifest, layers: Descriptor[]): { indexed: Set<strin
   return { indexed, strays };
 }
 
+/** What the checks of one image share: the client, the repository, the image's meter, and whether v1 indexes matter. */
+interface ImageCheck {
+  client: RegistryClient;
+  repo: Repo;
+  meter: Meter;
+  /**
+   * Look for a v1 index where there is no v2 one: only where the mode loads lazily. Elsewhere every image
+   * is pulled in parallel whatever indexes it has, and the lookup would only spend requests that registries
+   * rate-limit (Docker Hub counts GETs of manifests against its pull limit).
+   */
+  lookForV1: boolean;
+}
+
+/**
+ * The blobs of a SOCI index that soci could not fetch, one problem each. soci fetches every blob the index
+ * lists (zTOCs and prefetch artifacts) before it mounts the image's first layer, and one it cannot fetch
+ * fails the whole index: ErrNoIndex, and the image is pulled as one without an index (containerd's pull,
+ * or soci's parallel pull where that is on) (fs/artifact_fetcher.go FetchSociArtifacts, fs/fs.go
+ * sociContext.Init, snapshot/snapshot.go Prepare, at v0.15.0 7716bd67). A blob whose size differs from its
+ * descriptor fails too (oras-go v2.6.2, soci's, registry/remote/repository.go blobStore.Fetch: "mismatch
+ * Content-Length"). Asked by HEAD, all at once under the client's bound: never the bytes.
+ */
+async function unfetchableBlobs({ client, repo, meter }: ImageCheck, index: Manifest): Promise<string[]> {
+  const CONSEQUENCE = 'soci fetches every blob of the SOCI index before it mounts the image, and uses no index for the image when one fails';
+  const name = (b: Descriptor) => (b.mediaType === SOCI.ztoc ? `zTOC ${b.digest} (layer ${b.annotations?.[SOCI.layerDigestAnnotation] ?? 'not named'})` : `blob ${b.digest} (${b.mediaType})`);
+  const blobs = [...new Map(index.layers.map((b) => [`${b.digest} ${b.size}`, b])).values()];
+  const found = await Promise.all(blobs.map((b) => (isDigest(b.digest) ? client.blobSize(repo, b.digest, meter) : Promise.resolve('not a digest' as const))));
+  return blobs.flatMap((b, i) => {
+    const size = found[i];
+    if (size === 'not a digest') return [`${name(b)} is not a digest soci can fetch: ${CONSEQUENCE}`];
+    if (size === 'missing') return [`${name(b)} is not in the repository: ${CONSEQUENCE}`];
+    if (size !== undefined && size !== b.size) return [`${name(b)} is ${size} bytes in the repository, not the ${b.size} the SOCI index says: ${CONSEQUENCE}`];
+    return [];
+  });
+}
+
 /** A SOCI index, not an image: by its descriptor (artifactType, soci convert's annotation) or its config. */
 function isSociIndex(desc: Descriptor | undefined, manifest?: Manifest): boolean {
   const types: string[] = [SOCI.v1, SOCI.v2];
@@ -102,13 +138,14 @@ function isSociIndex(desc: Descriptor | undefined, manifest?: Manifest): boolean
   );
 }
 
-async function checkManifest(client: RegistryClient, repo: Repo, platform: string, manifest: Manifest, meter: Meter): Promise<PlatformReport> {
+async function checkManifest(c: ImageCheck, platform: string, manifest: Manifest): Promise<PlatformReport> {
+  const { client, repo, meter } = c;
   const layers = manifest.layers;
   const indexDigest = manifest.annotations[SOCI.indexDigestAnnotation];
   const report: PlatformReport = { platform, index: 'none', manifestDigest: manifest.digest, indexDigests: [], problems: [] };
   if (indexDigest !== undefined) {
     report.indexDigests = [indexDigest];
-    const invalid = (problem: string): PlatformReport => ({ ...report, index: 'invalid', coverage: coverage(layers, new Set()), problems: [problem] });
+    const invalid = (...problems: string[]): PlatformReport => ({ ...report, index: 'invalid', coverage: coverage(layers, new Set()), problems });
     // soci parses the annotation as a digest and fetches the index by it (fs/fs.go parseIndexDigest at v0.15.0).
     if (!isDigest(indexDigest)) return invalid(`the manifest's ${SOCI.indexDigestAnnotation} annotation, ${JSON.stringify(indexDigest)}, is not a digest: soci cannot fetch a SOCI index from it`);
     let index: Manifest;
@@ -122,6 +159,8 @@ async function checkManifest(client: RegistryClient, repo: Repo, platform: strin
     // (soci/soci_index.go fromManifest; fs/fs.go findSociIndexDesc checks nothing more, at v0.15.0).
     const configType = index.config?.mediaType;
     if (configType !== SOCI.v2 && configType !== SOCI.v1) return invalid(`${indexDigest} is not a SOCI index (config mediaType ${configType ?? 'missing'})`);
+    const unfetchable = await unfetchableBlobs(c, index);
+    if (unfetchable.length) return invalid(...unfetchable);
     const { indexed, strays } = ztocLayers(index, layers);
     const cov = coverage(layers, indexed);
     // Layers without a zTOC are fetched whole (fs/fs.go Mount: ErrNoZtoc): an index of none of them loads nothing lazily.
@@ -129,14 +168,16 @@ async function checkManifest(client: RegistryClient, repo: Repo, platform: strin
     const v1Format = configType === SOCI.v1 ? [`SOCI index ${indexDigest} is in the v1 format (config mediaType ${SOCI.v1}); soci uses it through the annotation all the same`] : [];
     return { ...report, index: strays.length ? 'invalid' : 'v2', coverage: cov, problems: [...strays, ...v1Format] };
   }
+  if (!c.lookForV1) return { ...report, coverage: coverage(layers, new Set()) };
   // No v2 index: is there a v1 index, which soci >= 0.10 ignores by default? Only a hint for the message:
   // a registry that cannot answer this does not change the verdict.
   try {
     const v1 = await client.referrers(repo, manifest.digest, SOCI.v1, meter);
-    if (v1.descriptors.length === 0) return { ...report, coverage: coverage(layers, new Set()) };
+    const problems = v1.incomplete ? [v1.incomplete] : [];
+    if (v1.descriptors.length === 0) return { ...report, coverage: coverage(layers, new Set()), problems };
     const newest = v1.descriptors[v1.descriptors.length - 1]!;
     const { indexed } = ztocLayers(await client.manifest(repo, newest.digest, meter), layers);
-    return { ...report, index: 'v1-only', indexDigests: v1.descriptors.map((d) => d.digest), via: v1.via, coverage: coverage(layers, indexed) };
+    return { ...report, index: 'v1-only', indexDigests: v1.descriptors.map((d) => d.digest), via: v1.via, coverage: coverage(layers, indexed), problems };
   } catch (e) {
     if (!(e instanceof RegistryError)) throw e;
     return { ...report, coverage: coverage(layers, new Set()), problems: [`could not look for a v1 SOCI index: ${e.message}`] };
@@ -154,12 +195,12 @@ function entryFor(entries: Descriptor[], p: Platform): Descriptor | undefined {
   return entries.find((d) => IMAGE_MANIFESTS.has(d.mediaType) && d.platform !== undefined && platformMatches(d.platform, p));
 }
 
-async function checkEntry(client: RegistryClient, ref: ImageRef, repo: Repo, entries: Descriptor[], p: Platform, meter: Meter): Promise<PlatformReport> {
+async function checkEntry(c: ImageCheck, ref: ImageRef, entries: Descriptor[], p: Platform): Promise<PlatformReport> {
   const platform = platformText(p);
   const desc = entryFor(entries, p);
   if (!desc) return { platform, index: 'no-platform', indexDigests: [], problems: [`${canonical(ref)} has no ${platform} image`] };
-  const m = isSociIndex(desc) ? undefined : await client.manifest(repo, desc.digest, meter);
-  if (m && !isSociIndex(undefined, m)) return checkManifest(client, repo, platform, m, meter);
+  const m = isSociIndex(desc) ? undefined : await c.client.manifest(c.repo, desc.digest, c.meter);
+  if (m && !isSociIndex(undefined, m)) return checkManifest(c, platform, m);
   const image = entries.find((d) => IMAGE_MANIFESTS.has(d.mediaType) && d.platform !== undefined && platformMatches(d.platform, p) && d !== desc && !isSociIndex(d));
   return {
     platform,
@@ -176,9 +217,10 @@ async function checkEntry(client: RegistryClient, ref: ImageRef, repo: Repo, ent
  * Checks one image for the given platforms (all the image has when `wanted` is undefined).
  * Registry failures end this image's check with one error; other images go on.
  */
-export async function checkImage(client: RegistryClient, ref: ImageRef, wanted: Platform[] | undefined): Promise<ImageReport> {
+export async function checkImage(client: RegistryClient, ref: ImageRef, wanted: Platform[] | undefined, opts: { lookForV1: boolean }): Promise<ImageReport> {
   const meter = newMeter();
   const repo: Repo = { registry: ref.registry, repository: ref.repository };
+  const c: ImageCheck = { client, repo, meter, lookForV1: opts.lookForV1 };
   const report: ImageReport = { ref, mutable: ref.digest === undefined, platforms: [], fetched: meter };
   try {
     const top = await client.manifest(repo, ref.digest ?? ref.tag!, meter);
@@ -190,7 +232,7 @@ export async function checkImage(client: RegistryClient, ref: ImageRef, wanted: 
       // older clients lose artifactType (skopeo 1.9.3, Debian 12, rewrites the index without it).
       const images = top.manifests.filter((d) => IMAGE_MANIFESTS.has(d.mediaType) && !isSociIndex(d) && d.platform && d.platform.os !== 'unknown');
       const targets = wanted ?? dedupe(images.map((d) => d.platform!));
-      report.platforms = await Promise.all(targets.map((p) => checkEntry(client, ref, repo, top.manifests, p, meter)));
+      report.platforms = await Promise.all(targets.map((p) => checkEntry(c, ref, top.manifests, p)));
     } else if (IMAGE_MANIFESTS.has(top.mediaType)) {
       // A single-platform image: its platform is in the config blob (a few KB, never a layer).
       if (!top.config) throw new RegistryError('bad-response', `${canonical(ref)}: an image manifest without a config`);
@@ -200,7 +242,7 @@ export async function checkImage(client: RegistryClient, ref: ImageRef, wanted: 
       for (const p of targets) {
         report.platforms.push(
           platformMatches(own, p)
-            ? await checkManifest(client, repo, platformText(p), top, meter)
+            ? await checkManifest(c, platformText(p), top)
             : { platform: platformText(p), index: 'no-platform', indexDigests: [], problems: [`${canonical(ref)} is a ${platformText(own)} image only`] },
         );
       }

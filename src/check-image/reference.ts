@@ -30,9 +30,9 @@ const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 /** A digest a registry can be asked for. Only these, and validated tags, are ever put into a URL. */
 export const isDigest = (text: string): boolean => DIGEST.test(text);
 
-/** Parses one reference; returns the problem (for a one-line bad-input message) instead of throwing. */
+/** Parses one reference; returns what is wrong with it (one line, without the reference) instead of throwing. */
 export function parseReference(text: string): ImageRef | { problem: string } {
-  const bad = (why: string) => ({ problem: `${JSON.stringify(text)}: ${why}` });
+  const bad = (why: string) => ({ problem: why });
   let rest = text.trim();
   if (rest === '') return bad('empty image reference');
   let digest: string | undefined;

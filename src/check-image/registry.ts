@@ -1,5 +1,6 @@
 // A read-only client of the OCI distribution API: manifests, small JSON blobs (an image config, only for a
-// single-platform image) and referrers. Never a layer blob. Requests across all images share one bound.
+// single-platform image), referrers, and HEADs of blobs (a SOCI index's zTOCs: there, and of what size).
+// Never a layer blob's bytes. Requests across all images share one bound.
 // Auth as registries challenge (distribution spec; docker's token auth): 401 with
 // `WWW-Authenticate: Basic ...` -> credentials as basic auth; `Bearer realm=...,service=...,scope=...` ->
 // a token from the realm (with the credentials as basic auth, or an identity token as a refresh_token).
@@ -211,7 +212,8 @@ export class RegistryClient {
         throw new RegistryError('unreachable', `unreachable: ${new URL(url).host}: ${networkReason(e)}`);
       }
       const declared = Number(res.headers.get('content-length') ?? '0');
-      if (declared > max) {
+      // A HEAD's Content-Length is the size of what it asks about; no body comes.
+      if (init.method !== 'HEAD' && declared > max) {
         await res.body?.cancel();
         throw new RegistryError('bad-response', `${new URL(url).pathname}: ${declared} bytes, more than the ${max} a manifest or config may have`);
       }
@@ -273,13 +275,13 @@ export class RegistryClient {
     return new RegistryError('unauthorized', `unauthorized: ${repo.registry}/${repo.repository}: ${what}; tried ${tried}: ${fix}`);
   }
 
-  /** GET with the cached authorization, answering one challenge if the registry sends it. */
-  private async authed(repo: Repo, path: string, accept: string, max: number, meter: Meter): Promise<{ res: Response; body: Buffer }> {
+  /** GET (or HEAD) with the cached authorization, answering one challenge if the registry sends it. */
+  private async authed(repo: Repo, path: string, accept: string, max: number, meter: Meter, method: 'GET' | 'HEAD' = 'GET'): Promise<{ res: Response; body: Buffer }> {
     const key = `${repo.registry}/${repo.repository}`;
     const url = `${this.base(repo.registry)}${path}`;
     const cachedPromise = this.auth.get(key);
     const cached = await cachedPromise?.catch(() => undefined);
-    const first = await this.get(url, { accept, ...(cached ? { authorization: cached } : {}) }, max, meter);
+    const first = await this.get(url, { accept, ...(cached ? { authorization: cached } : {}) }, max, meter, { method });
     if (first.res.status !== 401) return first;
     const challenge = parseChallenge(first.res.headers.get('www-authenticate'));
     const lookup = await this.credentialsFor(repo.registry);
@@ -294,7 +296,7 @@ export class RegistryClient {
       this.auth.set(key, fresh);
     }
     const authorization = await this.auth.get(key)!;
-    const second = await this.get(url, { accept, ...(authorization ? { authorization } : {}) }, max, meter);
+    const second = await this.get(url, { accept, ...(authorization ? { authorization } : {}) }, max, meter, { method });
     if (second.res.status === 401) {
       // Docker Hub and others answer 401, not 404, for a repository that does not exist.
       throw this.unauthorized(repo, lookup, lookup.credential ? 'the registry refused the credentials' : 'the registry refused anonymous access (a private repository, or one that does not exist)');
@@ -375,21 +377,65 @@ export class RegistryClient {
   }
 
   /**
-   * Manifests that refer to `digest` (their subject), filtered by artifactType. The referrers API
-   * (`GET /v2/<name>/referrers/<digest>`, OCI distribution spec 1.1) first; a 404 there means the registry
-   * does not have the API, and the spec's fallback is the tag `sha256-<hex>` holding an index of referrers
-   * (what soci push writes through oras-go on such registries).
+   * Whether the repository has a blob, by HEAD (never its bytes): 'missing', or its size as the registry
+   * gives it (undefined when it gives none).
    */
-  async referrers(repo: Repo, digest: string, artifactType: string, meter: Meter): Promise<{ descriptors: Descriptor[]; via: 'referrers API' | 'tag schema' }> {
-    const api = await this.authed(repo, `/v2/${repo.repository}/referrers/${digest}?artifactType=${encodeURIComponent(artifactType)}`, MEDIA.ociIndex, MAX_MANIFEST, meter);
-    if (api.res.status === 200) return { descriptors: referrersFrom(api.body, artifactType), via: 'referrers API' };
-    if (api.res.status !== 404) this.fail(api.res, repo, `referrers of ${digest}`);
+  async blobSize(repo: Repo, digest: string, meter: Meter): Promise<number | 'missing' | undefined> {
+    if (!isDigest(digest)) throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}: blob ${JSON.stringify(digest)} is not a digest`);
+    const { res } = await this.authed(repo, `/v2/${repo.repository}/blobs/${digest}`, '*/*', 0, meter, 'HEAD');
+    if (res.status === 404) return 'missing';
+    if (res.status !== 200) this.fail(res, repo, `blob ${digest}`);
+    const length = res.headers.get('content-length');
+    return length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
+  }
+
+  /**
+   * Manifests that refer to `digest` (their subject), filtered by artifactType. The referrers API
+   * (`GET /v2/<name>/referrers/<digest>`, OCI distribution spec 1.1) first, every page of it: a long list
+   * comes in pages, each naming the next in a Link header (spec.md "Listing Referrers" at v1.1.1
+   * a139cc42), followed as soci's client does, on the same host only (oras-go v2.6.2 registry/remote
+   * repository.go referrersByAPI, utils.go parseLink), up to MAX_REFERRER_PAGES; `incomplete` says so when
+   * more were left. A 404 there means the registry does not have the API, and the spec's fallback is the
+   * tag `sha256-<hex>` holding an index of referrers (what soci push writes through oras-go on such registries).
+   */
+  async referrers(repo: Repo, digest: string, artifactType: string, meter: Meter): Promise<{ descriptors: Descriptor[]; via: 'referrers API' | 'tag schema'; incomplete?: string }> {
+    const first = new URL(`${this.base(repo.registry)}/v2/${repo.repository}/referrers/${digest}?artifactType=${encodeURIComponent(artifactType)}`);
+    const found: Descriptor[] = [];
+    for (let page = 1, url = first; ; page++) {
+      const api = await this.authed(repo, url.pathname + url.search, MEDIA.ociIndex, MAX_MANIFEST, meter);
+      if (page === 1 && api.res.status === 404) break;
+      if (api.res.status !== 200) this.fail(api.res, repo, `referrers of ${digest}`);
+      found.push(...referrersFrom(api.body, artifactType));
+      const next = nextLink(api.res.headers.get('link'), url);
+      if (!next) return { descriptors: found, via: 'referrers API' };
+      if (next.origin !== first.origin) throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}: referrers of ${digest}: the next page is on another host (${next.origin}), not followed`);
+      if (page === MAX_REFERRER_PAGES) {
+        return {
+          descriptors: found,
+          via: 'referrers API',
+          incomplete: `the registry's referrers list of ${digest} goes on past ${MAX_REFERRER_PAGES} pages (Link rel="next"); only those were read: a v1 SOCI index may be in the rest`,
+        };
+      }
+      url = next;
+    }
     const tag = digest.replace(':', '-');
     const fallback = await this.authed(repo, `/v2/${repo.repository}/manifests/${tag}`, MEDIA.ociIndex, MAX_MANIFEST, meter);
     if (fallback.res.status === 404) return { descriptors: [], via: 'tag schema' };
     if (fallback.res.status !== 200) this.fail(fallback.res, repo, `referrers tag ${tag}`);
     return { descriptors: referrersFrom(fallback.body, artifactType), via: 'tag schema' };
   }
+}
+
+/** Pages of one referrers list read at most: the bound on a registry whose Link never ends. */
+export const MAX_REFERRER_PAGES = 20;
+
+/** The target of a Link header's rel="next" link (RFC 8288), resolved against the URL it answered. */
+export function nextLink(header: string | null, base: URL): URL | undefined {
+  for (const m of (header ?? '').matchAll(/<([^>]*)>([^<]*)/g)) {
+    const rel = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))/i.exec(m[2]!);
+    if (rel && (rel[1] ?? rel[2]!).toLowerCase().split(/\s+/).includes('next')) return URL.canParse(m[1]!, base) ? new URL(m[1]!, base) : undefined;
+  }
+  return undefined;
 }
 
 /** The descriptors of a referrers index with this artifactType (a registry may ignore the filter). */

@@ -36,9 +36,17 @@ export function verdict(p: PlatformReport, mode: Mode): Verdict {
   }
 }
 
+/** An image of the pod list that is no reference: reported, not checked. */
+export interface Unparsable {
+  text: string;
+  message: string;
+}
+
 export interface CheckOutcome {
   mode: Mode;
   reports: ImageReport[];
+  /** after the checked images, in the table and the JSON */
+  unparsable: Unparsable[];
 }
 
 export function imageReady(r: ImageReport, mode: Mode): boolean {
@@ -46,7 +54,7 @@ export function imageReady(r: ImageReport, mode: Mode): boolean {
 }
 
 export function allReady(o: CheckOutcome): boolean {
-  return o.reports.every((r) => imageReady(r, o.mode));
+  return o.unparsable.length === 0 && o.reports.every((r) => imageReady(r, o.mode));
 }
 
 function size(n: number): string {
@@ -134,8 +142,9 @@ export function formatTable(o: CheckOutcome): string {
       ]);
     }
   }
+  errors.push(...o.unparsable.map((u) => `${u.text}: ${u.message}`));
   const ready = o.reports.filter((r) => imageReady(r, o.mode)).length;
-  const parts = [`soci.mode ${o.mode}: ${ready} of ${o.reports.length} image(s) ready`, ''];
+  const parts = [`soci.mode ${o.mode}: ${ready} of ${o.reports.length + o.unparsable.length} image(s) ready`, ''];
   // Registries write much of what is shown (media types, annotations, platforms): a terminal gets it escaped.
   if (rows.length > 1) parts.push(pad(rows.map((r) => r.map(escapeControls))), '');
   if (errors.length) parts.push(...errors.map(escapeControls), '');
@@ -161,19 +170,28 @@ function platformJson(p: PlatformReport, mode: Mode) {
 
 /** The JSON for CI gates: one object per image, its verdict per platform, and the overall answer. */
 export function toJson(o: CheckOutcome): unknown {
-  return {
-    mode: o.mode,
-    ready: allReady(o),
-    images: o.reports.map((r) => ({
-      ref: r.ref.text,
-      name: canonical(r.ref),
-      digest: r.digest ?? null,
-      mutable: r.mutable,
-      ready: imageReady(r, o.mode),
-      error: r.error ?? null,
-      platforms: r.platforms.map((p) => platformJson(p, o.mode)),
-      convert: !r.error && r.platforms.some(convertible) ? { commands: convertCommands(r), pushTo: sociTarget(r) } : null,
-      fetched: { requests: r.fetched.requests, bytes: r.fetched.bytes },
-    })),
-  };
+  const checked = o.reports.map((r) => ({
+    ref: r.ref.text,
+    name: canonical(r.ref),
+    digest: r.digest ?? null,
+    mutable: r.mutable,
+    ready: imageReady(r, o.mode),
+    error: r.error ?? null,
+    platforms: r.platforms.map((p) => platformJson(p, o.mode)),
+    convert: !r.error && r.platforms.some(convertible) ? { commands: convertCommands(r), pushTo: sociTarget(r) } : null,
+    fetched: { requests: r.fetched.requests, bytes: r.fetched.bytes },
+  }));
+  // The same keys, null where they do not apply: nothing was asked of a registry.
+  const unparsable = o.unparsable.map((u) => ({
+    ref: u.text,
+    name: null,
+    digest: null,
+    mutable: null,
+    ready: false,
+    error: { kind: 'not-a-reference', message: u.message },
+    platforms: [],
+    convert: null,
+    fetched: { requests: 0, bytes: 0 },
+  }));
+  return { mode: o.mode, ready: allReady(o), images: [...checked, ...unparsable] };
 }

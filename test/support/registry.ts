@@ -111,8 +111,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
         .flatMap((l) => {
           try {
             const j = JSON.parse(l) as Record<string, unknown>;
-            // distribution's access log: one "response completed" line per request
-            if (j['http.request.method'] && j['http.response.status'] !== undefined && j.msg === 'response completed') {
+            // distribution's access log: one "response completed" line per request ("... with error" for 4xx/5xx)
+            if (j['http.request.method'] && j['http.response.status'] !== undefined && (j.msg === 'response completed' || j.msg === 'response completed with error')) {
               return [{ method: String(j['http.request.method']), path: String(j['http.request.uri']), status: Number(j['http.response.status']) }];
             }
           } catch {

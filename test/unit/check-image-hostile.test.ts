@@ -11,6 +11,7 @@ const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 const SOCI_V2 = 'application/vnd.amazon.soci.index.v2+json';
+const SOCI_V1 = 'application/vnd.amazon.soci.index.v1+json';
 const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
 const sha256 = (b: string | Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -40,7 +41,7 @@ function serve(path: string, body: string | Buffer, type = 'application/json', h
 }
 
 /** A well-formed one-platform image (linux/amd64, one 20 MB layer), optionally with a SOCI index v2; returns what was served. */
-function image(repo: string, opts: { manifestAnnotations?: Record<string, string>; soci?: boolean; sociConfigType?: string; ztocFor?: string } = {}) {
+function image(repo: string, opts: { manifestAnnotations?: Record<string, string>; soci?: boolean; sociConfigType?: string; ztocFor?: string; ztocDigest?: string } = {}) {
   const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
   const layer = { mediaType: LAYER, digest: `sha256:${'1'.repeat(64)}`, size: 20_000_000 };
   serve(`/v2/${repo}/blobs/${sha256(config)}`, config);
@@ -56,10 +57,12 @@ function image(repo: string, opts: { manifestAnnotations?: Record<string, string
       layers:
         opts.ztocFor === 'none'
           ? [{ mediaType: 'application/vnd.amazon.soci.prefetch.v1+json', digest: `sha256:${'4'.repeat(64)}`, size: 10, annotations: { 'com.amazon.soci.image-layer-digest': layer.digest } }]
-          : [{ mediaType: 'application/octet-stream', digest: `sha256:${'2'.repeat(64)}`, size: 1000, annotations: { 'com.amazon.soci.image-layer-digest': layer.digest } }],
+          : [{ mediaType: 'application/octet-stream', digest: opts.ztocDigest ?? `sha256:${'2'.repeat(64)}`, size: 1000, annotations: { 'com.amazon.soci.image-layer-digest': layer.digest } }],
     });
     sociDigest = sha256(soci);
     serve(`/v2/${repo}/manifests/${sociDigest}`, soci, OCI_MANIFEST);
+    // The index's blobs are there, of the sizes it says (check-image asks by HEAD).
+    for (const b of (JSON.parse(soci) as { layers: { digest: string; size: number }[] }).layers) serve(`/v2/${repo}/blobs/${b.digest}`, Buffer.alloc(b.size), 'application/octet-stream');
     annotations = { ...annotations, 'com.amazon.soci.index-digest': sociDigest };
   }
   const manifest = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length }, layers: [layer], ...(annotations ? { annotations } : {}) });
@@ -80,7 +83,7 @@ function image(repo: string, opts: { manifestAnnotations?: Record<string, string
 async function check(refs: string[], mode: 'lazy' | 'parallel' = 'lazy'): Promise<CheckOutcome> {
   const input = parseInput({ refs }, { arches: ['amd64'] });
   if ('problems' in input) throw new Error(input.problems.join('\n'));
-  return checkImages(input.refs, input.platforms, { mode }, { auth: { env: { DOCKER_CONFIG: '/nonexistent/docker-config' } } });
+  return checkImages(input, { mode }, { auth: { env: { DOCKER_CONFIG: '/nonexistent/docker-config' } } });
 }
 
 describe('check-image against hostile registry answers', () => {
@@ -179,6 +182,21 @@ describe('check-image against hostile registry answers', () => {
     expect(noztoc!.problems).toEqual([expect.stringMatching(/^SOCI index sha256:[0-9a-f]{64} has no zTOC, for any layer$/)]);
   });
 
+  it('a zTOC named by a digest of an algorithm soci does not have (the OCI grammar allows it; distribution refuses to store it): the index is unusable, and nothing is asked for it', async () => {
+    routes = new Map();
+    // go-digest, which soci decodes descriptors with, has sha256, sha384 and sha512 only.
+    const odd = `md5:${'5'.repeat(32)}`;
+    image('oddztoc', { soci: true, ztocDigest: odd });
+    seen.length = 0;
+    const out = await check([`${host}/oddztoc:1`]);
+    const [p] = out.reports[0]!.platforms;
+    expect(p!.index).toBe('invalid');
+    expect(p!.problems).toEqual([
+      `zTOC ${odd} (layer sha256:${'1'.repeat(64)}) is not a digest soci can fetch: soci fetches every blob of the SOCI index before it mounts the image, and uses no index for the image when one fails`,
+    ]);
+    expect(seen.filter((x) => x.includes('/blobs/'))).toEqual([]);
+  });
+
   it('a body past 4 MiB, sent without a Content-Length: refused while reading, for that image only (as before: a regression test)', async () => {
     routes = new Map();
     image('good');
@@ -210,6 +228,61 @@ describe('check-image against hostile registry answers', () => {
     const [p] = out.reports[0]!.platforms;
     expect(p!.index).toBe('none');
     expect(p!.problems).toEqual([`could not look for a v1 SOCI index: unreachable: ${host} answered 500 for referrers of ${entry.digest}`]);
+  });
+
+  // docker-registry 2.8 has no referrers API (it answers 404; its tag-schema fallback is tested against it), so
+  // this server stands in for one that has it and pages its answer as the OCI distribution-spec says (v1.1.1
+  // spec.md "Listing Referrers", a139cc42): each page an image index, the next named by a Link header with
+  // rel="next" (RFC 8288; a relative reference is resolved against the request's URL).
+  /** A v1 SOCI index of the test image's layer, served as a manifest; its descriptor as a referrer. */
+  function v1Index(repo: string) {
+    const m = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: SOCI_V1, digest: sha256('{}'), size: 2 },
+      layers: [{ mediaType: 'application/octet-stream', digest: `sha256:${'6'.repeat(64)}`, size: 1000, annotations: { 'com.amazon.soci.image-layer-digest': `sha256:${'1'.repeat(64)}` } }],
+    });
+    serve(`/v2/${repo}/manifests/${sha256(m)}`, m, OCI_MANIFEST);
+    return { mediaType: OCI_MANIFEST, digest: sha256(m), size: m.length, artifactType: SOCI_V1 };
+  }
+  /** Referrers of the repository's image, page N (?page=N, 1 when absent) as pages(N) says: its list, and the Link it sends. */
+  function referrers(repo: string, digest: string, pages: (n: number) => { manifests: unknown[]; link?: string }): string {
+    const path = `/v2/${repo}/referrers/${digest}`;
+    routes.set(path, (req, res) => {
+      const { manifests, link } = pages(Number(new URL(req.url!, `http://${host}`).searchParams.get('page') ?? '1'));
+      res.writeHead(200, { 'content-type': OCI_INDEX, ...(link ? { link } : {}) }).end(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+    });
+    return path;
+  }
+
+  it('a referrers answer in pages: every page is read, and a v1 index on the second is found (the first alone said none)', async () => {
+    routes = new Map();
+    const { entry } = image('paged');
+    const v1 = v1Index('paged');
+    const signature = { mediaType: OCI_MANIFEST, digest: sha256('sig'), size: 3, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json' };
+    const path = referrers('paged', entry.digest, (n) => (n === 1 ? { manifests: [signature], link: `<${path}?page=2>; rel="next"` } : { manifests: [v1] }));
+    const out = await check([`${host}/paged:1`]);
+    const [p] = out.reports[0]!.platforms;
+    expect(p).toMatchObject({ index: 'v1-only', via: 'referrers API', indexDigests: [v1.digest], problems: [] });
+    expect(p!.coverage).toMatchObject({ indexedLayers: 1 });
+  });
+
+  it('a referrers answer that never ends is read to 20 pages, then the verdict stands with a note saying so; a next page on another host is not followed', async () => {
+    routes = new Map();
+    const { entry } = image('endless');
+    const path = referrers('endless', entry.digest, (n) => ({ manifests: [], link: `<http://${host}${path}?page=${n + 1}>; rel="next"` }));
+    const there = image('elsewhere').entry;
+    const elsewhere = referrers('elsewhere', there.digest, () => ({ manifests: [], link: `<http://127.0.0.2:1${elsewhere}?page=2>; rel="next"` }));
+    seen.length = 0;
+    const out = await check([`${host}/endless:1`, `${host}/elsewhere:1`]);
+    const [endless, other] = out.reports.map((r) => r.platforms[0]!);
+    expect(endless!.index).toBe('none');
+    expect(endless!.problems).toEqual([
+      `the registry's referrers list of ${entry.digest} goes on past 20 pages (Link rel="next"); only those were read: a v1 SOCI index may be in the rest`,
+    ]);
+    expect(seen.filter((u) => u.startsWith(path))).toHaveLength(20);
+    expect(other!.index).toBe('none');
+    expect(other!.problems).toEqual([`could not look for a v1 SOCI index: ${host}/elsewhere: referrers of ${there.digest}: the next page is on another host (http://127.0.0.2:1), not followed`]);
   });
 
   it('the SOCI index listed before the image for a platform: containerd would pull it as the image, so the platform is not ready in any mode', async () => {

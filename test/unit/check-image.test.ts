@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { imagesFromPods } from '../../src/check-image/pods.js';
 import { parseInput } from '../../src/check-image/index.js';
 import { parsePlatform, parseReference, platformMatches } from '../../src/check-image/reference.js';
-import { networkReason, parseChallenge, plainHttp, referrersFrom } from '../../src/check-image/registry.js';
+import { networkReason, nextLink, parseChallenge, plainHttp, referrersFrom } from '../../src/check-image/registry.js';
 import { formatTable, toJson, verdict, type CheckOutcome } from '../../src/check-image/report.js';
 import { newMeter } from '../../src/check-image/registry.js';
 import type { ImageRef } from '../../src/check-image/reference.js';
@@ -52,6 +52,15 @@ describe('check-image registry protocol pieces', () => {
     });
     expect(parseChallenge('Basic realm="ECR"')).toEqual({ scheme: 'basic', params: { realm: 'ECR' } });
     expect(parseChallenge(null)).toBeUndefined();
+  });
+
+  it('a Link header: the rel="next" target (RFC 8288: quoted or not, among other relations and links), resolved against the URL answered', () => {
+    const base = new URL('http://r.example/v2/app/referrers/sha256:1?artifactType=x');
+    expect(nextLink('</v2/app/referrers/sha256:1?last=9>; rel="next"', base)?.href).toBe('http://r.example/v2/app/referrers/sha256:1?last=9');
+    expect(nextLink('<?page=2>; rel=next', base)?.href).toBe('http://r.example/v2/app/referrers/sha256:1?page=2');
+    expect(nextLink('<https://a.example/p1>; rel="prev", <https://a.example/p3>; title="x"; rel="last next"', base)?.href).toBe('https://a.example/p3');
+    expect(nextLink('<https://a.example/p1>; rel="prev"', base)).toBeUndefined();
+    expect(nextLink(null, base)).toBeUndefined();
   });
 
   it('an untrusted certificate says what to do; other network errors are named by their code', () => {
@@ -108,11 +117,21 @@ describe('check-image --from-pods', () => {
     expect(() => imagesFromPods('{"kind":"Deployment"}', 'stdin')).toThrow(/^--from-pods stdin: neither a List with items nor a Pod/);
   });
 
-  it("an image a pod names that is no reference: its problem line names the pod (it named only the image)", () => {
-    const [bad] = imagesFromPods(JSON.stringify({ kind: 'List', items: [{ kind: 'Pod', metadata: { namespace: 'shop', name: 'web-1' }, spec: { containers: [{ image: 'Registry.example/App:1' }] } }] }), 'stdin');
-    const input = parseInput({ refs: [bad!.image], origins: new Map([[bad!.image, `pod ${bad!.pod} in --from-pods stdin`]]) }, { arches: ['amd64'] });
-    expect(input).toEqual({
-      problems: ['image "Registry.example/App:1": the repository is lowercase letters, digits and separators (".", "_", "__", "-") between "/" (pod shop/web-1 in --from-pods stdin)'],
+  it("an image a pod names that is no reference: a row naming the pod, not a problem of the input (it was exit 2); the same named by the user is", () => {
+    const pods = imagesFromPods(JSON.stringify({ kind: 'List', items: [{ kind: 'Pod', metadata: { namespace: 'shop', name: 'web-1' }, spec: { containers: [{ image: 'Registry.example/App:1' }, { image: 'nginx' }] } }] }), 'stdin');
+    const input = parseInput({ refs: [], fromPods: { images: pods, origin: 'stdin' } }, { arches: ['amd64'] });
+    expect(input).toMatchObject({
+      refs: [{ text: 'nginx' }],
+      unparsable: [
+        {
+          text: 'Registry.example/App:1',
+          message:
+            'not an image reference (pod shop/web-1 in --from-pods stdin): the repository is lowercase letters, digits and separators (".", "_", "__", "-") between "/"; kubelet refuses a reference it cannot parse (the pod waits with InvalidImageName)',
+        },
+      ],
+    });
+    expect(parseInput({ refs: ['Registry.example/App:1'], fromPods: { images: pods, origin: 'stdin' } }, { arches: ['amd64'] })).toEqual({
+      problems: ['image "Registry.example/App:1": the repository is lowercase letters, digits and separators (".", "_", "__", "-") between "/"'],
     });
   });
 
@@ -129,6 +148,7 @@ describe('check-image report', () => {
   const outcome = (platforms: PlatformReport[][]): CheckOutcome => ({
     mode: 'lazy',
     reports: platforms.map((ps, i) => ({ ref: ref(`app${i}`), digest: `sha256:${String(i).repeat(64)}`, mutable: true, platforms: ps, fetched: newMeter() })),
+    unparsable: [],
   });
 
   it('"every layer is under --min-layer-size" only where no layer is indexed (a v1 index that indexes the big layer is not that case)', () => {
