@@ -6,7 +6,7 @@
 // gzipped part (which earlier versions wrote). The result is plain 7-bit text like everything we write
 // (archive.ts): a part of the user's that can only travel base64-encoded is refused, not re-encoded.
 import { gunzipSync } from 'node:zlib';
-import { parse as parseYaml } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { staleCriKeys } from '../containerd-cri-keys.js';
 import { UsageError } from '../errors.js';
 import { CONTENT_TYPES, buildMime, isPlainText, parseMime, type Part } from './archive.js';
@@ -64,7 +64,7 @@ export interface MergeResult {
   keptClusterBlock: boolean;
   /** A kept NodeConfig part (numbered from 1, in the existing user data) whose containerd.config has 1.x CRI keys, and those keys. */
   staleCri?: { part: number; keys: string[] };
-  /** A kept NodeConfig part (numbered from 1) that turns on nodeadm's FastImagePull gate. */
+  /** The kept NodeConfig part (numbered from 1) whose FastImagePull: true nodeadm's merge keeps (fastImagePullPart). */
   fastImagePullPart?: number;
 }
 
@@ -77,9 +77,17 @@ function staleCriKeysOf(part: Part): string[] {
 }
 
 // The gate makes nodeadm write its own soci config over ours at every boot (the node scripts refuse
-// it too, in refuse_fast_image_pull, citing nodeadm).
-function turnsOnFastImagePull(part: Part): boolean {
-  return nodeConfigOf(part)?.spec?.featureGates?.FastImagePull === true;
+// it too, in refuse_fast_image_pull, citing nodeadm). nodeadm merges the NodeConfig parts in order, a
+// later part's value winning, false included (mergo.WithOverride: amazon-eks-ami 81fec2e8
+// nodeadm/internal/api/merge.go, configprovider/mime.go ParseMultipart). Ours go after the user's and
+// never set the gate where the mode installs soci. Returns the part (numbered from 1) whose true wins.
+function fastImagePullPart(parts: Part[]): number | undefined {
+  let on: number | undefined;
+  parts.forEach((part, i) => {
+    const value = isOurPart(part) ? undefined : nodeConfigOf(part)?.spec?.featureGates?.FastImagePull;
+    if (typeof value === 'boolean') on = value ? i + 1 : undefined;
+  });
+  return on;
 }
 
 function hasClusterBlock(part: Part): boolean {
@@ -97,7 +105,11 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 /**
  * A part as nodeadm reads it: a NodeConfig by its media type (parameters and letter case aside), its
  * body base64-decoded when it decodes, then gunzipped when it is gzip (amazon-eks-ami
- * nodeadm/internal/configprovider/mime.go ParseMultipart and encoding.go, at 81fec2e8).
+ * nodeadm/internal/configprovider/mime.go ParseMultipart and encoding.go, at 81fec2e8), then decoded
+ * as YAML 1.1: nodeadm's decoder (api/bridge/decode.go) goes through sigs.k8s.io/yaml and
+ * go.yaml.in/yaml/v2, where y, yes, on, True, TRUE ... are true (vendor/go.yaml.in/yaml/v2/resolve.go),
+ * a repeated key's last value wins and only the first document counts. The yaml package's 1.1 schema
+ * resolves them the same (test/validators.test.ts holds it against nodeadm's own config phase).
  */
 function nodeConfigOf(part: Part): NodeConfigView | undefined {
   if (part.contentType.split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPES.nodeConfig) return undefined;
@@ -105,7 +117,9 @@ function nodeConfigOf(part: Part): NodeConfigView | undefined {
     const compact = part.body.replace(/[\r\n]/g, '');
     let bytes = BASE64.test(compact) ? Buffer.from(compact, 'base64') : Buffer.from(part.body);
     if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
-    const doc = parseYaml(bytes.toString('utf8')) as unknown;
+    const first = parseAllDocuments(bytes.toString('utf8'), { version: '1.1', uniqueKeys: false })[0];
+    if (first === undefined || first.errors.length > 0) return undefined;
+    const doc = first.toJS() as unknown;
     return doc !== null && typeof doc === 'object' ? (doc as NodeConfigView) : undefined;
   } catch {
     return undefined;
@@ -119,13 +133,13 @@ export function mergeUserData(existing: Buffer | undefined, oursMime: string): M
   if (kept.length === 0) return { mime: oursMime, kept: 0, replaced: theirs.length, keptClusterBlock: false };
   const stale = theirs.map((p) => (isOurPart(p) ? [] : staleCriKeysOf(p)));
   const cri1 = stale.findIndex((keys) => keys.length > 0);
-  const gate = theirs.findIndex((p) => !isOurPart(p) && turnsOnFastImagePull(p));
+  const gate = fastImagePullPart(theirs);
   return {
     mime: buildMime([...kept, ...parseMime(oursMime)]),
     kept: kept.length,
     replaced: theirs.length - kept.length,
     keptClusterBlock: kept.some(hasClusterBlock),
     ...(cri1 >= 0 ? { staleCri: { part: cri1 + 1, keys: stale[cri1]! } } : {}),
-    ...(gate >= 0 ? { fastImagePullPart: gate + 1 } : {}),
+    ...(gate !== undefined ? { fastImagePullPart: gate } : {}),
   };
 }
