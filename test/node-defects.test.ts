@@ -67,7 +67,7 @@ describe('booted node, containerd 2', { timeout: 300_000 }, () => {
     });
   });
 
-  it("nodeadm's FastImagePull gate as nodeadm reads it: live.sh refuses it in a drop-in of any name nodeadm reads, in any YAML 1.1 spelling, also where the AMI's nodeadm has no `config dump`; a later drop-in's false turns it off", async () => {
+  it("nodeadm's FastImagePull gate as nodeadm reads it: live.sh refuses it in a drop-in of any name nodeadm reads, in any YAML 1.1 spelling, also where the AMI's nodeadm has no `config dump`; a later drop-in's false turns it off; a drop-in nodeadm cannot read stops it before any change", async () => {
     const gate = (value: string) => `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: ${value}\n`;
     // nodeadm of AMIs before v20260107 (amazon-eks-ami c12de9a8 added `config dump`): flaggy's answer, exit 2.
     const oldNodeadm = '#!/bin/bash\nif [ "$1 $2" = "config dump" ]; then echo "config: No subcommand or positional value found at position 1." >&2; exit 2; fi\nexec /usr/bin/nodeadm "$@"\n';
@@ -88,6 +88,13 @@ describe('booted node, containerd 2', { timeout: 300_000 }, () => {
         }
         await node.run(['rm', `/etc/eks/nodeadm.d/${file}`]);
       }
+      // A drop-in nodeadm cannot read (nodeadm-run would fail on it too): the install cannot tell, and stops before any change.
+      await node.writeFile('/etc/eks/nodeadm.d/10-broken.yaml', 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec: [\n');
+      const unread = await node.exec('/root/live.sh');
+      expect(unread.code).toBe(1);
+      expect(unread.stderr).toMatch(/nodeadm cannot read this node's NodeConfig \(nodeadm config dump: .*failed to parse config file 10-broken\.yaml.*\), so whether its FastImagePull gate is on is unknown/);
+      expect(await node.exists('/etc/eks/nodeadm.d/50-soci-installer.yaml')).toBe(false);
+      await node.run(['rm', '/etc/eks/nodeadm.d/10-broken.yaml']);
       // A later drop-in (nodeadm reads them in name order) turns the gate off: nodeadm reads false, and so does the install.
       await node.writeFile('/etc/eks/nodeadm.d/10-gate.yaml', gate('true'));
       await node.writeFile('/etc/eks/nodeadm.d/20-no-gate.yaml', gate('off'));
