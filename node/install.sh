@@ -45,19 +45,45 @@ refuse_v2_user_config() {
   [ -z "$stale" ] || fail "containerd.config in user data sets keys under io.containerd.grpc.v1.cri that containerd 2 (config version 3) no longer reads there: $stale. Merged with soci's wiring (version 3 keys), nodeadm would not migrate them and containerd 2 would ignore them; move them to where they are now"
 }
 
-# nodeadm's FastImagePull gate, wherever a NodeConfig sets it (user data: the cache nodeadm-config
-# wrote; a drop-in someone put in /etc/eks/nodeadm.d), makes nodeadm write its own soci config over ours
-# and a containerd drop-in that Requires= soci, in every config phase, on instances of 4 vCPU and 7 GiB
-# or more (amazon-eks-ami 81fec2e8 nodeadm/internal/containerd/config.go writeSnapshotterConfig,
-# UseSOCISnapshotter): the mode installed here would be replaced at the next boot, without a word.
+# nodeadm's FastImagePull gate makes nodeadm write its own soci config over ours and a containerd
+# drop-in that Requires= soci, in every config phase (amazon-eks-ami 81fec2e8
+# nodeadm/internal/containerd/config.go writeSnapshotterConfig, UseSOCISnapshotter): the mode installed
+# here would be replaced at the next boot, without a word. So we ask nodeadm whether the gate is on:
+# `nodeadm config dump` over the sources nodeadm-run.service reads (the AMI's unit, 81fec2e8
+# templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-run.service; nodeadm_config in
+# containerd.sh runs its config phase over the same) prints the NodeConfig nodeadm-run would merge, as
+# compact JSON. nodeadm's own decoding then decides: YAML 1.1's true (yes, on, y, True ...:
+# vendor/go.yaml.in/yaml/v2/resolve.go), the drop-ins it reads (files ending .yaml, .yml or .json in
+# any letter case, dotfiles too, in name order: internal/configprovider/file.go), and a later source's
+# value winning, false included (internal/api/merge.go). We refuse whatever this node's size: nodeadm
+# ignores the gate below 4 vCPU and 7 GiB, but the same user data, AMI or launch template serves other
+# instance types (and a stopped instance can change its type), where it would take effect.
 refuse_fast_image_pull() {
+  local merged rc=0
+  # No nodeadm, nothing that reads the gate.
+  command -v nodeadm >/dev/null || return 0
+  merged=$(nodeadm config dump --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/ 2>"$WORK/nodeadm-dump") || rc=$?
+  case $rc in
+    0) [[ $merged == *'"FastImagePull":true'* ]] || return 0 ;;
+    2) fast_image_pull_without_dump || return 0 ;;
+    *) fail "nodeadm cannot read this node's NodeConfig (nodeadm config dump: $(tail -n 1 "$WORK/nodeadm-dump")), so whether its FastImagePull gate is on is unknown" ;;
+  esac
+  fail "nodeadm's FastImagePull gate is on in this node's NodeConfig (user data and /etc/eks/nodeadm.d, merged as nodeadm-run reads them): nodeadm would replace soci's config with its own (parallel pull) at every boot on an instance of 4 vCPU and 7 GiB or more; remove the gate from the node's NodeConfig, or use soci.mode: fast-image-pull"
+}
+
+# AMIs before v20260107 have no `nodeadm config dump` (amazon-eks-ami c12de9a8; flaggy exits 2): there
+# the user data as nodeadm decoded it (the JSON cache nodeadm-config writes), then any drop-in nodeadm
+# reads with a FastImagePull line in a YAML 1.1 spelling of true. A cautious reading, not nodeadm's: it
+# misses anchors, and refuses all the same where a later false turns the gate off, or where nodeadm-run
+# reads no drop-ins (AMIs before v20251023).
+fast_image_pull_without_dump() {
   local f
-  for f in /run/eks/nodeadm/config.json /etc/eks/nodeadm.d/*.{yaml,yml,json}; do
-    [ -f "$f" ] || continue
-    if grep -qE '"?FastImagePull"?[[:space:]]*:[[:space:]]*"?true' "$f"; then
-      fail "nodeadm's FastImagePull gate is enabled ($f): nodeadm would replace soci's config with its own (parallel pull) at every boot; remove the gate from the node's NodeConfig, or use soci.mode: fast-image-pull"
-    fi
+  grep -qsE '"FastImagePull":[[:space:]]*true' /run/eks/nodeadm/config.json && return 0
+  for f in /etc/eks/nodeadm.d/{,.}*; do
+    [[ -f $f && ${f,,} =~ \.(yaml|yml|json)$ ]] &&
+      grep -qE '^[^#]*FastImagePull["'"'"']?[[:space:]]*:[[:space:]]*(!!bool[[:space:]]+)?(y|Y|yes|Yes|YES|true|True|TRUE|on|On|ON)([[:space:],}#]|$)' "$f" && return 0
   done
+  return 1
 }
 
 # nodeadm-run reads drop-ins only where its unit names them (AMIs from v20251023; the unit before,

@@ -242,6 +242,10 @@ describe('launch-template', () => {
     expect(err).toBeInstanceOf(UsageError);
     expect(err.message).toMatch(/part 2 of version 3's user data turns on nodeadm's FastImagePull gate: nodeadm would replace soci's config with its own \(parallel pull\) at every boot; remove the gate, or use soci\.mode: fast-image-pull$/);
     expect(ec2Mock.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(0);
+    // As nodeadm reads it (YAML 1.1: test/validators.test.ts holds the rule against nodeadm itself).
+    ec2Mock.reset();
+    existing(3, { UserData: userData('    FastImagePull: yes\n') });
+    expect((await failure(launchTemplate(opts(), deps))).message).toMatch(/part 2 of version 3's user data turns on nodeadm's FastImagePull gate/);
     for (const [gates, o] of [
       ['    FastImagePull: false\n', opts()],
       ['    InstanceIdNodeName: true\n', opts()],

@@ -58,12 +58,50 @@ describe('booted node, containerd 2', { timeout: 300_000 }, () => {
       // nodeadm-config cached the user data's NodeConfig, gate included
       expect(await node.readFile('/run/eks/nodeadm/config.json')).toMatch(/"FastImagePull":\s*true/);
       const journal = await node.journal();
-      expect(journal).toMatch(/soci-installer: nodeadm's FastImagePull gate is enabled \(\/run\/eks\/nodeadm\/config\.json\)/);
+      expect(journal).toMatch(/soci-installer: nodeadm's FastImagePull gate is on in this node's NodeConfig \(user data and \/etc\/eks\/nodeadm\.d, merged as nodeadm-run reads them\)/);
       expect(journal).not.toMatch(/soci-installer: done:/);
       expect(await node.exists('/etc/eks/nodeadm.d/50-soci-installer.yaml')).toBe(false);
       expect(await node.exists('/etc/soci-snapshotter-grpc/config.toml')).toBe(false);
       // (this machine has 2 CPUs: nodeadm ignores the gate below 4 vCPU, so the node joins on overlayfs)
       expect(await node.kubeletStatus()).toMatchObject({ ok: true, snapshotter: 'overlayfs' });
+    });
+  });
+
+  it("nodeadm's FastImagePull gate as nodeadm reads it: live.sh refuses it in a drop-in of any name nodeadm reads, in any YAML 1.1 spelling, also where the AMI's nodeadm has no `config dump`; a later drop-in's false turns it off; a drop-in nodeadm cannot read stops it before any change", async () => {
+    const gate = (value: string) => `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: ${value}\n`;
+    // nodeadm of AMIs before v20260107 (amazon-eks-ami c12de9a8 added `config dump`): flaggy's answer, exit 2.
+    const oldNodeadm = '#!/bin/bash\nif [ "$1 $2" = "config dump" ]; then echo "config: No subcommand or positional value found at position 1." >&2; exit 2; fi\nexec /usr/bin/nodeadm "$@"\n';
+    await withNode({ containerd: '2', name: 'fast-image-pull-drop-ins' }, async (node) => {
+      await node.writeFile('/root/live.sh', liveScript(render(PARALLEL, 'profile').plan), 0o755);
+      await node.writeFile('/root/old/nodeadm', oldNodeadm, 0o755);
+      for (const [file, text] of [
+        ['10-gate.YAML', gate('yes')],
+        ['.10-gate.json', '{"apiVersion":"node.eks.aws/v1alpha1","kind":"NodeConfig","spec":{"featureGates":{"FastImagePull":true}}}'],
+        ['10-gate.Yml', gate('On')],
+      ] as const) {
+        await node.writeFile(`/etc/eks/nodeadm.d/${file}`, text);
+        for (const path of ['/usr/sbin:/usr/bin:/sbin:/bin', '/root/old:/usr/sbin:/usr/bin:/sbin:/bin']) {
+          const refused = await node.exec('/root/live.sh', { env: { PATH: path } });
+          expect(refused.code, `${file} (PATH ${path})\n${refused.stderr}`).toBe(1);
+          expect(refused.stderr, file).toMatch(/nodeadm's FastImagePull gate is on in this node's NodeConfig/);
+          expect(await node.exists('/etc/eks/nodeadm.d/50-soci-installer.yaml'), file).toBe(false);
+        }
+        await node.run(['rm', `/etc/eks/nodeadm.d/${file}`]);
+      }
+      // A drop-in nodeadm cannot read (nodeadm-run would fail on it too): the install cannot tell, and stops before any change.
+      await node.writeFile('/etc/eks/nodeadm.d/10-broken.yaml', 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec: [\n');
+      const unread = await node.exec('/root/live.sh');
+      expect(unread.code).toBe(1);
+      expect(unread.stderr).toMatch(/nodeadm cannot read this node's NodeConfig \(nodeadm config dump: .*failed to parse config file 10-broken\.yaml.*\), so whether its FastImagePull gate is on is unknown/);
+      expect(await node.exists('/etc/eks/nodeadm.d/50-soci-installer.yaml')).toBe(false);
+      await node.run(['rm', '/etc/eks/nodeadm.d/10-broken.yaml']);
+      // A later drop-in (nodeadm reads them in name order) turns the gate off: nodeadm reads false, and so does the install.
+      await node.writeFile('/etc/eks/nodeadm.d/10-gate.yaml', gate('true'));
+      await node.writeFile('/etc/eks/nodeadm.d/20-no-gate.yaml', gate('off'));
+      const done = await node.exec('/root/live.sh', { timeoutMs: 240_000 });
+      expect(done.code, done.stderr).toBe(0);
+      expect(done.stderr).toMatch(/soci-installer: done: soci-snapshotter in parallel mode/);
+      expect(await node.readFile('/etc/containerd/config.toml')).toContain('soci-snapshotter-grpc.sock');
     });
   });
 

@@ -174,8 +174,10 @@ for (const line of ['1.7', '2'] as const) {
 
     it('D3: a live install that fails after the wiring step leaves containerd running, never restarted', async () => {
       await withNode({ containerd: line, name: `d3-rollback-${line}` }, async (node) => {
-        // someone else's drop-in that nodeadm cannot read: the live block's config phase fails, after our wiring
-        await node.writeFile('/etc/eks/nodeadm.d/10-broken.yaml', 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec: [\n');
+        // someone else's drop-in that nodeadm's config phase refuses: the live block's config phase fails, after our
+        // wiring. (It reads, so `nodeadm config dump` before any change passes it; init's validation then stops:
+        // an outpost without a cluster id, amazon-eks-ami 81fec2e8 nodeadm/internal/api/validation.go.)
+        await node.writeFile('/etc/eks/nodeadm.d/10-broken.yaml', 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  cluster:\n    enableOutpost: true\n');
         const pristine = await fingerprint(node);
         const ctrd = (await node.unit('containerd.service', 'InvocationID')).InvocationID;
         const res = await runInit(node, podOf(profile));

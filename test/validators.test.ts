@@ -247,6 +247,45 @@ describe.each(CASES)('golden case %s through nodeadm and containerd', (name) => 
   });
 });
 
+describe("nodeadm's FastImagePull gate, as nodeadm reads it", () => {
+  const gate = (value: string) => `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: ${value}\n`;
+  // The user's NodeConfig parts in a launch template's user data, in order (ours go after them).
+  const CASES: Record<string, string[]> = {
+    ...Object.fromEntries(
+      ['true', 'True', 'TRUE', 'yes', 'Yes', 'YES', 'y', 'Y', 'on', 'On', 'ON', '!!bool "true"', 'false', 'no', 'off', 'n', 'N', 'tRue', '"true"', '1'].map((v) => [v, [gate(v)]]),
+    ),
+    'JSON true': ['{"apiVersion":"node.eks.aws/v1alpha1","kind":"NodeConfig","spec":{"featureGates":{"FastImagePull":true}}}'],
+    'JSON true, then false in the same object': ['{"apiVersion":"node.eks.aws/v1alpha1","kind":"NodeConfig","spec":{"featureGates":{"FastImagePull":true,"FastImagePull":false}}}'],
+    'flow mapping, quoted key': ['apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates: {"FastImagePull": yes}\n'],
+    'alias': ['x: &on yes\napiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: *on\n'],
+    'merge key': ['x: &gates {FastImagePull: on}\napiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    <<: *gates\n'],
+    'repeated key, last true': [gate('false').replace(/\n$/, '\n    FastImagePull: true\n')],
+    'other letter case of the key': [gate('true').replace('FastImagePull', 'fastImagePull')],
+    'a second YAML document': [`${gate('false')}---\n${gate('true')}`],
+    'true, then a later part false': [gate('true'), gate('off')],
+    'false, then a later part true': [gate('false'), gate('yes')],
+    'true, then a later part with another gate': [gate('true'), gate('true').replace('FastImagePull', 'InstanceIdNodeName')],
+  };
+  const ON = ['true', 'True', 'TRUE', 'yes', 'Yes', 'YES', 'y', 'Y', 'on', 'On', 'ON', '!!bool "true"', 'JSON true', 'flow mapping, quoted key', 'alias', 'merge key', 'repeated key, last true', 'false, then a later part true', 'true, then a later part with another gate'];
+
+  it("the launch-template merge finds the gate on exactly where nodeadm's config phase writes its own soci config (YAML 1.1 spellings, JSON, later parts and keys winning)", async () => {
+    const { plan, dropIns } = nodeInputs('default');
+    const ours = render(undefined, 'default').artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    const versionLine = VERSION_LINES['2'][0]!.text;
+    const seen: Record<string, { nodeadm: boolean; merge: boolean }> = {};
+    for (const [name, parts] of Object.entries(CASES)) {
+      const existing = buildMime([{ contentType: CONTENT_TYPES.shell, body: '#!/bin/bash\necho hi\n' }, ...parts.map((body) => ({ contentType: CONTENT_TYPES.nodeConfig, body }))]);
+      const merged = mergeUserData(Buffer.from(existing), ours);
+      // On a managed node group EKS appends the cluster block; 8 vCPU and 32 GiB: the gate can take effect.
+      const r = await nodeadmRender({ userData: appendMimePart(merged.mime, 'application/node.eks.aws', EKS_NODECONFIG), dropIns, versionLine, kubernetesVersion: plan.kubernetesVersion });
+      seen[name] = { nodeadm: r.sociConfig !== undefined, merge: merged.fastImagePullPart !== undefined };
+      if (seen[name].merge) expect(merged.fastImagePullPart, name).toBeGreaterThan(1);
+    }
+    expect(Object.entries(seen).filter(([, s]) => s.nodeadm !== s.merge)).toEqual([]);
+    expect(Object.keys(seen).filter((name) => seen[name]!.nodeadm)).toEqual(ON);
+  }, 120_000);
+});
+
 describe('managed node groups: EKS appends its NodeConfig after ours', () => {
   const { plan, userData, dropIns } = nodeInputs('default');
 

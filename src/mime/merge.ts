@@ -9,7 +9,7 @@
 // result is plain 7-bit text like everything we write (archive.ts): a part of the user's that can
 // only travel base64-encoded is refused, not re-encoded.
 import { gunzipSync } from 'node:zlib';
-import { parse as parseYaml } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { scriptOrigin } from '../artifacts/node-script.js';
 import { nodeConfigOrigin } from '../artifacts/user-data.js';
 import { criKeys, staleCriKeys } from '../containerd-cri-keys.js';
@@ -118,7 +118,11 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 /**
  * A part as nodeadm reads it: a NodeConfig by its media type (parameters and letter case aside), its
  * body base64-decoded when it decodes, then gunzipped when it is gzip (amazon-eks-ami
- * nodeadm/internal/configprovider/mime.go ParseMultipart and encoding.go, at 81fec2e8).
+ * nodeadm/internal/configprovider/mime.go ParseMultipart and encoding.go, at 81fec2e8), then decoded
+ * as YAML 1.1: nodeadm's decoder (api/bridge/decode.go) goes through sigs.k8s.io/yaml and
+ * go.yaml.in/yaml/v2, where y, yes, on, True, TRUE ... are true (vendor/go.yaml.in/yaml/v2/resolve.go),
+ * a repeated key's last value wins and only the first document counts. The yaml package's 1.1 schema
+ * resolves them the same (test/validators.test.ts holds it against nodeadm's own config phase).
  */
 function nodeConfigOf(part: Part): NodeConfigView | undefined {
   if (part.contentType.split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPES.nodeConfig) return undefined;
@@ -126,7 +130,9 @@ function nodeConfigOf(part: Part): NodeConfigView | undefined {
     const compact = part.body.replace(/[\r\n]/g, '');
     let bytes = BASE64.test(compact) ? Buffer.from(compact, 'base64') : Buffer.from(part.body);
     if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
-    const doc = parseYaml(bytes.toString('utf8')) as unknown;
+    const first = parseAllDocuments(bytes.toString('utf8'), { version: '1.1', uniqueKeys: false })[0];
+    if (first === undefined || first.errors.length > 0) return undefined;
+    const doc = first.toJS() as unknown;
     return doc !== null && typeof doc === 'object' ? (doc as NodeConfigView) : undefined;
   } catch {
     return undefined;

@@ -15,13 +15,25 @@ refuse_v2_user_config() {
 }
 
 refuse_fast_image_pull() {
+  local merged rc=0
+  command -v nodeadm >/dev/null || return 0
+  merged=$(nodeadm config dump --config-source imds://user-data --config-source file:///etc/eks/nodeadm.d/ 2>"$WORK/nodeadm-dump") || rc=$?
+  case $rc in
+    0) [[ $merged == *'"FastImagePull":true'* ]] || return 0 ;;
+    2) fast_image_pull_without_dump || return 0 ;;
+    *) fail "nodeadm cannot read this node's NodeConfig (nodeadm config dump: $(tail -n 1 "$WORK/nodeadm-dump")), so whether its FastImagePull gate is on is unknown" ;;
+  esac
+  fail "nodeadm's FastImagePull gate is on in this node's NodeConfig (user data and /etc/eks/nodeadm.d, merged as nodeadm-run reads them): nodeadm would replace soci's config with its own (parallel pull) at every boot on an instance of 4 vCPU and 7 GiB or more; remove the gate from the node's NodeConfig, or use soci.mode: fast-image-pull"
+}
+
+fast_image_pull_without_dump() {
   local f
-  for f in /run/eks/nodeadm/config.json /etc/eks/nodeadm.d/*.{yaml,yml,json}; do
-    [ -f "$f" ] || continue
-    if grep -qE '"?FastImagePull"?[[:space:]]*:[[:space:]]*"?true' "$f"; then
-      fail "nodeadm's FastImagePull gate is enabled ($f): nodeadm would replace soci's config with its own (parallel pull) at every boot; remove the gate from the node's NodeConfig, or use soci.mode: fast-image-pull"
-    fi
+  grep -qsE '"FastImagePull":[[:space:]]*true' /run/eks/nodeadm/config.json && return 0
+  for f in /etc/eks/nodeadm.d/{,.}*; do
+    [[ -f $f && ${f,,} =~ \.(yaml|yml|json)$ ]] &&
+      grep -qE '^[^#]*FastImagePull["'"'"']?[[:space:]]*:[[:space:]]*(!!bool[[:space:]]+)?(y|Y|yes|Yes|YES|true|True|TRUE|on|On|ON)([[:space:],}#]|$)' "$f" && return 0
   done
+  return 1
 }
 
 nodeadm_run_unit() {
