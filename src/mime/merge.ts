@@ -3,7 +3,8 @@
 // earlier soci-installer run generated are dropped; ours go last (nodeadm merges NodeConfigs in order
 // and later wins). Ours are recognised by their first lines exactly as we write them and by their
 // content: the script's head (node-script.ts) and, in this version, its code; the self-extracting
-// wrapper byte for byte with its payload's sha256; the NodeConfig's comment and no key ours never
+// wrapper line for line, its payload unpacking to the script its sha256 names (not its gzip bytes, which
+// differ between zlib builds); the NodeConfig's comment and no key ours never
 // hold (user-data.ts); also inside a gzipped part (which earlier versions wrote). A part that starts
 // as ours but holds more is refused, so a user's part is neither dropped nor run beside ours. The
 // result is plain 7-bit text like everything we write (archive.ts): a part of the user's that can

@@ -9,6 +9,7 @@ import { InternalError } from '../errors.js';
 
 // Not a base64 line ("_" is not in its alphabet), so it cannot end the heredoc early.
 const DELIMITER = 'SOCI_INSTALLER_EOF';
+const PRINTABLE = /^[\x20-\x7e]*$/;
 const UNPACK = `base64 -d <<'${DELIMITER}' | gunzip >"$script"`;
 // The marker line merge.ts recognises as ours (second line).
 const marker = (generatorVersion: string) => `# soci-installer ${generatorVersion}: install.sh, gzipped and base64-encoded to fit EC2's user data limit.`;
@@ -19,10 +20,14 @@ const unpackedLine = (sha256: string) => `# Unpacked, it is the install.sh that 
  * `summary` (comment lines, printable ASCII) says what the packed script does.
  */
 export function selfExtractingScript(generatorVersion: string, script: string, summary: string[]): string {
-  if (summary.some((l) => !/^[\x20-\x7e]*$/.test(l))) throw new InternalError('a summary line of the self-extracting wrapper is not printable ASCII');
-  // mtime 0 in the gzip header (Node's default) keeps the bytes stable.
+  if (summary.some((l) => !PRINTABLE.test(l))) throw new InternalError('a summary line of the self-extracting wrapper is not printable ASCII');
+  // mtime 0 in the gzip header (Node's default) keeps the bytes stable on one machine; another zlib may
+  // write other bytes for the same script, so the wrapper is recognised by the script it carries.
   const b64 = gzipSync(script, { level: 9 }).toString('base64').replace(/.{76}/g, '$&\n').replace(/\n$/, '');
-  const sha256 = createHash('sha256').update(script).digest('hex');
+  return wrapper(generatorVersion, createHash('sha256').update(script).digest('hex'), summary, b64);
+}
+
+function wrapper(generatorVersion: string, sha256: string, summary: string[], b64: string): string {
   return [
     '#!/bin/bash',
     marker(generatorVersion),
@@ -41,8 +46,9 @@ export function selfExtractingScript(generatorVersion: string, script: string, s
 
 /**
  * The script a wrapper carries: undefined where the text does not start with the wrapper's first three
- * lines; intact where the text is exactly what selfExtractingScript writes for that script (its
- * sha256 included).
+ * lines; intact where the text is what selfExtractingScript writes for that script: every line but the
+ * base64 ones as it writes them, and a payload that unpacks to the script of the sha256 its comment
+ * names. The gzip bytes themselves are not compared: they differ between zlib builds.
  */
 export function selfExtractingPayload(text: string): { script: string; intact: boolean } | undefined {
   const lines = text.split('\n');
@@ -52,9 +58,17 @@ export function selfExtractingPayload(text: string): { script: string; intact: b
   const start = lines.indexOf(UNPACK);
   const end = lines.indexOf(DELIMITER, start + 1);
   const summary = lines.slice(3, lines.indexOf('set -euo pipefail')).map((l) => l.replace(/^# /, ''));
+  const b64 = lines.slice(start + 1, end);
   try {
-    const script = gunzipSync(Buffer.from(lines.slice(start + 1, end).join(''), 'base64')).toString('utf8');
-    return { script, intact: start > 0 && end > start && selfExtractingScript(version, script, summary) === text };
+    const packed = gunzipSync(Buffer.from(b64.join(''), 'base64'));
+    const intact =
+      start > 0 &&
+      end > start &&
+      b64.every((l) => /^[A-Za-z0-9+/]+=*$/.test(l)) &&
+      summary.every((l) => PRINTABLE.test(l)) &&
+      createHash('sha256').update(packed).digest('hex') === sha256 &&
+      wrapper(version, sha256, summary, b64.join('\n')) === text;
+    return { script: packed.toString('utf8'), intact };
   } catch {
     return { script: '', intact: false };
   }

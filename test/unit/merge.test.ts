@@ -1,5 +1,5 @@
 // Merging our parts into existing user data: what is ours, what is kept, and byte-stable re-runs.
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { buildMime, CONTENT_TYPES, isOurPart, mergeUserData, parseMime, render, UsageError } from '../../src/index.js';
 import { caseProfile } from '../golden.js';
@@ -51,6 +51,25 @@ describe('mergeUserData', () => {
     }
     // Another version's script is known by its head: its code is that version's.
     expect(isOurPart({ ...plain!, body: plain!.body.replace('# soci-installer 0.1.0:', '# soci-installer 0.0.9:').replace(/\n$/, '\necho older\n') })).toBe(true);
+  });
+
+  it('knows our wrapper by the script it carries, not by the gzip bytes of the machine that wrote it', () => {
+    // gzip output is not fixed across zlib builds: Debian's zlib 1.2.13 compresses our install.sh at level 9
+    // to other bytes than Node's bundled zlib (measured, 7994 against 8018 bytes), and a Node built with
+    // --shared-zlib uses the system's. Level 1 stands in for such a machine: the same script, other bytes.
+    const [wrapped] = parseMime(mimeOf(caseProfile('lazy-user-data-wiring-containerd2')));
+    const lines = wrapped!.body.split('\n');
+    const start = lines.findIndex((l) => l.startsWith('base64 -d <<'));
+    const end = lines.indexOf('SOCI_INSTALLER_EOF');
+    const script = gunzipSync(Buffer.from(lines.slice(start + 1, end).join(''), 'base64'));
+    const recompress = (text: Buffer) => gzipSync(text, { level: 1 }).toString('base64').replace(/.{76}/g, '$&\n').replace(/\n$/, '').split('\n');
+    const elsewhere = { ...wrapped!, body: [...lines.slice(0, start + 1), ...recompress(script), ...lines.slice(end)].join('\n') };
+    expect(elsewhere.body).not.toBe(wrapped!.body);
+    expect(isOurPart(elsewhere)).toBe(true);
+    expect(mergeUserData(Buffer.from(buildMime([elsewhere], 'B')), mimeOf())).toMatchObject({ kept: 0, replaced: 1 });
+    // Its script changed under the same sha256 line: still refused.
+    const changed = { ...wrapped!, body: [...lines.slice(0, start + 1), ...recompress(Buffer.concat([script, Buffer.from('echo mine\n')])), ...lines.slice(end)].join('\n') };
+    expect(() => mergeUserData(Buffer.from(buildMime([changed], 'B')), mimeOf())).toThrow(/part 1 \(.*\) starts as soci-installer writes its parts but holds more/);
   });
 
   // The user data an earlier version (main at 3263af5) wrote: the script gzipped in a base64 part.
