@@ -69,8 +69,12 @@ describe('booted node, containerd 2', { timeout: 300_000 }, () => {
 
   it("nodeadm's FastImagePull gate as nodeadm reads it: live.sh refuses it in a drop-in of any name nodeadm reads, in any YAML 1.1 spelling, also where the AMI's nodeadm has no `config dump`; a later drop-in's false turns it off; a drop-in nodeadm cannot read stops it before any change", async () => {
     const gate = (value: string) => `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: ${value}\n`;
-    // nodeadm of AMIs before v20260107 (amazon-eks-ami c12de9a8 added `config dump`): flaggy's answer, exit 2.
-    const oldNodeadm = '#!/bin/bash\nif [ "$1 $2" = "config dump" ]; then echo "config: No subcommand or positional value found at position 1." >&2; exit 2; fi\nexec /usr/bin/nodeadm "$@"\n';
+    // nodeadm of AMIs before v20260107 (amazon-eks-ami c12de9a8 added `config dump`), a stand-in for its answer:
+    // flaggy v1.8.0 (nodeadm/vendor/github.com/integrii/flaggy/subCommand.go, parse, at c12de9a8^) forwards the
+    // unknown --config-source flags, finds no subcommand "dump" at position 1 of "config", prints these two lines
+    // (the second on stdout) and exits 2.
+    const oldNodeadm =
+      '#!/bin/bash\nif [ "$1 $2" = "config dump" ]; then echo "config: No subcommand or positional value found at position 1." >&2; echo "Available subcommands: check"; exit 2; fi\nexec /usr/bin/nodeadm "$@"\n';
     await withNode({ containerd: '2', name: 'fast-image-pull-drop-ins' }, async (node) => {
       await node.writeFile('/root/live.sh', liveScript(render(PARALLEL, 'profile').plan), 0o755);
       await node.writeFile('/root/old/nodeadm', oldNodeadm, 0o755);
