@@ -113,7 +113,7 @@ interface ImageCheck {
  * or soci's parallel pull where that is on) (fs/artifact_fetcher.go FetchSociArtifacts, fs/fs.go
  * sociContext.Init, snapshot/snapshot.go Prepare, at v0.15.0 7716bd67). A blob whose size differs from its
  * descriptor fails too (oras-go v2.6.2, soci's, registry/remote/repository.go blobStore.Fetch: "mismatch
- * Content-Length"). Asked by HEAD, all at once under the client's bound: never the bytes.
+ * Content-Length"). Asked by HEAD (a one-byte GET where the registry refuses HEAD: registry.ts blobSize), all at once under the client's bound: never the bytes.
  */
 async function unfetchableBlobs({ client, repo, meter }: ImageCheck, index: Manifest): Promise<string[]> {
   const CONSEQUENCE = 'soci fetches every blob of the SOCI index before it mounts the image, and uses no index for the image when one fails';

@@ -1,6 +1,6 @@
 // check-image: will these images load lazily on the profile's nodes? Answered from the registry alone.
 // reference.ts parses, auth.ts finds credentials, registry.ts talks to registries (manifests and small
-// index blobs; zTOCs only by HEAD), analyze.ts reads SOCI indexes, report.ts judges against soci.mode and prints.
+// index blobs; zTOCs only by HEAD, or a one-byte GET), analyze.ts reads SOCI indexes, report.ts judges against soci.mode and prints.
 import { modeTraits } from '../modes.js';
 import type { Plan } from '../plan.js';
 import { checkImage } from './analyze.js';

@@ -1,5 +1,6 @@
 // A read-only client of the OCI distribution API: manifests, small JSON blobs (an image config, only for a
-// single-platform image), referrers, and HEADs of blobs (a SOCI index's zTOCs: there, and of what size).
+// single-platform image), referrers, and HEADs of blobs (a SOCI index's zTOCs: there, and of what size; a
+// one-byte GET where the registry refuses HEAD).
 // Never a layer blob's bytes. Requests across all images share one bound.
 // Auth as registries challenge (distribution spec; docker's token auth): 401 with
 // `WWW-Authenticate: Basic ...` -> credentials as basic auth; `Bearer realm=...,service=...,scope=...` ->
@@ -211,9 +212,13 @@ export class RegistryClient {
       } catch (e) {
         throw new RegistryError('unreachable', `unreachable: ${new URL(url).host}: ${networkReason(e)}`);
       }
+      // max 0: only the answer's status and headers are wanted (a HEAD, a ranged GET of a blob); its body is not read.
+      if (max === 0) {
+        await res.body?.cancel();
+        return { res, body: Buffer.alloc(0) };
+      }
       const declared = Number(res.headers.get('content-length') ?? '0');
-      // A HEAD's Content-Length is the size of what it asks about; no body comes.
-      if (init.method !== 'HEAD' && declared > max) {
+      if (declared > max) {
         await res.body?.cancel();
         throw new RegistryError('bad-response', `${new URL(url).pathname}: ${declared} bytes, more than the ${max} a manifest or config may have`);
       }
@@ -276,12 +281,12 @@ export class RegistryClient {
   }
 
   /** GET (or HEAD) with the cached authorization, answering one challenge if the registry sends it. */
-  private async authed(repo: Repo, path: string, accept: string, max: number, meter: Meter, method: 'GET' | 'HEAD' = 'GET'): Promise<{ res: Response; body: Buffer }> {
+  private async authed(repo: Repo, path: string, accept: string, max: number, meter: Meter, method: 'GET' | 'HEAD' = 'GET', range?: string): Promise<{ res: Response; body: Buffer }> {
     const key = `${repo.registry}/${repo.repository}`;
     const url = `${this.base(repo.registry)}${path}`;
     const cachedPromise = this.auth.get(key);
     const cached = await cachedPromise?.catch(() => undefined);
-    const first = await this.get(url, { accept, ...(cached ? { authorization: cached } : {}) }, max, meter, { method });
+    const first = await this.get(url, { accept, ...(range ? { range } : {}), ...(cached ? { authorization: cached } : {}) }, max, meter, { method });
     if (first.res.status !== 401) return first;
     const challenge = parseChallenge(first.res.headers.get('www-authenticate'));
     const lookup = await this.credentialsFor(repo.registry);
@@ -296,7 +301,7 @@ export class RegistryClient {
       this.auth.set(key, fresh);
     }
     const authorization = await this.auth.get(key)!;
-    const second = await this.get(url, { accept, ...(authorization ? { authorization } : {}) }, max, meter, { method });
+    const second = await this.get(url, { accept, ...(range ? { range } : {}), ...(authorization ? { authorization } : {}) }, max, meter, { method });
     if (second.res.status === 401) {
       // Docker Hub and others answer 401, not 404, for a repository that does not exist.
       throw this.unauthorized(repo, lookup, lookup.credential ? 'the registry refused the credentials' : 'the registry refused anonymous access (a private repository, or one that does not exist)');
@@ -378,12 +383,25 @@ export class RegistryClient {
 
   /**
    * Whether the repository has a blob, by HEAD (never its bytes): 'missing', or its size as the registry
-   * gives it (undefined when it gives none).
+   * gives it (undefined when it gives none). Where the registry refuses HEAD on blobs but serves them by
+   * GET, as soci fetches them (public.ecr.aws answers 401 to every HEAD of a blob: aws/containers-roadmap
+   * issue 2671), it asks again by a GET of the first byte (Range: bytes=0-0), whose Content-Range names the
+   * size; its body is not read either.
    */
   async blobSize(repo: Repo, digest: string, meter: Meter): Promise<number | 'missing' | undefined> {
     if (!isDigest(digest)) throw new RegistryError('bad-response', `${repo.registry}/${repo.repository}: blob ${JSON.stringify(digest)} is not a digest`);
-    const { res } = await this.authed(repo, `/v2/${repo.repository}/blobs/${digest}`, '*/*', 0, meter, 'HEAD');
+    const path = `/v2/${repo.repository}/blobs/${digest}`;
+    const head = await this.authed(repo, path, '*/*', 0, meter, 'HEAD').catch((e: unknown) => {
+      if (e instanceof RegistryError && e.kind === 'unauthorized') return undefined;
+      throw e;
+    });
+    const refused = (status: number) => status === 401 || status === 403 || status === 405;
+    const { res } = head && !refused(head.res.status) ? head : await this.authed(repo, path, '*/*', 0, meter, 'GET', 'bytes=0-0');
     if (res.status === 404) return 'missing';
+    if (res.status === 206) {
+      const total = /\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1];
+      return total === undefined ? undefined : Number(total);
+    }
     if (res.status !== 200) this.fail(res, repo, `blob ${digest}`);
     const length = res.headers.get('content-length');
     return length !== null && /^\d+$/.test(length) ? Number(length) : undefined;

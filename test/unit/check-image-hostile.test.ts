@@ -197,6 +197,34 @@ describe('check-image against hostile registry answers', () => {
     expect(seen.filter((x) => x.includes('/blobs/'))).toEqual([]);
   });
 
+  // public.ecr.aws answers 401 to every HEAD of a blob, with or without a token, and serves the same blob by
+  // GET (aws/containers-roadmap#2671; buildbuddy-io/buildbuddy#12566 met it too). soci fetches blobs by GET
+  // (oras-go v2.6.2 blobStore.Fetch), so such a zTOC is there for soci. This route stands in for that registry.
+  it('a registry that refuses HEAD on blobs (public.ecr.aws: 401) but serves GET: the zTOC is asked for by a one-byte ranged GET, and its size read from Content-Range', async () => {
+    routes = new Map();
+    routes.set('/token', (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t"}'));
+    const ranges: (string | undefined)[] = [];
+    const ztoc = (size: number | 'missing') => (req: IncomingMessage, res: ServerResponse) => {
+      if (req.method === 'HEAD') return res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="${host}"` }).end();
+      ranges.push(req.headers.range);
+      if (size === 'missing') return res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"BLOB_UNKNOWN"}]}');
+      res.writeHead(206, { 'content-type': 'application/octet-stream', 'content-range': `bytes 0-0/${size}` }).end(Buffer.alloc(1));
+    };
+    const ztocPath = (repo: string) => `/v2/${repo}/blobs/sha256:${'2'.repeat(64)}`;
+    for (const [repo, size] of [['noheadok', 1000], ['noheadgone', 'missing'], ['noheadsize', 999]] as const) {
+      image(repo, { soci: true });
+      routes.set(ztocPath(repo), ztoc(size));
+    }
+    const out = await check(['noheadok', 'noheadgone', 'noheadsize'].map((r) => `${host}/${r}:1`));
+    const [ok, gone, size] = out.reports;
+    expect(ok!.error).toBeUndefined();
+    expect(ok!.platforms[0]).toMatchObject({ index: 'v2', problems: [] });
+    expect(gone!.platforms[0]!.index).toBe('invalid');
+    expect(gone!.platforms[0]!.problems).toEqual([expect.stringMatching(/ is not in the repository: soci fetches every blob/)]);
+    expect(size!.platforms[0]!.problems).toEqual([expect.stringMatching(/ is 999 bytes in the repository, not the 1000 the SOCI index says/)]);
+    expect(ranges).toEqual(['bytes=0-0', 'bytes=0-0', 'bytes=0-0']);
+  });
+
   it('a body past 4 MiB, sent without a Content-Length: refused while reading, for that image only (as before: a regression test)', async () => {
     routes = new Map();
     image('good');
