@@ -205,17 +205,22 @@ function bootWhat(plan: Plan): string {
     : 'mode fast-image-pull: logs whether the FastImagePull gate can take effect.';
 }
 
+// The third line of any version's head: that version's parts may differ from this one's.
+const ANY_PARTS_LINE = /^# This data header, then soci-installer's node\/[a-z-]+\.sh(?:, node\/[a-z-]+\.sh)* without their comment lines:$/;
+
 /**
  * Whether a script starts with our head (its first three lines) and, where it is of this version,
  * holds after its data header exactly the code of the parts its head names: 'edited' where not. A
- * script of another version is known by its head alone (its code is that version's).
+ * script of another version is known by its head alone (its code, and the parts it names, are that
+ * version's).
  */
 export function scriptOrigin(text: string): 'ours' | 'edited' | undefined {
   const [shebang, marker, parts] = text.split('\n', 3);
   const version = /^# soci-installer (\d+\.\d+\.\d+): ./.exec(marker ?? '')?.[1];
+  if (shebang !== '#!/bin/bash' || version === undefined || !ANY_PARTS_LINE.test(parts ?? '')) return undefined;
+  if (version !== GENERATOR_VERSION) return 'ours';
   const script = (Object.keys(SCRIPTS) as Script[]).find((s) => partsLine(s) === parts);
-  if (shebang !== '#!/bin/bash' || version === undefined || script === undefined) return undefined;
-  return version !== GENERATOR_VERSION || text.endsWith(scriptBody(script)) ? 'ours' : 'edited';
+  return script !== undefined && text.endsWith(scriptBody(script)) ? 'ours' : 'edited';
 }
 
 /** install.sh: the boot path, the script part of user data. */

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { InternalError } from '../errors.js';
+import { GENERATOR_VERSION } from '../version.js';
 
 // Not a base64 line ("_" is not in its alphabet), so it cannot end the heredoc early.
 const DELIMITER = 'SOCI_INSTALLER_EOF';
@@ -46,9 +47,10 @@ function wrapper(generatorVersion: string, sha256: string, summary: string[], b6
 
 /**
  * The script a wrapper carries: undefined where the text does not start with the wrapper's first three
- * lines; intact where the text is what selfExtractingScript writes for that script: every line but the
- * base64 ones as it writes them, and a payload that unpacks to the script of the sha256 its comment
- * names. The gzip bytes themselves are not compared: they differ between zlib builds.
+ * lines; intact where its payload unpacks to the script of the sha256 its comment names and, for a
+ * wrapper of this version, every line but the base64 ones is as selfExtractingScript writes it (another
+ * version's wrapper is that version's, as its script is). The gzip bytes themselves are not compared:
+ * they differ between zlib builds.
  */
 export function selfExtractingPayload(text: string): { script: string; intact: boolean } | undefined {
   const lines = text.split('\n');
@@ -67,7 +69,7 @@ export function selfExtractingPayload(text: string): { script: string; intact: b
       b64.every((l) => /^[A-Za-z0-9+/]+=*$/.test(l)) &&
       summary.every((l) => PRINTABLE.test(l)) &&
       createHash('sha256').update(packed).digest('hex') === sha256 &&
-      wrapper(version, sha256, summary, b64.join('\n')) === text;
+      (version !== GENERATOR_VERSION || wrapper(version, sha256, summary, b64.join('\n')) === text);
     return { script: packed.toString('utf8'), intact };
   } catch {
     return { script: '', intact: false };

@@ -1,5 +1,6 @@
 // Merging our parts into existing user data: what is ours, what is kept, and byte-stable re-runs.
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildMime, CONTENT_TYPES, isOurPart, mergeUserData, parseMime, render, UsageError } from '../../src/index.js';
 import { caseProfile } from '../golden.js';
@@ -51,6 +52,27 @@ describe('mergeUserData', () => {
     }
     // Another version's script is known by its head: its code is that version's.
     expect(isOurPart({ ...plain!, body: plain!.body.replace('# soci-installer 0.1.0:', '# soci-installer 0.0.9:').replace(/\n$/, '\necho older\n') })).toBe(true);
+  });
+
+  it("knows another version's parts by their head alone, where that version's parts or wrapper lines differ from this one's", () => {
+    const [wrapped] = parseMime(mimeOf(caseProfile('lazy-user-data-wiring-containerd2')));
+    const [plain] = parseMime(mimeOf(caseProfile('fast-image-pull-cluster')));
+    const other = (body: string) => body.replaceAll('# soci-installer 0.1.0:', '# soci-installer 0.0.9:');
+    // A version whose script holds one more part (its head's third line names it).
+    const morePartsHead = other(plain!.body).replace(/node\/fast-image-pull\.sh without/, 'node/fast-image-pull.sh, node/extra.sh without');
+    expect(morePartsHead).not.toBe(other(plain!.body));
+    expect(isOurPart({ ...plain!, body: morePartsHead })).toBe(true);
+    // A version whose wrapper has one more line (its payload's head and sha256 as ever).
+    const lines = wrapped!.body.split('\n');
+    const start = lines.findIndex((l) => l.startsWith('base64 -d <<'));
+    const end = lines.indexOf('SOCI_INSTALLER_EOF');
+    const script = gunzipSync(Buffer.from(lines.slice(start + 1, end).join(''), 'base64')).toString('utf8');
+    const repacked = gzipSync(other(script), { level: 9 }).toString('base64').replace(/.{76}/g, '$&\n').replace(/\n$/, '').split('\n');
+    const sha = createHash('sha256').update(other(script)).digest('hex');
+    const olderWrapper = [other(lines[0]!), other(lines[1]!), lines[2]!.replace(/sha256 [0-9a-f]{64}/, `sha256 ${sha}`), ...lines.slice(3, start - 3), lines[start - 3]!, 'umask 077', ...lines.slice(start - 2, start + 1), ...repacked, ...lines.slice(end)].join('\n');
+    expect(isOurPart({ ...wrapped!, body: olderWrapper })).toBe(true);
+    // This version's own parts are still held to their code.
+    expect(isOurPart({ ...plain!, body: plain!.body.replace(/node\/fast-image-pull\.sh without/, 'node/fast-image-pull.sh, node/extra.sh without') })).toBe(false);
   });
 
   it('knows our wrapper by the script it carries, not by the gzip bytes of the machine that wrote it', () => {
