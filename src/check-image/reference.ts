@@ -24,8 +24,9 @@ const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
 const DOMAIN = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?$`);
 const PATH = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const TAG = /^[\w][\w.-]{0,127}$/;
-// Registries hold sha256 (and, rarely, sha512) digests; nothing else can be fetched by digest.
-const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+// The algorithms go-digest has (kubelet's and soci's reference and descriptor parsing): sha256, and
+// rarely sha384 or sha512; nothing else can be fetched by digest.
+const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$/;
 
 /** A digest a registry can be asked for. Only these, and validated tags, are ever put into a URL. */
 export const isDigest = (text: string): boolean => DIGEST.test(text);

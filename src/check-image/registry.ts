@@ -170,9 +170,9 @@ export function networkReason(e: unknown): string {
   return code ?? err.cause?.message ?? err.message;
 }
 
-/** The digest of `body` in the algorithm `like` names (sha256 or sha512), as "<algorithm>:<hex>". */
+/** The digest of `body` in the algorithm `like` names (sha256, sha384 or sha512), as "<algorithm>:<hex>". */
 function digestOf(body: Buffer, like: string): string {
-  const algorithm = like.startsWith('sha512:') ? 'sha512' : 'sha256';
+  const algorithm = like.split(':', 1)[0]!;
   return `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
 }
 

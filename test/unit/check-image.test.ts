@@ -20,11 +20,14 @@ describe('check-image references (distribution/reference normalization)', () => 
     ['public.ecr.aws/soci-workshop-examples/ffmpeg:latest', { registry: 'public.ecr.aws', repository: 'soci-workshop-examples/ffmpeg', tag: 'latest' }],
     [`r.example/app:1@sha256:${'a'.repeat(64)}`, { registry: 'r.example', repository: 'app', tag: '1', digest: `sha256:${'a'.repeat(64)}` }],
     [`r.example/app@sha256:${'b'.repeat(64)}`, { registry: 'r.example', repository: 'app', digest: `sha256:${'b'.repeat(64)}` }],
+    // go-digest (kubelet's reference parser, and soci's) has sha384 too.
+    [`r.example/app@sha384:${'c'.repeat(96)}`, { registry: 'r.example', repository: 'app', digest: `sha384:${'c'.repeat(96)}` }],
+    [`r.example/app@sha512:${'d'.repeat(128)}`, { registry: 'r.example', repository: 'app', digest: `sha512:${'d'.repeat(128)}` }],
   ])('%s', (text, want) => {
     expect(parseReference(text)).toEqual({ text, ...want });
   });
 
-  it.each(['', 'UPPER', 'r.example/App', 'r.example/app:', 'r.example/app@sha256:abc', 'r.example/app:-x', 'a//b'])('refuses %j with one line', (text) => {
+  it.each(['', 'UPPER', 'r.example/App', 'r.example/app:',  'r.example/app@sha256:abc', `r.example/app@sha384:${'c'.repeat(64)}`, `r.example/app@md5:${'5'.repeat(32)}`, 'r.example/app:-x', 'a//b'])('refuses %j with one line', (text) => {
     const r = parseReference(text);
     expect(r).toHaveProperty('problem');
     expect((r as { problem: string }).problem).not.toContain('\n');
