@@ -4,6 +4,9 @@
 # booted test node; then every test on Node 24, and the in-process tier on Node 22. Nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# debootstrap, ip and the like live in the sbin directories, which a root shell's PATH may lack
+# (su without -, or an npm started from a user's PATH): the setup scripts and the tests find them there.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 step "Node 22 and 24"
 bash scripts/setup-node.sh
