@@ -1,18 +1,14 @@
 // Runs the CLI; the only place that decides exit codes.
-import { CommanderError } from 'commander';
-import { buildProgram } from './cli.js';
+import { runCli } from './cli.js';
 import { ExternalError, exitCodeOf, ProfileError, UsageError } from './errors.js';
 
 export async function main(argv: string[]): Promise<number> {
   const io = { stdout: (s: string) => void process.stdout.write(s), stderr: (s: string) => void process.stderr.write(s) };
   try {
-    await buildProgram(io).parseAsync(argv);
+    await runCli(argv.slice(2), io);
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // --help and --version end here too, with code 0.
-      return err.exitCode === 0 ? 0 : 2;
-    } else if (isTyped(err)) {
+    if (isTyped(err)) {
       io.stderr(`soci-installer: ${err.message.split('\n').join('\nsoci-installer: ')}\n`);
       return exitCodeOf(err);
     } else {

@@ -17,7 +17,7 @@ import { eksApi } from '../../src/aws/eks.js';
 import { resolveSourceAmis } from '../../src/aws/ami.js';
 import { ecrHost } from '../../src/check-image/auth.js';
 import { verdict } from '../../src/check-image/report.js';
-import { buildProgram } from '../../src/cli.js';
+import { runCli } from '../../src/cli.js';
 import { UsageError } from '../../src/errors.js';
 import { MODE_TRAITS, MODES, type Mode, type ModeTraits } from '../../src/modes.js';
 import { containerdLines, DEFAULTS, plan } from '../../src/plan.js';
@@ -194,9 +194,7 @@ describe('one pattern per AWS name: region, AMI id, cluster name', () => {
     expect(() => dryRun({ name: 'nodes', profile: { soci: { source: 'ami' }, cluster: { name: 'c', apiServerEndpoint: 'https://x.example', certificateAuthority: 'QQ==', cidr: '10.0.0.0/16' } }, ami: 'ami-0123456789' })).toThrow(
       '--ami: "ami-0123456789" is not an AMI id such as ami-0123456789abcdef0',
     );
-    const err = await buildProgram({ stdout: () => undefined, stderr: () => undefined })
-      .parseAsync(['node', 'soci-installer', 'render', '--cluster', '-bad', '-o', '/nonexistent'])
-      .catch((e: unknown) => e);
+    const err = await runCli(['render', '--cluster=-bad', '-o', '/nonexistent'], { stdout: () => undefined, stderr: () => undefined }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/^--cluster: "-bad" is not an EKS cluster name/);
   });
 
@@ -227,9 +225,7 @@ describe('one pattern per AWS name: region, AMI id, cluster name', () => {
   });
 
   it('the ami command refuses a bad --region before any call (exit 2)', async () => {
-    const err = await buildProgram({ stdout: () => undefined, stderr: () => undefined })
-      .parseAsync(['node', 'soci-installer', 'ami', '--region', 'us_west_2'])
-      .catch((e: unknown) => e);
+    const err = await runCli(['ami', '--region', 'us_west_2'], { stdout: () => undefined, stderr: () => undefined }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).message).toBe('--region: "us_west_2" is not an AWS region such as us-west-2');
   });
