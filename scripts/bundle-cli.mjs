@@ -9,8 +9,8 @@
 // Not bundled: node: builtins, the AWS SDK (imported by the AWS commands only, and big) and the
 // packages loaded with createRequire at run time (ajv, which the precompiled validator requires
 // too, and smol-toml): they load from node_modules as before.
-// The source maps name the dist/ module (or dependency file) behind each chunk line: the tests tell
-// by them what a chunk holds.
+// The source maps name the dist/ module (or dependency file) behind each chunk line, for the stack
+// of an internal error and for the tests, which tell by them what a chunk holds.
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';

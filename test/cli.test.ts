@@ -1,7 +1,7 @@
 // The built CLI as a user runs it: exit codes, stdout/stderr, files written.
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, CLI, REPO_ROOT, run } from './support/exec.js';
 import { chunkSources, importedPackages, packageOf, tracedModules } from './support/imports.js';
@@ -47,6 +47,23 @@ describe('soci-installer CLI', () => {
       expect(readFileSync(join(out, a.path), 'utf8'), a.path).toBe(a.content);
       expect(statSync(join(out, a.path)).mode & 0o777, a.path).toBe(a.mode);
     }
+  });
+
+  it('an internal error prints its stack, each frame in the bundle named by the line of the dist/ module it came from', async () => {
+    // A copy of the package without one part of the node scripts: reading it fails with an error of no type of ours.
+    const dir = tmp();
+    for (const f of ['dist', 'node', 'packer', 'package.json']) cpSync(join(REPO_ROOT, f), join(dir, f), { recursive: true });
+    symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+    rmSync(join(dir, 'node', 'log.sh'));
+    const bundled = await run(process.execPath, [join(dir, relative(REPO_ROOT, CLI)), 'render', '-o', 'out'], { cwd: dir });
+    expect(bundled.code).toBe(1);
+    expect(bundled.stderr).toMatch(/^soci-installer: internal error \(please report it\): Error: ENOENT: no such file or directory, open '.*\/node\/log\.sh'\n {4}at /);
+    expect(bundled.stderr).not.toContain('/dist/cli/');
+    // The lines tsc's modules (dist/bin.js, unbundled) name for the same error.
+    const unbundled = await run(process.execPath, [join(dir, 'dist', 'bin.js'), 'render', '-o', 'out'], { cwd: dir });
+    const frames = (stderr: string) => stderr.match(/\/dist\/[^\s()]+:\d+:\d+/g) ?? [];
+    expect(frames(unbundled.stderr)[0]).toMatch(/^\/dist\/artifacts\/node-script\.js:\d+:\d+$/);
+    expect(frames(bundled.stderr)).toEqual(frames(unbundled.stderr));
   });
 
   it('render replaces its own earlier output, keeps files it did not write, and refuses a directory it did not write', async () => {
