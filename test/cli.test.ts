@@ -211,7 +211,7 @@ describe('soci-installer CLI', () => {
     expect(existsSync(join(cwd, 'node-compile-cache'))).toBe(true);
     const again = await cli(['render', '-o', 'out'], cwd, env);
     expect(again.code).toBe(0);
-    const cached = [...again.stderr.matchAll(/V8 code cache for ESM (\S+) was accepted/g)].flatMap((m) => chunkSources(m[1]!));
+    const cached = [...again.stderr.matchAll(/cache for (?:ESM )?(file:\S+) was accepted/g)].flatMap((m) => chunkSources(m[1]!));
     for (const m of ['/dist/main.js', '/dist/cli.js', '/dist/synth.js', '/dist/render/template.js']) expect(cached.some((u) => u.endsWith(m)), m).toBe(true);
     expect(cached.some((u) => u.includes('/node_modules/yaml/')), 'yaml').toBe(true);
   });
