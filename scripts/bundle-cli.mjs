@@ -1,16 +1,17 @@
-// Bundles the CLI, dist/bin.js and what it imports (with the packages it imports: yaml, mustache...),
+// Bundles the CLI (dist/bin.js, what it imports and the packages they import: yaml, mustache...)
 // into dist/cli/, the package's bin. Node's module loaders cost per file: `render` loaded 121 (47 ES
-// modules, 74 of yaml's CommonJS files), from the bundle 24 (issue 11: start-up against `node -e 0`).
-// The library (dist/index.js) stays tsc's modules. Run by `npm run build` after tsc and the asset steps.
-// rolldown is Vite's bundler (already in the tree as Vite's, which vitest runs on).
+// modules; 74 CommonJS files, all yaml's but the precompiled validator and one of ajv's), from the
+// bundle 24: 22 chunks and those two (issue 11: start-up against `node -e 0`). The library
+// (dist/index.js) stays tsc's modules. Run by `npm run build` after tsc and the asset steps.
+// rolldown is Vite's bundler (in the tree already as Vite's, which vitest runs on).
 //
-// Each import() stays a chunk of its own, loaded only by the commands that import it, and bin.js
-// stays as small as tsc wrote it: it turns the compile cache on before anything else is compiled.
-// Not bundled: node: builtins, the AWS SDK (imported by the AWS commands only, and big) and the
-// packages loaded with createRequire at run time (ajv, which the precompiled validator requires
-// too, and smol-toml): they load from node_modules as before.
+// Each import() stays a chunk of its own, loaded only by the commands that import it. The entry
+// chunk, bin.js, holds bin.ts and compile-cache.ts only: it turns the compile cache on before the
+// other chunks are compiled. Not bundled: node: builtins, the AWS SDK (imported by the AWS commands
+// only, and big) and the packages loaded with createRequire at run time (ajv, which the precompiled
+// validator requires too, and smol-toml): they load from node_modules as before.
 // The source maps name the dist/ module (or dependency file) behind each chunk line, for the stack
-// of an internal error and for the tests, which tell by them what a chunk holds.
+// of an internal error (src/error-stack.ts) and for the tests, which tell by them what a chunk holds.
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
