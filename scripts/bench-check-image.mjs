@@ -63,7 +63,7 @@ try {
   proxy = await startProxy(registry.host);
   const empty = join(work, 'docker');
   const t0 = performance.now();
-  const res = await run(process.execPath, [join(root, 'dist/bin.js'), 'check-image', '--json', ...refs.map((r) => `${proxy.host}/${r}`)], { ...process.env, DOCKER_CONFIG: empty });
+  const res = await run(process.execPath, [join(root, 'dist/cli/bin.js'), 'check-image', '--json', ...refs.map((r) => `${proxy.host}/${r}`)], { ...process.env, DOCKER_CONFIG: empty });
   const wall = performance.now() - t0;
   if (res.code !== 0 && res.code !== 1) throw new Error(`check-image exited ${res.code}: ${res.stderr}`);
   const out = JSON.parse(res.stdout);

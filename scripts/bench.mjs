@@ -15,7 +15,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const out = mkdtempSync(join(tmpdir(), 'soci-bench-'));
 const startup = {
   'node -e 0': ['-e', '0'],
-  render: ['dist/bin.js', 'render', '-o', join(out, 'out')],
+  render: ['dist/cli/bin.js', 'render', '-o', join(out, 'out')],
 };
 const RUNS = 11;
 const wall = Object.fromEntries(Object.keys(startup).map((k) => [k, []]));

@@ -7,4 +7,4 @@ bash scripts/setup-node.sh
 export PATH="$PWD/.cache/node/24/bin:$PATH"
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
-node dist/bin.js render -o out
+node dist/cli/bin.js render -o out

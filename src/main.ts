@@ -12,7 +12,7 @@ export async function main(argv: string[]): Promise<number> {
       io.stderr(`soci-installer: ${err.message.split('\n').join('\nsoci-installer: ')}\n`);
       return exitCodeOf(err);
     } else {
-      io.stderr(`soci-installer: internal error (please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      io.stderr(`soci-installer: internal error (please report it): ${err instanceof Error ? (await import('./error-stack.js')).unbundledStack(err.stack ?? err.message) : String(err)}\n`);
       return 1;
     }
   }

@@ -4,10 +4,9 @@
 // never probed (AWS_EC2_METADATA_DISABLED).
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, run } from './support/exec.js';
+import { buildCli, CLI, REPO_ROOT, run } from './support/exec.js';
 import { startAwsStandin, type StandinHandlers } from './support/aws-standin.js';
 
-const BIN = join(REPO_ROOT, 'dist', 'bin.js');
 let close: (() => Promise<void>) | undefined;
 afterEach(async () => {
   await close?.();
@@ -15,8 +14,7 @@ afterEach(async () => {
 });
 
 beforeAll(async () => {
-  const res = await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT]);
-  expect(res.stdout + res.stderr).toBe('');
+  expect(await buildCli()).toBe('');
 });
 
 async function ami(handlers: StandinHandlers, args: string[]) {
@@ -32,7 +30,7 @@ async function ami(handlers: StandinHandlers, args: string[]) {
     AWS_ENDPOINT_URL_SSM: standin.url,
     AWS_MAX_ATTEMPTS: '1',
   };
-  const res = await run(process.execPath, [BIN, 'ami', ...args], { env, cwd: REPO_ROOT });
+  const res = await run(process.execPath, [CLI, 'ami', ...args], { env, cwd: REPO_ROOT });
   return { ...res, requests: standin.requests };
 }
 

@@ -1,15 +1,14 @@
 // The built CLI as a user runs it: exit codes, stdout/stderr, files written.
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, run } from './support/exec.js';
-import { importedPackages } from './support/imports.js';
+import { buildCli, CLI, REPO_ROOT, run } from './support/exec.js';
+import { chunkSources, importedPackages, packageOf, tracedModules } from './support/imports.js';
 import { render } from '../src/index.js';
 
-const BIN = join(REPO_ROOT, 'dist', 'bin.js');
 const cli = (args: string[], cwd = REPO_ROOT, env: NodeJS.ProcessEnv = {}) =>
-  run(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env } });
+  run(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env } });
 const tmp = () => mkdtempSync(join(tmpdir(), 'soci-cli-'));
 // The default profile's user data as the library renders it in this process (same zlib): the CLI
 // and the packed package must print the same bytes. (Its golden stores the gzip block as a reference.)
@@ -25,8 +24,7 @@ eksctl: { region: us-west-2, clusterName: demo }
 
 beforeAll(async () => {
   // Tests run the compiled CLI; build it so they never test stale output.
-  const res = await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT], { timeoutMs: 300_000 });
-  expect(res.stdout + res.stderr).toBe('');
+  expect(await buildCli()).toBe('');
 }, 300_000);
 
 describe('soci-installer CLI', () => {
@@ -41,6 +39,31 @@ describe('soci-installer CLI', () => {
     expect(readdirSync(join(out, 'packer/files'))).toEqual(['bake.sh']); // bake.sh carries the node files itself
     expect(statSync(join(out, 'install.sh')).mode & 0o777).toBe(0o755);
     expect(statSync(join(out, 'rootfs/root/.docker/config.json')).mode & 0o777).toBe(0o600);
+    // Every file is what the library renders in this process (from src/): the bundle changes no byte.
+    const { artifacts } = render();
+    const written = readdirSync(out, { recursive: true, encoding: 'utf8' }).filter((f) => !f.startsWith('.soci-installer') && statSync(join(out, f)).isFile());
+    expect(written.sort()).toEqual(artifacts.map((a) => a.path).sort());
+    for (const a of artifacts) {
+      expect(readFileSync(join(out, a.path), 'utf8'), a.path).toBe(a.content);
+      expect(statSync(join(out, a.path)).mode & 0o777, a.path).toBe(a.mode);
+    }
+  });
+
+  it('an internal error prints its stack, each frame in the bundle named by the line of the dist/ module it came from', async () => {
+    // A copy of the package without one part of the node scripts: reading it fails with an error of no type of ours.
+    const dir = tmp();
+    for (const f of ['dist', 'node', 'packer', 'package.json']) cpSync(join(REPO_ROOT, f), join(dir, f), { recursive: true });
+    symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+    rmSync(join(dir, 'node', 'log.sh'));
+    const bundled = await run(process.execPath, [join(dir, relative(REPO_ROOT, CLI)), 'render', '-o', 'out'], { cwd: dir });
+    expect(bundled.code).toBe(1);
+    expect(bundled.stderr).toMatch(/^soci-installer: internal error \(please report it\): Error: ENOENT: no such file or directory, open '.*\/node\/log\.sh'\n {4}at /);
+    expect(bundled.stderr).not.toContain('/dist/cli/');
+    // The lines tsc's modules (dist/bin.js, unbundled) name for the same error.
+    const unbundled = await run(process.execPath, [join(dir, 'dist', 'bin.js'), 'render', '-o', 'out'], { cwd: dir });
+    const frames = (stderr: string) => stderr.match(/\/dist\/[^\s()]+:\d+:\d+/g) ?? [];
+    expect(frames(unbundled.stderr)[0]).toMatch(/^\/dist\/artifacts\/node-script\.js:\d+:\d+$/);
+    expect(frames(bundled.stderr)).toEqual(frames(unbundled.stderr));
   });
 
   it('render replaces its own earlier output, keeps files it did not write, and refuses a directory it did not write', async () => {
@@ -137,14 +160,14 @@ describe('soci-installer CLI', () => {
     writeFileSync(join(cwd, 'p.yaml'), OUTPUTS_PROFILE);
     const trace = join(cwd, 'imports.txt');
     writeFileSync(trace, '');
-    const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), BIN, ...args], {
+    const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), CLI, ...args], {
       cwd,
       env: { ...process.env, TRACE_IMPORTS_FILE: trace },
     });
     expect(res.stderr.replace(/^note: .*\n/gm, '')).toBe('');
     expect(res.code).toBe(0);
-    const urls = readFileSync(trace, 'utf8').split('\n');
-    expect(urls.some((u) => u.includes('/dist/synth.js')), 'the trace must see our own modules').toBe(true);
+    const urls = tracedModules(readFileSync(trace, 'utf8'));
+    expect(urls.some((u) => u.includes('/dist/synth.js')), 'the trace must see our own modules (in the chunks of the bundle)').toBe(true);
     expect(urls.filter((u) => u.includes('@aws-sdk') || u.includes('@smithy'))).toEqual([]);
   });
 
@@ -154,11 +177,11 @@ describe('soci-installer CLI', () => {
       const cwd = tmp();
       const trace = join(cwd, 'imports.txt');
       writeFileSync(trace, '');
-      const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), BIN, ...args], { cwd, env: { ...process.env, TRACE_IMPORTS_FILE: trace } });
+      const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), CLI, ...args], { cwd, env: { ...process.env, TRACE_IMPORTS_FILE: trace } });
       expect(res.stderr).toBe('');
       expect(res.code).toBe(0);
-      const urls = readFileSync(trace, 'utf8').split('\n');
-      expect(urls.some((u) => u.includes('/dist/cli.js')), 'the trace must see our own modules').toBe(true);
+      const urls = tracedModules(readFileSync(trace, 'utf8'));
+      expect(urls.some((u) => u.includes('/dist/cli.js')), 'the trace must see our own modules (in the chunks of the bundle)').toBe(true);
       expect(urls.filter((u) => /node_modules\/(yaml|ajv|mustache)\/|\/dist\/(artifacts|profile\/load|synth)/.test(u))).toEqual([]);
     },
   );
@@ -168,15 +191,29 @@ describe('soci-installer CLI', () => {
     const cwd = tmp();
     const trace = join(cwd, 'imports.txt');
     writeFileSync(trace, '');
-    const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), BIN, 'render', '-o', 'out'], {
+    const res = await run(process.execPath, ['--import', join(REPO_ROOT, 'test/fixtures/trace-imports.mjs'), CLI, 'render', '-o', 'out'], {
       cwd,
       env: { ...process.env, TRACE_IMPORTS_FILE: trace, NODE_DEBUG: 'module' },
     });
     expect(res.code).toBe(0);
-    const imports = readFileSync(trace, 'utf8');
-    expect(imports, 'the trace sees our modules').toMatch(/\/dist\/containerd-cri-keys\.js/);
-    expect(res.stderr, 'NODE_DEBUG=module names the packages require() loads').toMatch(/node_modules\/yaml\//);
+    const imports = tracedModules(readFileSync(trace, 'utf8')).join('\n');
+    expect(imports, 'the trace sees our modules (in the chunks of the bundle)').toMatch(/\/dist\/containerd-cri-keys\.js/);
+    expect(res.stderr, 'NODE_DEBUG=module names the files require() loads: the precompiled validator, found from the chunk').toMatch(/load "[^"]*\/dist\/profile\/profile-validator\.cjs"/);
+    expect(res.stderr, 'and not ajv\'s compiler').not.toMatch(/node_modules\/ajv\/dist\/ajv\.js/);
     expect(imports + res.stderr).not.toMatch(/smol-toml/);
+  });
+
+  it('Node\'s compile cache keeps the chunks of the bundle: a second render compiles none (bin.js turns the cache on before they load)', async () => {
+    // The cache bin.js turns on, in os.tmpdir() (NODE_COMPILE_CACHE would turn it on at Node's start).
+    const cwd = tmp();
+    const env = { TMPDIR: cwd, NODE_COMPILE_CACHE: undefined, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' };
+    expect((await cli(['render', '-o', 'out'], cwd, env)).code).toBe(0);
+    expect(existsSync(join(cwd, 'node-compile-cache'))).toBe(true);
+    const again = await cli(['render', '-o', 'out'], cwd, env);
+    expect(again.code).toBe(0);
+    const cached = [...again.stderr.matchAll(/cache for (?:ESM )?(file:\S+) was accepted/g)].flatMap((m) => chunkSources(m[1]!));
+    for (const m of ['/dist/main.js', '/dist/cli.js', '/dist/synth.js', '/dist/render/template.js']) expect(cached.some((u) => u.endsWith(m)), m).toBe(true);
+    expect(cached.some((u) => u.includes('/node_modules/yaml/')), 'yaml').toBe(true);
   });
 
   it('render writes the outputs the profile allows and notes the others on stderr', async () => {
@@ -298,7 +335,7 @@ describe('soci-installer CLI', () => {
       const cwd = tmp();
       mkdirSync(join(cwd, 'mnt'));
       // A real mount point, in a private mount namespace that ends with the command.
-      const res = await run('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs none "$1" && "$2" "$3" render -o "$1" && test -f "$1/install.sh" && mountpoint -q "$1"', 'sh', join(cwd, 'mnt'), process.execPath, BIN]);
+      const res = await run('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs none "$1" && "$2" "$3" render -o "$1" && test -f "$1/install.sh" && mountpoint -q "$1"', 'sh', join(cwd, 'mnt'), process.execPath, CLI]);
       expect(res.stderr).not.toMatch(/error|\n\s+at /);
       expect(res.code).toBe(0);
       expect(res.stdout).toMatch(/^wrote \d+ files to .*mnt\/\n$/);
@@ -326,7 +363,7 @@ describe('soci-installer CLI', () => {
 
     it('files and folders get explicit modes: umask 000 makes nothing world-writable', async () => {
       const cwd = tmp();
-      const res = await run('sh', ['-c', 'umask 000 && exec "$0" "$1" render -o out', process.execPath, BIN], { cwd });
+      const res = await run('sh', ['-c', 'umask 000 && exec "$0" "$1" render -o out', process.execPath, CLI], { cwd });
       expect(res.code, res.stderr).toBe(0);
       const out = join(cwd, 'out');
       for (const f of readdirSync(out, { recursive: true, encoding: 'utf8' })) {
@@ -348,7 +385,7 @@ describe('soci-installer CLI', () => {
         const dir = join(cwd, `o${n}`);
         expect((await cli(['render', '-o', dir], cwd)).code).toBe(0);
         const old = snapshot(dir);
-        const killed = await run('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename,renameat,renameat2', '-e', `inject=rename,renameat,renameat2:signal=KILL:when=${n}`, process.execPath, BIN, 'render', '-c', 'new.yaml', '-o', dir], { cwd });
+        const killed = await run('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename,renameat,renameat2', '-e', `inject=rename,renameat,renameat2:signal=KILL:when=${n}`, process.execPath, CLI, 'render', '-c', 'new.yaml', '-o', dir], { cwd });
         expect(killed.stdout, `killed at rename ${n}`).toBe('');
         if (n === 1) expect(snapshot(dir), 'killed before the commit point: the old output, complete').toEqual(old);
         // The next render undoes or finishes the interrupted one: the new output, complete, and nothing else.
@@ -401,7 +438,7 @@ describe('soci-installer CLI', () => {
 // What a user installs is dist/ (and the other "files" of package.json) plus the production
 // dependencies: no devDependency is there. js-toml, a devDependency, was once imported by dist/.
 describe('the package as a user installs it', () => {
-  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; files: string[] };
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; files: string[]; bin: Record<string, string> };
 
   it('the import scanner sees every form of import and leaves out builtins and relative paths', () => {
     const js = [
@@ -421,19 +458,30 @@ describe('the package as a user installs it', () => {
     expect(importedPackages(js)).toEqual(['@scope/pkg', 'js-toml', 'lazy', 'reexported', 'required', 'side-effect']);
   });
 
-  it('dist/ imports only node builtins and package.json "dependencies" (statically or with a literal import())', () => {
+  it('dist/ imports only node builtins and package.json "dependencies" (statically or with a literal import()), and the bundled CLI holds no other package', () => {
     const dist = join(REPO_ROOT, 'dist');
-    const seen = new Set<string>();
-    const stray: string[] = [];
+    const seen = { modules: new Set<string>(), chunks: new Set<string>(), bundled: new Set<string>() };
+    const stray = new Set<string>();
     for (const f of readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((f) => /\.[cm]?js$/.test(f))) {
+      const chunk = f.startsWith('cli/');
       for (const name of importedPackages(readFileSync(join(dist, f), 'utf8'))) {
-        seen.add(name);
-        if (!Object.hasOwn(pkg.dependencies, name)) stray.push(`dist/${f} imports ${name}`);
+        seen[chunk ? 'chunks' : 'modules'].add(name);
+        if (!Object.hasOwn(pkg.dependencies, name)) stray.add(`dist/${f} imports ${name}`);
+      }
+      // A chunk of the bundle also holds the code of the packages bundled into it (its source map names
+      // their files); each must be in "dependencies" itself, not only there by a dependency: bundled by choice.
+      for (const name of chunk ? chunkSources(join(dist, f)).map(packageOf) : []) {
+        if (name === undefined) continue;
+        seen.bundled.add(name);
+        if (!Object.hasOwn(pkg.dependencies, name)) stray.add(`dist/${f} bundles ${name}`);
       }
     }
-    expect(stray).toEqual([]);
-    // The scan saw both kinds: static imports (yaml) and the lazily imported AWS SDK.
-    expect([...seen]).toEqual(expect.arrayContaining(['yaml', '@aws-sdk/client-ec2']));
+    expect([...stray]).toEqual([]);
+    // The scan saw every kind: static imports (yaml), the lazily imported AWS SDK, and in the bundle
+    // the SDK left to node_modules and the packages bundled.
+    expect([...seen.modules]).toEqual(expect.arrayContaining(['yaml', '@aws-sdk/client-ec2']));
+    expect([...seen.chunks]).toEqual(expect.arrayContaining(['@aws-sdk/client-ec2']));
+    expect([...seen.bundled]).toEqual(expect.arrayContaining(['yaml', 'mustache']));
   });
 
   it('npm pack, installed beside its production dependencies only, renders', async () => {
@@ -459,8 +507,7 @@ describe('the package as a user installs it', () => {
       todo.push(...Object.keys(dep.dependencies ?? {}));
     }
     expect(linked.has('js-toml'), 'js-toml is a devDependency').toBe(false);
-    const bin = join(installed, 'dist', 'bin.js');
-    const res = await run(process.execPath, [bin, 'render', '-o', 'out'], { cwd: dir });
+    const res = await run(process.execPath, [join(installed, pkg.bin['soci-installer']!), 'render', '-o', 'out'], { cwd: dir });
     expect(res.stderr.replace(/^note: .*\n/gm, '')).toBe('');
     expect(res.code).toBe(0);
     expect(readFileSync(join(dir, 'out', 'user-data.mime'), 'utf8')).toBe(defaultUserData());

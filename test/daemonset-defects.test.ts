@@ -7,15 +7,13 @@ import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { render } from '../src/index.js';
 import { startKubeApi, type KubeApi, type StandinNode } from './support/kube-api-standin.js';
-import { REPO_ROOT, run } from './support/exec.js';
+import { buildCli, CLI, run } from './support/exec.js';
 
-const BIN = join(REPO_ROOT, 'dist', 'bin.js');
-const cli = (args: string[], cwd: string) => run(process.execPath, [BIN, ...args], { cwd, env: { ...process.env } });
+const cli = (args: string[], cwd: string) => run(process.execPath, [CLI, ...args], { cwd, env: { ...process.env } });
 
 beforeAll(async () => {
   // The CLI tests run the compiled CLI: build it so they never test stale output.
-  const res = await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT], { timeoutMs: 110_000 });
-  expect(res.stdout + res.stderr).toBe('');
+  expect(await buildCli()).toBe('');
 }, 120_000);
 
 describe('D4: the DaemonSet for soci.wiring user-data', () => {

@@ -14,7 +14,7 @@ import { eksctlConfig, ec2NodeClass, parseMime, ProfileError, render, type Synth
 import { daemonSetObjects } from '../src/artifacts/daemonset.js';
 import { decodeProfile } from '../src/profile/parse.js';
 import type { Plan } from '../src/plan.js';
-import { REPO_ROOT, run } from './support/exec.js';
+import { buildCli, CLI, run } from './support/exec.js';
 import { packerEval, packerValidate, stripForPacker166 } from './support/packer.js';
 import { shellcheck } from './support/shellcheck.js';
 import { upstreamBin } from './support/upstream.js';
@@ -22,7 +22,6 @@ import { ec2NodeClassCelProblems, validateEC2NodeClass, validateEksctlClusterCon
 
 const DIR = join(import.meta.dirname, 'cases-hostile');
 const FILES = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
-const BIN = join(REPO_ROOT, 'dist', 'bin.js');
 const counts = { refused: 0, refusedByCli: 0, accepted: 0 };
 
 interface Case {
@@ -69,8 +68,7 @@ function containerdFragment(r: Synthesis & { plan: Plan }): string | undefined {
 
 beforeAll(async () => {
   // The CLI sample runs the compiled CLI: build it so it is never stale.
-  const res = await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT], { timeoutMs: 300_000 });
-  expect(res.stdout + res.stderr).toBe('');
+  expect(await buildCli()).toBe('');
 }, 300_000);
 
 describe('hostile profiles', () => {
@@ -105,7 +103,7 @@ describe('hostile profiles', () => {
   it(`the CLI refuses a sample of ${sample.length} with exit 2, one line per problem and nothing written`, async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'soci-hostile-'));
     for (const c of sample) {
-      const res = await run(process.execPath, [BIN, 'render', '-c', join(DIR, c.file), '-o', 'out'], { cwd });
+      const res = await run(process.execPath, [CLI, 'render', '-c', join(DIR, c.file), '-o', 'out'], { cwd });
       expect(res.code, `${c.file}: ${res.stderr}`).toBe(2);
       expect(res.stdout).toBe('');
       const lines = res.stderr.trimEnd().split('\n');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseMime } from '../src/index.js';
-import { REPO_ROOT, run } from './support/exec.js';
+import { buildCli, CLI, run } from './support/exec.js';
 
 interface Recorded {
   method: string;
@@ -17,7 +17,6 @@ interface Recorded {
   authorization: string;
 }
 
-const BIN = join(REPO_ROOT, 'dist', 'bin.js');
 const XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 let server: Server;
 let endpoint: string;
@@ -40,8 +39,7 @@ function body(req: IncomingMessage): Promise<string> {
 }
 
 beforeAll(async () => {
-  const tsc = await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT]);
-  expect(tsc.stdout + tsc.stderr).toBe('');
+  expect(await buildCli()).toBe('');
   server = createServer(async (req, res) => {
     const text = await body(req);
     const params = new URLSearchParams(text);
@@ -92,7 +90,7 @@ function cli(args: string[], cwd: string) {
     AWS_ENDPOINT_URL_EC2: endpoint,
     AWS_ENDPOINT_URL_EKS: endpoint,
   };
-  return run(process.execPath, [BIN, ...args], { cwd, env, timeoutMs: 60_000 });
+  return run(process.execPath, [CLI, ...args], { cwd, env, timeoutMs: 60_000 });
 }
 
 const PROFILE = 'node: { arch: x86_64 }\nsoci: { mode: parallel, source: ami }\n';

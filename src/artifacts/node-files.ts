@@ -1,6 +1,7 @@
 // Every file that lands on the node, in the order the install script writes them. This one list
 // feeds rootfs/ and the node scripts' data headers (node-script.ts), so Packer and the DaemonSet too.
 import { readFileSync } from 'node:fs';
+import { NODE_DIR } from '../package/locations.js';
 import { PATHS, type Plan } from '../plan.js';
 import { toToml } from '../render/toml.js';
 import { sociConfigToml, UNPIGZ, usesUnpigz } from './soci-config.js';
@@ -56,7 +57,7 @@ export function nodeFiles(plan: Plan): NodeFile[] {
   const proxy = proxyDropIn(plan, 'soci-snapshotter');
   if (proxy) files.push({ path: '/etc/systemd/system/soci-snapshotter.service.d/30-soci-installer-proxy.conf', content: proxy, mode: '0644', phase: 'stage' });
   if (plan.auth === 'ecr-credential-helper') {
-    files.push({ path: PATHS.ecrBridge, content: readFileSync(new URL('../../node/docker-credential-soci-ecr', import.meta.url), 'utf8'), mode: '0755', phase: 'stage' });
+    files.push({ path: PATHS.ecrBridge, content: readFileSync(new URL('docker-credential-soci-ecr', NODE_DIR), 'utf8'), mode: '0755', phase: 'stage' });
   }
   if (plan.auth === 'ecr-credential-helper' || plan.auth === 'ecr-credential-helper-package') {
     // docker-credential-<credsStore> answers every registry: ours says "not found" for non-ECR ones.

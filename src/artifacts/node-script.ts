@@ -9,13 +9,13 @@
 import { readFileSync } from 'node:fs';
 import { CRI_MOVED, CRI_MOVED_OTHERS } from '../containerd-cri-keys.js';
 import { InternalError } from '../errors.js';
+import { NODE_DIR } from '../package/locations.js';
 import { BAD_SOCI_VERSIONS } from '../profile/load.js';
 import { PATHS, type Plan } from '../plan.js';
 import { shellQuote } from '../render/escape.js';
 import { GENERATOR_VERSION } from '../version.js';
 import { nodeFiles, PAUSE_IMPORT_UNIT, wiringDropIn, type NodeFile } from './node-files.js';
 
-const NODE_DIR = new URL('../../node/', import.meta.url);
 const DELIMITER = 'SOCI_INSTALLER_EOF';
 
 export type Part = 'log' | 'lib' | 'install' | 'boot' | 'containerd' | 'live' | 'bake' | 'uninstall' | 'fast-image-pull';

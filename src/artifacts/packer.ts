@@ -4,11 +4,11 @@
 // escaped for HCL. Packer uploads files/, which holds bake.sh alone: the node files are in its data header.
 import { readFileSync } from 'node:fs';
 import { InternalError } from '../errors.js';
+import { PACKER_DIR } from '../package/locations.js';
 import type { AmiPlan, Plan } from '../plan.js';
 import { hclString } from '../render/escape.js';
 import { renderText } from '../render/template.js';
 
-const PACKER_DIR = new URL('../../packer/', import.meta.url);
 /** Copied unchanged from the repository's packer/ folder. */
 export const PACKER_STATIC_FILES = ['plugins.pkr.hcl', 'variables.pkr.hcl', 'sources.pkr.hcl'] as const;
 export const PACKER_VARS_FILE = 'soci.auto.pkrvars.hcl';

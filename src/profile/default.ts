@@ -1,6 +1,7 @@
 // The annotated default profile, as `init` writes it and as used when no profile is given.
 import { readFileSync } from 'node:fs';
+import { DEFAULT_PROFILE } from '../package/locations.js';
 
 export function defaultProfileText(): string {
-  return readFileSync(new URL('./default-profile.yaml', import.meta.url), 'utf8');
+  return readFileSync(DEFAULT_PROFILE, 'utf8');
 }

@@ -5,7 +5,9 @@
 // is compiled here at first use, as before. ajv is loaded only then.
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Ajv, Options, ValidateFunction } from 'ajv';
+import { PRECOMPILED_VALIDATOR } from '../package/locations.js';
 import { PROFILE_SCHEMA } from './schema.js';
 
 const require = createRequire(import.meta.url);
@@ -30,7 +32,7 @@ function newAjv(options: Options = {}): Ajv {
 /** The validator: the precompiled one when it matches the schema, else compiled now. */
 export function profileValidator(): ValidateFunction {
   try {
-    const pre = require('./profile-validator.cjs') as ValidateFunction & { schemaHash?: string };
+    const pre = require(fileURLToPath(PRECOMPILED_VALIDATOR)) as ValidateFunction & { schemaHash?: string };
     if (pre.schemaHash === schemaHash()) return pre;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;

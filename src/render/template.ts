@@ -4,10 +4,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import Mustache, { type TemplateCache, type TemplateSpans } from 'mustache';
 import { InternalError } from '../errors.js';
+import { PARSED_TEMPLATES, TEMPLATE_DIR } from '../package/locations.js';
 
 // Templates sit beside the module that renders them, named after the file they produce; names are
-// relative to src/ (dist/ once the build has copied them there: scripts/copy-assets.mjs).
-const TEMPLATE_DIR = new URL('../', import.meta.url);
+// relative to TEMPLATE_DIR: src/ (dist/ once the build has copied them there: scripts/copy-assets.mjs).
 const cache = new Map<string, string>();
 
 // Templates parsed at build time (dist/render/templates.json, from parsedTemplates() below):
@@ -15,7 +15,6 @@ const cache = new Map<string, string>();
 // CLI start for our templates. The entries are keyed as mustache keys its template cache (the
 // template's text and tags), so a template edited after the build is not found and is parsed; a
 // file written by another mustache version (its tokens may differ) is not used at all.
-const PARSED = new URL('./templates.json', import.meta.url);
 Mustache.templateCache = tokenCache(new Map(Object.entries(readParsed())));
 
 interface Parsed {
@@ -32,7 +31,7 @@ function tokenCache(map: Map<string, TemplateSpans>): TemplateCache {
 function readParsed(): Record<string, TemplateSpans> {
   let parsed: Parsed;
   try {
-    parsed = JSON.parse(readFileSync(PARSED, 'utf8')) as Parsed;
+    parsed = JSON.parse(readFileSync(PARSED_TEMPLATES, 'utf8')) as Parsed;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}; // run from src/ (tests): parsed when used
     throw err;

@@ -3,9 +3,14 @@
  *
  * API:
  *   REPO_ROOT: string                         absolute path of the repository
+ *   CLI: string                               the built CLI as a user's install runs it: package.json's bin
+ *                                             (the bundle, dist/cli/bin.js; `npm run build` makes it)
  *   SETUP_HINT: string                        "run scripts/setup-test-tools.sh (as root)"
  *   interface RunResult { code: number; stdout: string; stderr: string; signal: NodeJS.Signals | null }
  *   interface RunOptions { input?: string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number }
+ *   buildCli(): Promise<string>
+ *       tsc, then the CLI's bundle (scripts/bundle-cli.mjs), so tests that run CLI never run a stale one;
+ *       what they printed: '' when all is well
  *   run(cmd: string, args: string[], opts?: RunOptions): Promise<RunResult>
  *       never rejects because of a non-zero exit; rejects if the program cannot be started or times out
  *   requireExecutable(path: string, what: string): string
@@ -16,11 +21,12 @@
  * A missing tool is always an error, never a skip: the suite must fail loudly on a machine that was not set up.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(REPO_ROOT, (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['soci-installer']!);
 export const SETUP_HINT = 'run scripts/setup-test-tools.sh (as root)';
 
 export interface RunResult {
@@ -35,6 +41,16 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   timeoutMs?: number;
+}
+
+export async function buildCli(): Promise<string> {
+  let printed = '';
+  for (const step of [[join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', REPO_ROOT], [join(REPO_ROOT, 'scripts', 'bundle-cli.mjs')]]) {
+    const res = await run(process.execPath, step, { cwd: REPO_ROOT, timeoutMs: 300_000 });
+    printed += res.stdout + res.stderr;
+    if (res.code !== 0) return printed || `${step.join(' ')} exited ${res.code}`;
+  }
+  return printed;
 }
 
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchChecksums, writeChecksums } from '../../src/checksums.js';
 import { loadProfile, plan, ExternalError } from '../../src/index.js';
-import { REPO_ROOT, run } from '../support/exec.js';
+import { CLI, run } from '../support/exec.js';
 
 const SUMS: Record<string, string> = {
   '/releases/download/v0.15.0/soci-snapshotter-0.15.0-linux-amd64.tar.gz.sha256sum': `${'a'.repeat(64)}  soci-snapshotter-0.15.0-linux-amd64.tar.gz\n`,
@@ -55,11 +55,10 @@ describe('checksums', () => {
   });
 
   it('the CLI prints the YAML to paste, or writes it with --write', async () => {
-    const bin = join(REPO_ROOT, 'dist', 'bin.js');
-    const res = await run(process.execPath, [bin, 'checksums', '--version', '0.15.0', '--base-url', base]);
+    const res = await run(process.execPath, [CLI, 'checksums', '--version', '0.15.0', '--base-url', base]);
     expect(res.stderr).toBe('');
     expect(res.stdout).toBe(`soci:\n  version: 0.15.0\n  sha256:\n    amd64: ${'a'.repeat(64)}\n    arm64: ${'b'.repeat(64)}\n`);
-    const bad = await run(process.execPath, [bin, 'checksums', '--version', 'latest']);
+    const bad = await run(process.execPath, [CLI, 'checksums', '--version', 'latest']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe('soci-installer: --version: "latest" is not a release such as 0.15.0\n');
   });
