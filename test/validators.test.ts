@@ -8,11 +8,12 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { basename, join } from 'node:path';
 import { load as parseToml } from 'js-toml';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { buildMime, CONTENT_TYPES, loadProfile, mergeUserData, plan as planOf, ProfileError, render, PATHS } from '../src/index.js';
+import { buildMime, CONTENT_TYPES, loadProfile, mergeUserData, parseMime, plan as planOf, ProfileError, render, PATHS, UsageError } from '../src/index.js';
 import { sociConfigToml } from '../src/artifacts/soci-config.js';
 import { CRI_SERVER_KEYS, staleCriKeys, staleCriProblem } from '../src/containerd-cri-keys.js';
 import { caseProfile } from './golden.js';
@@ -252,7 +253,7 @@ describe("nodeadm's FastImagePull gate, as nodeadm reads it", () => {
   // The user's NodeConfig parts in a launch template's user data, in order (ours go after them).
   const CASES: Record<string, string[]> = {
     ...Object.fromEntries(
-      ['true', 'True', 'TRUE', 'yes', 'Yes', 'YES', 'y', 'Y', 'on', 'On', 'ON', '!!bool "true"', 'false', 'no', 'off', 'n', 'N', 'tRue', '"true"', '1'].map((v) => [v, [gate(v)]]),
+      ['true', 'True', 'TRUE', 'yes', 'Yes', 'YES', 'y', 'Y', 'on', 'On', 'ON', '!!bool "true"', 'false', 'no', 'off', 'n', 'N'].map((v) => [v, [gate(v)]]),
     ),
     'JSON true': ['{"apiVersion":"node.eks.aws/v1alpha1","kind":"NodeConfig","spec":{"featureGates":{"FastImagePull":true}}}'],
     'JSON true, then false in the same object': ['{"apiVersion":"node.eks.aws/v1alpha1","kind":"NodeConfig","spec":{"featureGates":{"FastImagePull":true,"FastImagePull":false}}}'],
@@ -284,6 +285,173 @@ describe("nodeadm's FastImagePull gate, as nodeadm reads it", () => {
     expect(Object.entries(seen).filter(([, s]) => s.nodeadm !== s.merge)).toEqual([]);
     expect(Object.keys(seen).filter((name) => seen[name]!.nodeadm)).toEqual(ON);
   }, 120_000);
+});
+
+describe("a user's NodeConfig part that nodeadm cannot decode (nodeadm then ignores all of the user data)", () => {
+  const H = 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\n';
+  const spec = (yaml: string) => `${H}spec:\n${yaml}`;
+  const name = (value: string) => spec(`  cluster:\n    name: ${value}\n`);
+  const outpost = (value: string) => spec(`  cluster:\n    enableOutpost: ${value}\n`);
+  const b64 = (text: string | Buffer) => Buffer.from(text).toString('base64');
+  // Each is the body of one NodeConfig part of the user's ([body, content type] where the type differs).
+  const CORPUS: Record<string, string | [string, string]> = {
+    valid: spec('  cluster:\n    name: a\n'),
+    // YAML that does not parse (the first document only counts).
+    'unterminated flow map': spec('  cluster: {name: a\n'),
+    'unterminated flow list at the end': spec('  kubelet:\n    flags: [a, b\n'),
+    'tab used for indentation': spec('\tcluster:\n\t\tname: a\n'),
+    'space then tab as indentation': spec('  cluster:\n   \tname: a\n'),
+    'unterminated quote': spec("  cluster:\n    name: 'a\n"),
+    'unknown escape in double quotes': spec('  cluster:\n    name: "a\\q"\n'),
+    'a value that goes on less indented': spec('  cluster:\n    name: a\n   b\n'),
+    'block scalar, then a line less indented': spec('  containerd:\n    config: |\n        x\n      y\n'),
+    'mapping inside a flow mapping': spec('  cluster: {name: a: b}\n'),
+    'a list entry on the key line': spec('  kubelet:\n    flags: - a\n'),
+    'empty entry in a flow list': spec('  kubelet: {flags: [a,,b]}\n'),
+    'key of 1030 characters': spec(`  ${'k'.repeat(1030)}: a\n`),
+    '@ starts a value': spec('  cluster:\n    name: @a\n'),
+    'broken second document': `${spec('  cluster:\n    name: a\n')}---\nx: [\n`,
+    // What the yaml package refuses but go-yaml reads (indentation inside flow collections and quotes): not refused.
+    'flow list closed at column 0': spec('  kubelet:\n    flags: [\n--a\n]\n'),
+    'flow list items less indented': spec('  kubelet:\n    flags: [\n  --a]\n'),
+    'flow map closed at column 0': `${H}spec: {\n  cluster: {name: a}\n}\n`,
+    'quoted value continued less indented': spec('  cluster:\n    name: "a\n b"\n'),
+    'tab after a colon, trailing tab': spec('  cluster:\n    name:\ta\t\n'),
+    'duplicate key': spec('  cluster: {name: a}\n  cluster: {name: b}\n'),
+    'anchor, alias and merge key': `x: &c {name: a}\n${spec('  cluster:\n    <<: *c\n    cidr: 10.0.0.0/16\n')}`,
+    // JSON: a body that starts with { is JSON to nodeadm, YAML flow syntax included.
+    JSON: '{"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig", "spec": {"cluster": {"name": "a"}}}',
+    'JSON, repeated key': '{"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig", "spec": {}, "spec": {}}',
+    'JSON, huge number in kubelet.config': '{"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig", "spec": {"kubelet": {"config": {"a": 1e400}}}}',
+    'YAML flow mapping that starts the body': '{apiVersion: node.eks.aws/v1alpha1, kind: NodeConfig}',
+    'JSON with a trailing comma': '{"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig",}',
+    'JSON, then a comment': '{"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig"} # c',
+    'a comment, then a YAML flow mapping': '# c\n{apiVersion: node.eks.aws/v1alpha1, kind: NodeConfig}',
+    // Not a NodeConfig document.
+    empty: '',
+    'a comment only': '# nothing\n',
+    'a plain string': 'hello world\n',
+    'a list': '- a\n',
+    'kind misspelt': 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfg\n',
+    'kind in lower case': 'apiVersion: node.eks.aws/v1alpha1\nkind: nodeconfig\n',
+    'kind NodeConfigList': 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfigList\n',
+    'kind WatchEvent (registered by metav1: nodeadm stops)': 'apiVersion: node.eks.aws/v1alpha1\nkind: WatchEvent\n',
+    'kind a number': 'apiVersion: node.eks.aws/v1alpha1\nkind: 123\n',
+    'kind yes': 'apiVersion: node.eks.aws/v1alpha1\nkind: yes\n',
+    'no kind': 'apiVersion: node.eks.aws/v1alpha1\nspec: {}\n',
+    'kind null': 'apiVersion: node.eks.aws/v1alpha1\nkind:\n',
+    'Kind and APIVERSION in other letter case': 'APIVERSION: node.eks.aws/v1alpha1\nKind: NodeConfig\n',
+    'apiVersion v1alpha9': 'apiVersion: node.eks.aws/v1alpha9\nkind: NodeConfig\n',
+    'apiVersion v1beta1': 'apiVersion: node.eks.aws/v1beta1\nkind: NodeConfig\n',
+    'apiVersion of another group': 'apiVersion: node.eks.example/v1alpha1\nkind: NodeConfig\n',
+    'apiVersion without group': 'apiVersion: v1alpha1\nkind: NodeConfig\n',
+    'apiVersion with two slashes': 'apiVersion: node.eks.aws/v1alpha1/x\nkind: NodeConfig\n',
+    'apiVersion ending in a slash': 'apiVersion: node.eks.aws/\nkind: NodeConfig\n',
+    'no apiVersion': 'kind: NodeConfig\nspec: {}\n',
+    "apiVersion of nodeadm's internal version": 'apiVersion: node.eks.aws/__internal\nkind: NodeConfig\n',
+    // Types, as the CRD gives them: only JSON types count, null leaves the zero value, unknown fields pass.
+    'unknown field': spec('  clustr: {name: a}\n'),
+    'key in other letter case (unknown to nodeadm)': spec('  Cluster: 3\n'),
+    'spec null': `${H}spec:\n`,
+    'spec a list': `${H}spec: []\n`,
+    'status, which v1alpha1 lacks': `${H}status: x\n`,
+    'metadata a string': `${H}metadata: x\n`,
+    'cluster a list': spec('  cluster: [a]\n'),
+    'cluster a string': spec('  cluster: abc\n'),
+    'name a map': name('{a: b}'),
+    'name a list': name('[a]'),
+    'flags a number': spec('  kubelet: {flags: 3}\n'),
+    'flags a string': spec('  kubelet:\n    flags: --a=b\n'),
+    'flags with a number': spec('  kubelet:\n    flags: [1]\n'),
+    'flags with yes': spec('  kubelet:\n    flags: [yes]\n'),
+    'flags with null': spec('  kubelet:\n    flags: [null]\n'),
+    'FastImagePull 1': spec('  featureGates: {FastImagePull: 1}\n'),
+    'FastImagePull "true"': spec('  featureGates: {FastImagePull: "true"}\n'),
+    'FastImagePull tRue': spec('  featureGates: {FastImagePull: tRue}\n'),
+    'FastImagePull null': spec('  featureGates: {FastImagePull: null}\n'),
+    'FastImagePull a map': spec('  featureGates:\n    FastImagePull: {a: 1}\n'),
+    'featureGates a list': spec('  featureGates: [FastImagePull]\n'),
+    'kubelet.config values of any type': spec('  kubelet:\n    config: {maxPods: 110, a: null, b: [1], c: x, d: {e: 1}}\n'),
+    'kubelet.config a list': spec('  kubelet:\n    config: [a]\n'),
+    'containerd.baseRuntimeSpec a list': spec('  containerd:\n    baseRuntimeSpec: [1]\n'),
+    'containerd.config a number': spec('  containerd:\n    config: 3\n'),
+    'environment with a number': spec('  instance:\n    environment:\n      default: {A: 1}\n'),
+    'environment with null': spec('  instance:\n    environment:\n      default: {A: null}\n'),
+    'environment a string inside': spec('  instance:\n    environment:\n      default: x\n'),
+    'localStorage strategy a number': spec('  instance:\n    localStorage: {strategy: 1}\n'),
+    'localStorage values not in the enum': spec('  instance:\n    localStorage: {strategy: Bogus, disabledMounts: [Bogus]}\n'),
+    'network domains with a number': spec('  instance:\n    network: {domains: [1]}\n'),
+    'certificateAuthority in PEM': spec("  cluster:\n    certificateAuthority: '-----BEGIN CERTIFICATE-----'\n"),
+    'certificateAuthority unpadded': spec('  cluster:\n    certificateAuthority: Y2E\n'),
+    'certificateAuthority with a space': spec('  cluster:\n    certificateAuthority: Y2Fj Y2E=\n'),
+    'certificateAuthority over lines': spec('  cluster:\n    certificateAuthority: |\n      Y2Fj\n      Y2E=\n'),
+    'certificateAuthority a number': spec('  cluster:\n    certificateAuthority: 1234\n'),
+    'certificateAuthority 12:30': spec('  cluster:\n    certificateAuthority: 12:30\n'),
+    '.inf in an unknown field': spec('  x: .inf\n'),
+    '.nan in kubelet.config': spec('  kubelet:\n    config: {a: .nan}\n'),
+    // Scalars as YAML 1.1 reads them (go-yaml v2), into a string field and a bool field.
+    ...Object.fromEntries(
+      ['123', '1.5', '1_000', '08', '1e3', '.5', '+.5', '1.', '-1', '99999999999999999999', '1e400', '1e-400', 'yes', 'on', 'y', 'N', 'off', 'True', 'yES', 'oN', '~', 'null', 'Null', '', "'yes'", '"1"', '!!str 1', '1:20', '190:20:30', '12:30:00', '2001-12-14', '2001-12-14T21:59:43Z', '.', '.e3', '+e3', 'e3', '0x_', '0b_', '0x1F', '0o17', '0b101', '.inf', '-.Inf', '.NaN', 'inf', '1.2.3', '10.0.0.0/16', '<<', '!!binary aGVsbG8=']
+        .flatMap((v) => [[`cluster.name ${v || '(empty)'}`, name(v)], [`cluster.enableOutpost ${v || '(empty)'}`, outpost(v)]]),
+    ),
+    // How nodeadm reads a part: its media type in any letter case and with parameters; base64; gzip.
+    'media type with parameters': [spec('  cluster: {name: 3}\n'), 'application/node.eks.aws; charset="us-ascii"'],
+    'media type in other letter case': [spec('  cluster: {name: 3}\n'), 'Application/Node.EKS.aws'],
+    'another media type (not a NodeConfig)': ['kind: x\n', 'application/node.eks.aws.x'],
+    base64: b64(spec('  cluster: {name: a}\n')),
+    'base64 of bad YAML': b64(spec('  cluster: {name: a\n')),
+    'base64 of gzip': b64(gzipSync(spec('  cluster: {name: a}\n'))),
+    'base64 of gzip with a wrong kind': b64(gzipSync('apiVersion: node.eks.aws/v1alpha1\nkind: X\n')),
+    'base64 of broken gzip (nodeadm stops)': b64(gzipSync(spec('  cluster: {name: a}\n')).subarray(0, 20)),
+    'a body that is base64 by chance': 'null\n',
+    // Known misses: nodeadm ignores these, the merge does not refuse them (unsure is never a refusal).
+    'a comment line indented with a tab': `${H}spec:\n\t# c\n  cluster: {name: a}\n`,
+    '%YAML 1.2 directive': `%YAML 1.2\n---\n${spec('  cluster: {name: a}\n')}`,
+    'an alias to no anchor': spec('  cluster:\n    name: *nope\n'),
+    'metadata.name a number (ObjectMeta: the CRD does not list its fields)': `${H}metadata: {name: 1}\n`,
+    'kind twice, in two letter cases': 'apiVersion: node.eks.aws/v1alpha1\nkind: X\nKind: NodeConfig\n',
+    'flow list unterminated inside a flow map': spec('  kubelet: {flags: [a, b}\n'),
+  };
+  const KNOWN_MISSES = [
+    'a comment line indented with a tab',
+    '%YAML 1.2 directive',
+    'an alias to no anchor',
+    'metadata.name a number (ObjectMeta: the CRD does not list its fields)',
+    'kind twice, in two letter cases',
+    'flow list unterminated inside a flow map',
+  ];
+
+  it("the launch-template merge refuses exactly the parts for which nodeadm (nodeadm-render) uses none of the user data, the cluster block EKS appends included", async () => {
+    const { plan, dropIns } = nodeInputs('default');
+    const ours = render(undefined, 'default').artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    const versionLine = VERSION_LINES['2'][0]!.text;
+    const falseRefusals: Record<string, { merge: string; nodeadm: string }> = {};
+    const misses: string[] = [];
+    const refused: string[] = [];
+    for (const [what, entry] of Object.entries(CORPUS)) {
+      const [body, contentType] = typeof entry === 'string' ? [entry, CONTENT_TYPES.nodeConfig] : entry;
+      const part = { contentType, body };
+      let merge = 'merged';
+      try {
+        mergeUserData(Buffer.from(buildMime([part])), ours);
+      } catch (err) {
+        if (!(err instanceof UsageError) || !/ is a NodeConfig nodeadm cannot decode: /.test(err.message)) throw err;
+        merge = err.message;
+        refused.push(what);
+      }
+      // The template's user data as it would be: the user's part, ours, then EKS's cluster block.
+      const r = await nodeadmRender({ userData: appendMimePart(buildMime([part, ...parseMime(ours)]), 'application/node.eks.aws', EKS_NODECONFIG), dropIns, versionLine, kubernetesVersion: plan.kubernetesVersion, strict: false });
+      const used = r.code === 0 && r.nodeConfig?.spec?.cluster?.name === 'eks-appended';
+      if (used && merge !== 'merged') falseRefusals[what] = { merge, nodeadm: r.stderr };
+      if (!used && merge === 'merged') misses.push(what);
+    }
+    expect(falseRefusals).toEqual({});
+    expect(misses).toEqual(KNOWN_MISSES);
+    // Both verdicts occur, on the kinds of problem the corpus has.
+    expect(refused.length, refused.join('\n')).toBeGreaterThan(60);
+    expect(Object.keys(CORPUS).length - refused.length).toBeGreaterThan(50);
+    expect(refused).toEqual(expect.arrayContaining(['unterminated flow map', 'kind misspelt', 'apiVersion v1beta1', 'flags a number', 'certificateAuthority in PEM', 'cluster.name yes', 'base64 of gzip with a wrong kind', 'media type in other letter case']));
+  }, 240_000);
 });
 
 describe('managed node groups: EKS appends its NodeConfig after ours', () => {

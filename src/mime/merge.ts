@@ -10,12 +10,12 @@
 // result is plain 7-bit text like everything we write (archive.ts): a part of the user's that can
 // only travel base64-encoded is refused, not re-encoded.
 import { gunzipSync } from 'node:zlib';
-import { parseAllDocuments } from 'yaml';
 import { scriptOrigin } from '../artifacts/node-script.js';
 import { nodeConfigOrigin } from '../artifacts/user-data.js';
 import { criKeys, staleCriKeys } from '../containerd-cri-keys.js';
 import { UsageError } from '../errors.js';
 import { CONTENT_TYPES, buildMime, isPlainText, parseMime, type Part } from './archive.js';
+import { decodeNodeConfigPart, type NodeConfigView } from './nodeconfig-part.js';
 import { selfExtractingPayload } from './self-extracting.js';
 
 /** 'edited': the part starts as one of ours but holds more than we write. */
@@ -87,8 +87,8 @@ export interface MergeResult {
 // keeps containerd 1.x CRI keys that containerd 2 would ignore once soci's wiring is merged in (the
 // rule: containerd-cri-keys.ts; the node scripts apply it too, in refuse_v2_user_config): caught here
 // before the launch template is written.
-function staleCriOf(parts: readonly Part[], numbers: readonly number[]): MergeResult['staleCri'] {
-  const configs = parts.map((p) => nodeConfigOf(p)?.spec?.containerd?.config).map((c) => (typeof c === 'string' ? c : ''));
+function staleCriOf(docs: readonly (NodeConfigView | undefined)[], numbers: readonly number[]): MergeResult['staleCri'] {
+  const configs = docs.map((d) => d?.spec?.containerd?.config).map((c) => (typeof c === 'string' ? c : ''));
   const keys = staleCriKeys(...configs);
   if (keys.length === 0) return undefined;
   return { parts: numbers.filter((_, i) => criKeys(configs[i]!).some((k) => keys.includes(k))), keys };
@@ -99,45 +99,27 @@ function staleCriOf(parts: readonly Part[], numbers: readonly number[]): MergeRe
 // last part that sets one winning (amazon-eks-ami nodeadm/internal/api/merge.go at 81fec2e8, mergo
 // with override; a later false turns it off, shown with nodeadm-render): the index of the part that
 // turns it on, or -1.
-function fastImagePullOn(parts: readonly Part[]): number {
-  const last = parts.findLastIndex((p) => nodeConfigOf(p)?.spec?.featureGates?.FastImagePull !== undefined);
-  return last >= 0 && nodeConfigOf(parts[last]!)?.spec?.featureGates?.FastImagePull === true ? last : -1;
+function fastImagePullOn(docs: readonly (NodeConfigView | undefined)[]): number {
+  const last = docs.findLastIndex((d) => d?.spec?.featureGates?.FastImagePull !== undefined);
+  return last >= 0 && docs[last]!.spec!.featureGates!.FastImagePull === true ? last : -1;
 }
 
-function hasClusterBlock(part: Part): boolean {
-  const cluster = nodeConfigOf(part)?.spec?.cluster;
+function hasClusterBlock(doc: NodeConfigView | undefined): boolean {
+  const cluster = doc?.spec?.cluster;
   return Boolean(cluster?.name && cluster.apiServerEndpoint);
 }
 
-interface NodeConfigView {
-  spec?: { cluster?: { name?: unknown; apiServerEndpoint?: unknown }; containerd?: { config?: unknown }; featureGates?: Record<string, unknown> };
-}
-
-// Go's base64.StdEncoding.Decode: padded standard alphabet; it skips CR and LF.
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/**
- * A part as nodeadm reads it: a NodeConfig by its media type (parameters and letter case aside), its
- * body base64-decoded when it decodes, then gunzipped when it is gzip (amazon-eks-ami
- * nodeadm/internal/configprovider/mime.go ParseMultipart and encoding.go, at 81fec2e8), then decoded
- * as YAML 1.1: nodeadm's decoder (api/bridge/decode.go) goes through sigs.k8s.io/yaml and
- * go.yaml.in/yaml/v2, where y, yes, on, True, TRUE ... are true (vendor/go.yaml.in/yaml/v2/resolve.go),
- * a repeated key's last value wins and only the first document counts. The yaml package's 1.1 schema
- * resolves them the same (test/validators.test.ts holds it against nodeadm's own config phase).
- */
-function nodeConfigOf(part: Part): NodeConfigView | undefined {
-  if (part.contentType.split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPES.nodeConfig) return undefined;
-  try {
-    const compact = part.body.replace(/[\r\n]/g, '');
-    let bytes = BASE64.test(compact) ? Buffer.from(compact, 'base64') : Buffer.from(part.body);
-    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
-    const first = parseAllDocuments(bytes.toString('utf8'), { version: '1.1', uniqueKeys: false })[0];
-    if (first === undefined || first.errors.length > 0) return undefined;
-    const doc = first.toJS() as unknown;
-    return doc !== null && typeof doc === 'object' ? (doc as NodeConfigView) : undefined;
-  } catch {
-    return undefined;
-  }
+/** The kept parts as nodeadm decodes them (undefined: not a NodeConfig); refused where nodeadm cannot decode one. */
+function decodedNodeConfigs(kept: readonly Part[], numbers: readonly number[]): (NodeConfigView | undefined)[] {
+  return kept.map((part, i) => {
+    const decoded = decodeNodeConfigPart(part);
+    if (decoded && 'problem' in decoded) {
+      throw new UsageError(
+        `the launch template's current user data: part ${numbers[i]} (${part.contentType}) is a NodeConfig nodeadm cannot decode: ${decoded.problem}. nodeadm then ignores all of the user data, ours and the cluster block included, so nodes would not join; fix or remove that part first`,
+      );
+    }
+    return decoded?.doc;
+  });
 }
 
 /** The user's parts (without ours from an earlier run), then our rendered parts. */
@@ -153,13 +135,14 @@ export function mergeUserData(existing: Buffer | undefined, oursMime: string): M
   const numbers = origins.flatMap((o, i) => (o === 'ours' ? [] : [i + 1]));
   const kept = numbers.map((n) => writable(theirs[n - 1]!, n));
   if (kept.length === 0) return { mime: oursMime, kept: 0, replaced: theirs.length, keptClusterBlock: false };
-  const staleCri = staleCriOf(kept, numbers);
-  const gate = fastImagePullOn(kept);
+  const docs = decodedNodeConfigs(kept, numbers);
+  const staleCri = staleCriOf(docs, numbers);
+  const gate = fastImagePullOn(docs);
   return {
     mime: buildMime([...kept, ...parseMime(oursMime)]),
     kept: kept.length,
     replaced: theirs.length - kept.length,
-    keptClusterBlock: kept.some(hasClusterBlock),
+    keptClusterBlock: docs.some(hasClusterBlock),
     ...(staleCri ? { staleCri } : {}),
     ...(gate >= 0 ? { fastImagePullPart: numbers[gate]! } : {}),
   };
