@@ -281,6 +281,13 @@ describe('soci-installer CLI', () => {
     const missing = await cli(['launch-template', '--name', 'my-nodes', '--dry-run', '--user-data-file', 'nope.mime'], cwd);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^soci-installer: --user-data-file: cannot read nope\.mime/);
+    // A NodeConfig of the user's that nodeadm cannot decode: exit 2, one line.
+    writeFileSync(join(cwd, 'broken.mime'), 'apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  cluster: {name: a\n');
+    const broken = await cli(['launch-template', '--name', 'my-nodes', '--dry-run', '--user-data-file', 'broken.mime'], cwd);
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toBe(
+      "soci-installer: the launch template's current user data: part 1 (application/node.eks.aws) is a NodeConfig nodeadm cannot decode: its YAML does not parse: Flow map in block collection must be sufficiently indented and end with a } at line 5, column 1. nodeadm then uses none of the user data, ours and the cluster block included, so nodes would not join; fix or remove that part first\n",
+    );
   });
 
   describe('issue 10: the output folder', () => {

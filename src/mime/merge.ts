@@ -8,7 +8,8 @@
 // hold (user-data.ts); also inside a gzipped part (which earlier versions wrote). A part that starts
 // as ours but holds more is refused, so a user's part is neither dropped nor run beside ours. The
 // result is plain 7-bit text like everything we write (archive.ts): a part of the user's that can
-// only travel base64-encoded is refused, not re-encoded.
+// only travel base64-encoded is refused, not re-encoded. A NodeConfig part of the user's that nodeadm
+// cannot decode is refused too: nodeadm would then use none of the user data (nodeconfig-part.ts).
 import { gunzipSync } from 'node:zlib';
 import { scriptOrigin } from '../artifacts/node-script.js';
 import { nodeConfigOrigin } from '../artifacts/user-data.js';
@@ -115,7 +116,7 @@ function decodedNodeConfigs(kept: readonly Part[], numbers: readonly number[]): 
     const decoded = decodeNodeConfigPart(part);
     if (decoded && 'problem' in decoded) {
       throw new UsageError(
-        `the launch template's current user data: part ${numbers[i]} (${part.contentType}) is a NodeConfig nodeadm cannot decode: ${decoded.problem}. nodeadm then ignores all of the user data, ours and the cluster block included, so nodes would not join; fix or remove that part first`,
+        `the launch template's current user data: part ${numbers[i]} (${part.contentType}) is a NodeConfig nodeadm cannot decode: ${decoded.problem}. nodeadm then uses none of the user data, ours and the cluster block included, so nodes would not join; fix or remove that part first`,
       );
     }
     return decoded?.doc;

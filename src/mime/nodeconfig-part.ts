@@ -89,6 +89,7 @@ function jsonType(v: unknown): string | undefined {
   return typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype ? 'object' : undefined;
 }
 
+const TYPE_NAMES: Record<string, string> = { string: 'a string', boolean: 'a boolean', number: 'a number', object: 'a map', array: 'a list' };
 const MODELLED = ['string', 'boolean', 'object', 'array'];
 
 /** The first value whose JSON type the schema's Go field cannot take, as "path is a T where nodeadm expects a U". */
@@ -96,7 +97,7 @@ function typeProblem(value: unknown, schema: Schema, path: string): string | und
   if (value === null || schema['x-kubernetes-preserve-unknown-fields'] || schema['x-kubernetes-int-or-string']) return undefined;
   const actual = jsonType(value);
   if (actual === undefined || schema.type === undefined || !MODELLED.includes(schema.type)) return undefined;
-  if (actual !== schema.type) return `${path} is ${actual === 'array' ? 'a list' : actual === 'object' ? 'a map' : `a ${actual}`} where nodeadm expects ${schema.type === 'array' ? 'a list' : schema.type === 'object' ? 'a map' : `a ${schema.type}`}`;
+  if (actual !== schema.type) return `${path} is ${TYPE_NAMES[actual]} where nodeadm expects ${TYPE_NAMES[schema.type]}${schema.type === 'string' && actual !== 'object' && actual !== 'array' ? ' (quote it)' : ''}`;
   if (schema.format === 'byte' && !isBase64(value as string)) return `${path} is not base64, which nodeadm decodes it as`;
   if (actual === 'array' && schema.items) {
     for (const [i, item] of (value as unknown[]).entries()) {
@@ -155,7 +156,7 @@ export function decodeNodeConfigPart(part: Part): DecodedPart | undefined {
     const first = parseAllDocuments(text, { version: '1.1', uniqueKeys: false, customTags: goTags, logLevel: 'error' })[0];
     const errors = first?.errors ?? [];
     if (errors.some((e) => unsureYamlError(e, text))) return undefined;
-    if (errors.length > 0) return { problem: `its YAML does not parse: ${errors[0]!.message.split('\n')[0]}` };
+    if (errors.length > 0) return { problem: `its YAML does not parse: ${errors[0]!.message.split('\n')[0]!.replace(/:$/, '')}` };
     try {
       doc = first ? first.toJS() : null;
     } catch {
@@ -164,7 +165,7 @@ export function decodeNodeConfigPart(part: Part): DecodedPart | undefined {
     const inf = nonFinite(doc, '');
     if (inf) return { problem: inf };
   }
-  if (jsonType(doc) !== 'object') return { problem: `it is ${doc === null ? 'empty' : `a ${jsonType(doc) === 'array' ? 'list' : (jsonType(doc) ?? 'value')}`}, not a NodeConfig map` };
+  if (jsonType(doc) !== 'object') return { problem: `it is ${doc === null ? 'empty' : (TYPE_NAMES[jsonType(doc) ?? ''] ?? 'a value')}, not a NodeConfig map` };
   const fields = doc as Record<string, unknown>;
   const apiVersion = typeMetaField(fields, 'apiVersion');
   const kind = typeMetaField(fields, 'kind');
