@@ -15,7 +15,7 @@
 // unsure, and unsure is never a refusal.
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { parse, parseAllDocuments, type ScalarTag, type Tags } from 'yaml';
+import { parse, parseAllDocuments, visit, type Document, type ScalarTag, type Tags, type YAMLError } from 'yaml';
 import { CONTENT_TYPES, type Part } from './archive.js';
 
 export interface NodeConfigView {
@@ -57,11 +57,26 @@ const goTags = (tags: Tags): Tags => [
   GO_NUMBER,
 ];
 
-// The yaml package requires flow collections and quoted scalars that span lines to stay indented;
-// go-yaml does not. Such an error before the end of the text may be one go-yaml never sees.
-function unsureYamlError(err: { code: string; message: string; pos: [number, number] }, text: string): boolean {
-  const lenient = (err.code === 'BAD_INDENT' && /^Flow (map|sequence) in block collection/.test(err.message)) || /^Missing closing .?quote/.test(err.message);
-  return lenient && text.slice(err.pos[0]).trim() !== '';
+// Where the yaml package refuses what go-yaml reads: flow collections ([...], {...}) and quoted
+// scalars continued less indented over lines; '#' right after a closing quote or bracket, or after |;
+// some entries of flow collections ([-, a] and {a: b:, c}). Such an error before the end of the text
+// may be one go-yaml never sees.
+const GO_YAML_READS = [/^Flow (map|sequence) in block collection/, /^Missing closing .?quote/, /^Comments must be separated from other tokens/];
+function unsureYamlError(err: YAMLError, text: string, flows: readonly [number, number][]): boolean {
+  const at = err.pos[0];
+  const lenient = GO_YAML_READS.some((re) => re.test(err.message)) || flows.some(([start, end]) => at >= start && at < end);
+  return lenient && text.slice(at).trim() !== '';
+}
+
+/** The source ranges of a document's flow collections. */
+function flowRanges(doc: Document): [number, number][] {
+  const ranges: [number, number][] = [];
+  visit(doc, {
+    Collection(_, node) {
+      if (node.flow && node.range) ranges.push([node.range[0], node.range[1]]);
+    },
+  });
+  return ranges;
 }
 
 let crd: { group: string; kind: string; versions: Map<string, Schema> } | undefined;
@@ -97,6 +112,8 @@ function typeProblem(value: unknown, schema: Schema, path: string): string | und
   if (value === null || schema['x-kubernetes-preserve-unknown-fields'] || schema['x-kubernetes-int-or-string']) return undefined;
   const actual = jsonType(value);
   if (actual === undefined || schema.type === undefined || !MODELLED.includes(schema.type)) return undefined;
+  // Go's []byte (format: byte) also takes a JSON list of numbers 0-255.
+  if (schema.format === 'byte' && actual === 'array') return undefined;
   if (actual !== schema.type) return `${path} is ${TYPE_NAMES[actual]} where nodeadm expects ${TYPE_NAMES[schema.type]}${schema.type === 'string' && actual !== 'object' && actual !== 'array' ? ' (quote it)' : ''}`;
   if (schema.format === 'byte' && !isBase64(value as string)) return `${path} is not base64, which nodeadm decodes it as`;
   if (actual === 'array' && schema.items) {
@@ -146,7 +163,8 @@ export function decodeNodeConfigPart(part: Part): DecodedPart | undefined {
   }
   const text = bytes.toString('utf8');
   let doc: unknown;
-  if (/^\s*\{/.test(text)) {
+  // JSON when it starts with '{' after unicode.IsSpace characters (k8s.io/apimachinery util/yaml IsJSONBuffer).
+  if (/^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\{/.test(text)) {
     try {
       doc = JSON.parse(text);
     } catch (err) {
@@ -155,7 +173,7 @@ export function decodeNodeConfigPart(part: Part): DecodedPart | undefined {
   } else {
     const first = parseAllDocuments(text, { version: '1.1', uniqueKeys: false, customTags: goTags, logLevel: 'error' })[0];
     const errors = first?.errors ?? [];
-    if (errors.some((e) => unsureYamlError(e, text))) return undefined;
+    if (first && errors.some((e) => unsureYamlError(e, text, flowRanges(first)))) return undefined;
     if (errors.length > 0) return { problem: `its YAML does not parse: ${errors[0]!.message.split('\n')[0]!.replace(/:$/, '')}` };
     try {
       doc = first ? first.toJS() : null;
