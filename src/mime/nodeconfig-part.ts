@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { parse, parseAllDocuments, visit, type Document, type ScalarTag, type Tags, type YAMLError } from 'yaml';
+import { NODECONFIG_CRD } from '../package/locations.js';
 import { CONTENT_TYPES, type Part } from './archive.js';
 
 export interface NodeConfigView {
@@ -82,7 +83,7 @@ function flowRanges(doc: Document): [number, number][] {
 let crd: { group: string; kind: string; versions: Map<string, Schema> } | undefined;
 function nodeConfigCrd(): NonNullable<typeof crd> {
   if (crd) return crd;
-  const spec = parse(readFileSync(new URL('../../schemas/upstream/node.eks.aws_nodeconfigs.yaml', import.meta.url), 'utf8')).spec;
+  const spec = parse(readFileSync(NODECONFIG_CRD, 'utf8')).spec;
   crd = { group: spec.group, kind: spec.names.kind, versions: new Map(spec.versions.map((v: { name: string; schema: { openAPIV3Schema: Schema } }) => [v.name, v.schema.openAPIV3Schema])) };
   return crd;
 }

@@ -17,3 +17,5 @@ export const DEFAULT_PROFILE = new URL('profile/default-profile.yaml', CODE);
 export const NODE_DIR = new URL('node/', ROOT);
 /** The Packer HCL2 sources. */
 export const PACKER_DIR = new URL('packer/', ROOT);
+/** The NodeConfig CRD (upstream's, schemas/upstream/README.md): the launch-template merge checks a user's NodeConfig by it. */
+export const NODECONFIG_CRD = new URL('schemas/upstream/node.eks.aws_nodeconfigs.yaml', ROOT);
