@@ -309,6 +309,8 @@ describe("a user's NodeConfig part that nodeadm cannot decode (nodeadm then igno
     'key of 1030 characters': spec(`  ${'k'.repeat(1030)}: a\n`),
     '@ starts a value': spec('  cluster:\n    name: @a\n'),
     'broken second document': `${spec('  cluster:\n    name: a\n')}---\nx: [\n`,
+    'an empty first document, then the NodeConfig': `---\n---\n${spec('  cluster:\n    name: a\n')}`,
+    '%YAML 1.1 directive': `%YAML 1.1\n---\n${spec('  cluster:\n    name: a\n')}`,
     // What the yaml package refuses but go-yaml reads (indentation inside flow collections and quotes): not refused.
     'flow list closed at column 0': spec('  kubelet:\n    flags: [\n--a\n]\n'),
     'flow list items less indented': spec('  kubelet:\n    flags: [\n  --a]\n'),
