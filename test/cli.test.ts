@@ -521,5 +521,20 @@ describe('the package as a user installs it', () => {
     expect(readFileSync(join(dir, 'out', 'rootfs/etc/soci-snapshotter-grpc/config.toml'), 'utf8')).toBe(
       readFileSync(join(REPO_ROOT, 'test/cases/default/expected/rootfs/etc/soci-snapshotter-grpc/config.toml'), 'utf8'),
     );
+    // The launch-template merge reads files render does not: the NodeConfig CRD (to check a kept
+    // NodeConfig part) and smol-toml (its containerd.config). A user's part with both, merged; and one
+    // nodeadm cannot decode, refused by the CRD's types.
+    const nodeConfig = (name: string) =>
+      `apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  cluster:\n    name: ${name}\n  containerd:\n    config: |\n      [plugins."io.containerd.cri.v1.images"]\n      discard_unpacked_layers = true\n`;
+    const mime = (body: string) => `MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n\n--B\nContent-Type: application/node.eks.aws\n\n${body}\n--B--\n`;
+    writeFileSync(join(dir, 'current.mime'), mime(nodeConfig('demo')));
+    writeFileSync(join(dir, 'broken.mime'), mime(nodeConfig('yes')));
+    const lt = (file: string) => run(process.execPath, [join(installed, pkg.bin['soci-installer']!), 'launch-template', '--name', 'my-nodes', '--dry-run', '--user-data-file', file], { cwd: dir });
+    const merged = await lt('current.mime');
+    expect(merged.stderr).toBe('');
+    expect(merged.code).toBe(0);
+    const refused = await lt('broken.mime');
+    expect(refused.stderr).toMatch(/^soci-installer: .* nodeadm cannot decode: spec\.cluster\.name is a boolean where nodeadm expects a string \(quote it\)/);
+    expect(refused.code).toBe(2);
   });
 });
