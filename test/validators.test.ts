@@ -410,6 +410,8 @@ describe("a user's NodeConfig part that nodeadm cannot decode (nodeadm then igno
     'a body that is base64 by chance': 'null\n',
     // Known misses: nodeadm ignores these, the merge does not refuse them (unsure is never a refusal).
     'a comment line indented with a tab': `${H}spec:\n\t# c\n  cluster: {name: a}\n`,
+    'a blank line holding a tab': `${H}spec:\n  cluster:\n\t\n    name: a\n`,
+    'a tab-only line at the end': `${spec('  cluster:\n    name: a\n')}\t\n`,
     '%YAML 1.2 directive': `%YAML 1.2\n---\n${spec('  cluster: {name: a}\n')}`,
     'an alias to no anchor': spec('  cluster:\n    name: *nope\n'),
     'metadata.name a number (ObjectMeta: the CRD does not list its fields)': `${H}metadata: {name: 1}\n`,
@@ -422,6 +424,8 @@ describe("a user's NodeConfig part that nodeadm cannot decode (nodeadm then igno
   };
   const KNOWN_MISSES = [
     'a comment line indented with a tab',
+    'a blank line holding a tab',
+    'a tab-only line at the end',
     '%YAML 1.2 directive',
     'an alias to no anchor',
     'metadata.name a number (ObjectMeta: the CRD does not list its fields)',
