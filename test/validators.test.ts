@@ -260,6 +260,7 @@ describe("nodeadm's FastImagePull gate, as nodeadm reads it", () => {
     'flow mapping, quoted key': ['apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates: {"FastImagePull": yes}\n'],
     'alias': ['x: &on yes\napiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: *on\n'],
     'merge key': ['x: &gates {FastImagePull: on}\napiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    <<: *gates\n'],
+    'merge key after the gate set false': ['x: &gates {FastImagePull: on}\napiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  featureGates:\n    FastImagePull: false\n    <<: *gates\n'],
     'repeated key, last true': [gate('false').replace(/\n$/, '\n    FastImagePull: true\n')],
     'other letter case of the key': [gate('true').replace('FastImagePull', 'fastImagePull')],
     'a second YAML document': [`${gate('false')}---\n${gate('true')}`],
@@ -267,7 +268,7 @@ describe("nodeadm's FastImagePull gate, as nodeadm reads it", () => {
     'false, then a later part true': [gate('false'), gate('yes')],
     'true, then a later part with another gate': [gate('true'), gate('true').replace('FastImagePull', 'InstanceIdNodeName')],
   };
-  const ON = ['true', 'True', 'TRUE', 'yes', 'Yes', 'YES', 'y', 'Y', 'on', 'On', 'ON', '!!bool "true"', 'JSON true', 'flow mapping, quoted key', 'alias', 'merge key', 'repeated key, last true', 'false, then a later part true', 'true, then a later part with another gate'];
+  const ON = ['true', 'True', 'TRUE', 'yes', 'Yes', 'YES', 'y', 'Y', 'on', 'On', 'ON', '!!bool "true"', 'JSON true', 'flow mapping, quoted key', 'alias', 'merge key', 'merge key after the gate set false', 'repeated key, last true', 'false, then a later part true', 'true, then a later part with another gate'];
 
   it("the launch-template merge finds the gate on exactly where nodeadm's config phase writes its own soci config (YAML 1.1 spellings, JSON, later parts and keys winning)", async () => {
     const { plan, dropIns } = nodeInputs('default');
@@ -322,6 +323,15 @@ describe("a user's NodeConfig part that nodeadm cannot decode (nodeadm then igno
     'tab after a colon, trailing tab': spec('  cluster:\n    name:\ta\t\n'),
     'duplicate key': spec('  cluster: {name: a}\n  cluster: {name: b}\n'),
     'anchor, alias and merge key': `x: &c {name: a}\n${spec('  cluster:\n    <<: *c\n    cidr: 10.0.0.0/16\n')}`,
+    // go-yaml v2 sets a << key's values over the keys before it (the yaml package keeps those).
+    'merge key after the key it sets': `x: &c {name: a}\n${spec('  cluster:\n    name: yes\n    <<: *c\n')}`,
+    'merge key after the key it sets, its value wrong': `x: &c {name: yes}\n${spec('  cluster:\n    name: a\n    <<: *c\n')}`,
+    'merge key with a list after the key it sets': `x: &c {name: a}\n${spec('  cluster:\n    name: yes\n    <<: [*c]\n')}`,
+    'merge key with a map after the key it sets': spec('  cluster:\n    name: yes\n    <<: {name: a}\n'),
+    'two merge keys, the later right': `x: &c {name: a}\ny: &d {name: yes}\n${spec('  cluster:\n    <<: *d\n    <<: *c\n')}`,
+    'merge key list, the first right': `x: &c {name: a}\ny: &d {name: yes}\n${spec('  cluster:\n    <<: [*c, *d]\n')}`,
+    'merge key inside an anchored map': `x: &c {name: a}\nn: &n\n  name: yes\n  <<: *c\n${spec('  cluster:\n    <<: *n\n')}`,
+    'merge key of a string': spec('  cluster:\n    <<: a\n'),
     // JSON: a body that starts with { is JSON to nodeadm, YAML flow syntax included.
     JSON: '{"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig", "spec": {"cluster": {"name": "a"}}}',
     'JSON, repeated key': '{"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig", "spec": {}, "spec": {}}',

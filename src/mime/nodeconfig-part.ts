@@ -15,7 +15,7 @@
 // unsure, and unsure is never a refusal.
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { parse, parseAllDocuments, visit, type Document, type ScalarTag, type Tags, type YAMLError } from 'yaml';
+import { isAlias, isMap, isSeq, parse, parseAllDocuments, Scalar, visit, type Document, type ScalarTag, type Tags, type YAMLError, type YAMLMap } from 'yaml';
 import { NODECONFIG_CRD } from '../package/locations.js';
 import { CONTENT_TYPES, type Part } from './archive.js';
 
@@ -52,10 +52,39 @@ const GO_NUMBER: ScalarTag = {
     return Number.isFinite(n) ? n : s;
   },
 };
+// A << key as go-yaml v2 merges it (nodeadm-render shows it: test/validators.test.ts's merge key cases): its maps' keys are set over the keys the
+// mapping has so far (a key after it is set over them in turn), and of a list of maps the first
+// wins. The yaml package keeps a key already there instead (the YAML 1.1 merge spec), so `name: yes`
+// before `<<: {name: a}` would read as true where nodeadm reads a (seen with nodeadm-render).
+type ToJSContext = Parameters<YAMLMap['toJSON']>[1];
+class MergeSourceError extends Error {}
+function goMerge(ctx: ToJSContext, map: Record<string, unknown> | Map<unknown, unknown>, value: unknown): typeof map {
+  const resolved = (v: unknown) => (isAlias(v) && ctx ? v.resolve(ctx.doc, ctx) : v);
+  const source = resolved(value);
+  for (const item of isSeq(source) ? [...source.items].reverse() : [source]) {
+    const from = resolved(item);
+    if (!isMap(from)) throw new MergeSourceError(); // go-yaml stops too (failWantMap)
+    for (const [k, v] of from.toJSON(null, ctx, Map)) {
+      // A Map when the merged map is itself a merge source (toJSON above); else the plain object toJS builds.
+      if (map instanceof Map) map.set(k, v);
+      else Object.defineProperty(map, String(k), { value: v, writable: true, enumerable: true, configurable: true });
+    }
+  }
+  return map;
+}
+const GO_MERGE: ScalarTag = {
+  tag: 'tag:yaml.org,2002:merge',
+  default: 'key',
+  identify: (v) => v === '<<' || (typeof v === 'symbol' && v.description === '<<'),
+  test: /^<<$/,
+  resolve: () => Object.assign(new Scalar(Symbol('<<')), { addToJSMap: goMerge }) as unknown as string,
+  stringify: () => '<<',
+};
 const goTags = (tags: Tags): Tags => [
-  // Keeps map, seq, str, null, the bools (the same spellings as go-yaml's) and merge keys, and .inf/.nan.
-  ...tags.filter((t) => typeof t === 'string' || !/:(int|float|timestamp|binary|omap|pairs|set)$/.test(t.tag) || (t as ScalarTag).test?.test('.nan')),
+  // Keeps map, seq, str, null, the bools (the same spellings as go-yaml's) and .inf/.nan.
+  ...tags.filter((t) => typeof t === 'string' || !/:(int|float|timestamp|binary|omap|pairs|set|merge)$/.test(t.tag) || (t as ScalarTag).test?.test('.nan')),
   GO_NUMBER,
+  GO_MERGE,
 ];
 
 // Where the yaml package refuses what go-yaml reads: flow collections ([...], {...}) and quoted
@@ -178,7 +207,8 @@ export function decodeNodeConfigPart(part: Part): DecodedPart | undefined {
     if (errors.length > 0) return { problem: `its YAML does not parse: ${errors[0]!.message.split('\n')[0]!.replace(/:$/, '')}` };
     try {
       doc = first ? first.toJS() : null;
-    } catch {
+    } catch (err) {
+      if (err instanceof MergeSourceError) return { problem: 'a << (merge) key has a value other than a map or a list of maps' };
       return undefined;
     }
     const inf = nonFinite(doc, '');
