@@ -71,7 +71,7 @@ export async function runProgram(program: Program, argv: string[], out: (s: stri
   if (first === '-V' || first === '--version') return out(`${program.version}\n`);
   if (first === '-h' || first === '--help') return out(programHelp(program));
   if (first === 'help') {
-    if (rest[0] === undefined) return out(programHelp(program));
+    if (rest[0] === undefined || ['help', '-h', '--help'].includes(rest[0])) return out(programHelp(program));
     return out(commandHelp(program, find(program, rest[0])));
   }
   const cmd = find(program, first);

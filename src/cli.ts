@@ -4,9 +4,9 @@
 // Each command imports the modules it needs when it runs (import() below): --help, --version and
 // init start without yaml, the profile checks and the artifacts, and only the AWS commands load
 // the AWS SDK.
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { command, runProgram, type FlagSpec, type Program } from './cli-args.js';
-import { NotReadyError, ProfileError, UsageError } from './errors.js';
+import { ExternalError, NotReadyError, ProfileError, UsageError } from './errors.js';
 import { OUTPUT_PATHS } from './output-paths.js';
 import type { Plan } from './plan.js';
 import type { Profile } from './profile/schema.js';
@@ -152,11 +152,18 @@ Examples:
           { flags: '--force', help: 'overwrite an existing file' },
         ],
         run: async (opts) => {
+          if (opts.output === '') throw new UsageError('init: -o: the file name is empty; give the file to write, e.g. -o soci.yaml');
           if (existsSync(opts.output) && !opts.force) throw new UsageError(`${opts.output} exists; use --force to overwrite it`);
           const { defaultProfileText } = await import('./profile/default.js');
+          // Written whole or not at all: a temporary file beside it, renamed over it.
           const tmp = `${opts.output}.tmp-${process.pid}`;
-          writeFileSync(tmp, defaultProfileText());
-          renameSync(tmp, opts.output);
+          try {
+            writeFileSync(tmp, defaultProfileText());
+            renameSync(tmp, opts.output);
+          } catch (err) {
+            if (existsSync(tmp)) rmSync(tmp);
+            throw new ExternalError(`-o ${opts.output}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); nothing was written`);
+          }
           io.stdout(`wrote ${opts.output}\n`);
         },
       }),

@@ -119,6 +119,18 @@ describe('soci-installer CLI', () => {
     expect((await cli(['init', '--force'], cwd)).code).toBe(0);
   });
 
+  it('init refuses an empty -o, and a file it cannot write is one line (exit 1) with nothing left behind', async () => {
+    const cwd = tmp();
+    const empty = await cli(['init', '-o', ''], cwd);
+    expect([empty.code, empty.stderr]).toEqual([2, 'soci-installer: init: -o: the file name is empty; give the file to write, e.g. -o soci.yaml\n']);
+    const missing = await cli(['init', '-o', 'no/such/dir/soci.yaml'], cwd);
+    expect([missing.code, missing.stderr]).toEqual([1, 'soci-installer: -o no/such/dir/soci.yaml: cannot write it (ENOENT); nothing was written\n']);
+    writeFileSync(join(cwd, 'taken'), '');
+    const notDir = await cli(['init', '-o', 'taken/soci.yaml'], cwd);
+    expect([notDir.code, notDir.stderr]).toEqual([1, 'soci-installer: -o taken/soci.yaml: cannot write it (ENOTDIR); nothing was written\n']);
+    expect(readdirSync(cwd)).toEqual(['taken']);
+  });
+
   it('unknown commands and flags exit 2 with help; --help shows examples and exits 0', async () => {
     const bad = await cli(['render', '--bogus']);
     expect(bad.code).toBe(2);

@@ -118,6 +118,11 @@ describe('cli-args', () => {
     );
     const top = harness();
     await top.run('--help');
+    for (const topic of ['help', '-h', '--help']) {
+      const h = harness();
+      await h.run('help', topic);
+      expect(h.out(), `help ${topic}`).toBe(top.out());
+    }
     expect(top.out()).toMatch(/^Usage: tool <command> \[options\]\n\nA tool\.\n\nCommands:\n {2}go {14}goes\n[\s\S]*\n\nExamples:\n {2}tool go\n$/);
     const none = harness();
     expect(await usageError(none.run())).toBe('no command given; the commands are listed above');
