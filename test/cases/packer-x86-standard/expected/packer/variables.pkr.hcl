@@ -79,7 +79,7 @@ variable "iam_instance_profile" {
 
 variable "soci_version" {
   type        = string
-  description = "soci-snapshotter release the profile pins (tag only)."
+  description = "The soci-snapshotter release the profile pins, or \"ami\" where the EKS AMI's own soci is used (soci.source: ami); written only into the AMI's soci-installer:soci-version tag."
 }
 
 variable "soci_mode" {
