@@ -1,5 +1,4 @@
 // synth: Plan -> every artifact in memory (pure). writeArtifacts: the only place that writes them.
-import { ProfileError } from './errors.js';
 import { writeOutputDir } from './output-dir.js';
 import { daemonSetRefusal, daemonSetYaml } from './artifacts/daemonset.js';
 import { bakeScript, installScript } from './artifacts/node-script.js';

@@ -3,7 +3,7 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ProfileError } from '../errors.js';
 import { limit, parseProfileText, shorten } from './parse.js';
-import { KARPENTER_MAX_TAGS, PROFILE_SCHEMA, type ContainerdLine, type Profile } from './schema.js';
+import { KARPENTER_MAX_TAGS, type ContainerdLine, type Profile } from './schema.js';
 import { sociStartupProblems } from './soci-startup.js';
 import { installingModes, modeTraits, MODES } from '../modes.js';
 import { BAKE_TAG_KEYS, containerdLines, servedArches, sociSettings } from '../plan.js';
