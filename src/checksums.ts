@@ -4,7 +4,7 @@ import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } 
 import { isMap, isScalar, parseDocument, type Scalar } from 'yaml';
 import { ExternalError, ProfileError, UsageError } from './errors.js';
 import { decodeProfile } from './profile/parse.js';
-import { yamlMistakable } from './render/escape.js';
+import { yamlMistakable } from './render/yaml.js';
 import { DEFAULTS } from './plan.js';
 import type { ReleaseArch } from './profile/schema.js';
 

@@ -16,6 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { buildMime, CONTENT_TYPES, loadProfile, mergeUserData, parseMime, plan as planOf, ProfileError, render, PATHS, UsageError } from '../src/index.js';
 import { sociConfigToml } from '../src/artifacts/soci-config.js';
 import { CRI_SERVER_KEYS, staleCriKeys, staleCriProblem } from '../src/containerd-cri-keys.js';
+import { yamlText } from '../src/render/yaml.js';
 import { caseProfile } from './golden.js';
 import {
   appendMimePart,
@@ -38,6 +39,7 @@ import { shellcheck } from './support/shellcheck.js';
 import { sociConfigStrict, sociConfigUnknownKeys, SOCI_DEFAULTS_FILE, startSoci } from './support/soci.js';
 import { STANDIN_UNITS, systemdVerify } from './support/systemd.js';
 import { upstreamBin } from './support/upstream.js';
+import { HOSTILE_STRINGS } from './support/yaml-strings.js';
 import { makeScratchRoot } from './support/scratch-root.js';
 
 const SOCI_SOCK: string = PATHS.sociSocket;
@@ -476,6 +478,21 @@ describe("a user's NodeConfig part that nodeadm cannot decode (nodeadm then igno
     expect(Object.keys(CORPUS).length - refused.length).toBeGreaterThan(50);
     expect(refused).toEqual(expect.arrayContaining(['unterminated flow map', 'kind misspelt', 'apiVersion v1beta1', 'flags a number', 'certificateAuthority in PEM', 'cluster.name yes', 'base64 of gzip with a wrong kind', 'media type in other letter case']));
   }, 240_000);
+});
+
+describe("our YAML writer, read by nodeadm's Go reader (sigs.k8s.io/yaml over go-yaml v2)", () => {
+  it('every hostile string arrives intact, as a list item, a value and a key', async () => {
+    const hostile = Object.fromEntries(HOSTILE_STRINGS.map((s) => [s, s]));
+    const doc = {
+      apiVersion: 'node.eks.aws/v1alpha1',
+      kind: 'NodeConfig',
+      spec: { ...parseYaml(EKS_NODECONFIG).spec, kubelet: { flags: HOSTILE_STRINGS, config: { hostile } } },
+    };
+    const r = await nodeadmRender({ userData: yamlText(doc), versionLine: VERSION_LINES['2'][0]!.text });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.nodeConfig.spec.kubelet.flags).toEqual(HOSTILE_STRINGS);
+    expect(r.nodeConfig.spec.kubelet.config.hostile).toEqual(hostile);
+  });
 });
 
 describe('managed node groups: EKS appends its NodeConfig after ours', () => {

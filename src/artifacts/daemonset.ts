@@ -4,7 +4,7 @@
 // idles unprivileged and is Ready only once the node is verified.
 import { createHash } from 'node:crypto';
 import { PATHS, type Plan } from '../plan.js';
-import { yamlText } from '../render/escape.js';
+import { yamlText } from '../render/yaml.js';
 import { liveScript, uninstallScript } from './node-script.js';
 
 type Obj = Record<string, unknown>;

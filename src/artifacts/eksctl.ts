@@ -4,7 +4,7 @@
 import { selfExtractingScript } from '../mime/self-extracting.js';
 import type { Plan } from '../plan.js';
 import { installSummary } from './node-script.js';
-import { yamlText } from '../render/escape.js';
+import { yamlText } from '../render/yaml.js';
 
 export interface EksctlClusterConfig {
   apiVersion: 'eksctl.io/v1alpha5';

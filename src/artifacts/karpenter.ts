@@ -4,7 +4,7 @@
 // Built as an object and serialized: no profile value is ever placed into YAML text by hand.
 import type { Plan } from '../plan.js';
 import type { SelectorTerm } from '../profile/schema.js';
-import { yamlText } from '../render/escape.js';
+import { yamlText } from '../render/yaml.js';
 
 export interface EC2NodeClass {
   apiVersion: 'karpenter.k8s.aws/v1';

@@ -3,7 +3,7 @@
 // so a failed install leaves a node that joins on plain overlayfs.
 import { PATHS, type Plan } from '../plan.js';
 import { containerdToml } from './containerd.js';
-import { yamlText } from '../render/escape.js';
+import { yamlText } from '../render/yaml.js';
 
 export interface NodeConfig {
   apiVersion: 'node.eks.aws/v1alpha1';

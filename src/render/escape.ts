@@ -1,5 +1,4 @@
 // Escaping for each language a profile value can reach. Code escapes; templates only place text.
-import { Document, visit } from 'yaml';
 
 /** A bash word that stands for exactly `s`: single quotes, with embedded quotes spliced in. */
 export function shellQuote(s: string): string {
@@ -31,30 +30,4 @@ export function hclString(s: string): string {
   }
   // A function, not a replacement string: in one, "$$" would stand for a single "$".
   return `"${out.replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{')}"`;
-}
-
-/**
- * YAML for kubectl, nodeadm, Karpenter and eksctl, whose Go readers follow YAML 1.1 (and Go's number
- * syntax, which also takes 0o17): written with the 1.1 schema, and every string that a 1.1 or a 1.2
- * reader could take for something else (on, yes, y, no, off, 1_000, 0b1, 0o7, 1:20, ~, =) quoted.
- * Control characters never get here (refused at load).
- */
-export function yamlText(value: unknown): string {
-  const doc = new Document(value, { version: '1.1', aliasDuplicateObjects: false });
-  visit(doc, {
-    Scalar(_, node) {
-      if (typeof node.value === 'string' && yamlMistakable(node.value)) node.type = 'QUOTE_DOUBLE';
-    },
-  });
-  return doc.toString({ lineWidth: 0, blockQuote: 'literal' });
-}
-
-const STR_TAG = 'tag:yaml.org,2002:str';
-const READER_TAGS = (['1.1', '1.2'] as const).flatMap((version) => new Document(null, { version }).schema.tags);
-
-/** Would a plain scalar with this text resolve to something other than a string? */
-export function yamlMistakable(text: string): boolean {
-  if (text === '=' || text === '<<') return true;
-  if (text.includes('\n')) return false; // written as a block literal: never resolved
-  return READER_TAGS.some((t) => 'test' in t && t.default === true && t.tag !== STR_TAG && t.test instanceof RegExp && t.test.test(text));
 }

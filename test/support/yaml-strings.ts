@@ -1,0 +1,12 @@
+// Read by test/unit/yaml.test.ts (the yaml package as reader) and test/validators.test.ts (nodeadm's Go reader).
+
+/** Strings that sit on each rule's edge: indicators, resolvable words and numbers, line breaks, quotes. */
+export const HOSTILE_STRINGS = [
+  ...['', ' ', 'a', 'yes', 'No', 'ON', 'y', 'n', '~', 'null', 'NULL', '1', '-1', '+1', '0o17', '0x1F', '0b101', '1_000', '017', '1:20', '190:20:30.15'],
+  ...['1.5', '.5', '1.', '.', '1e3', '1.2e-3', '.inf', '-.Inf', '.NaN', '2001-12-14', '2001-12-14t21:59:43.10-05:00', '2001-12-14 21:59:43.10 -5'],
+  ...['=', '<<', '-', '?', ':', '- a', '? a', ':a', 'a: b', 'a:b', 'a #b', 'a#b', '#c', '&a', '*a', '!t', '|', '>', "'", '"', '%x', '@x', '`x', ','],
+  ...['[a]', ']', '{a: 1}', '}', '---', '...', '--- x', '...x', 'a:', 'a ', ' a', '\t', 'a\tb', '\ta', 'a\t'],
+  ...['\n', 'a\n', 'a\nb', '\na', ' a\nb', '\n a', 'a\n\n', 'a\n\nb\n', 'a \nb', 'a\n ', 'a\nb ', '  \n', 'a\n---\nb', '- a\n- b\n', '#!/bin/bash\nset -eu\n'],
+  ...['é', 'x\u00a0y', '😀', '\u2028', 'a\u0085b', '\ufeff', 'a\u007fb', "it's", 'say "hi"', `both ' and "`, '"quoted"', "'single'", '\\', '\\n', 'C:\\path'],
+  ...['key: with colon', 'value\n---\nkind: Secret', "'single' \"double\" {braces} [list] *anchor &ref !tag %pct @at `tick`", 'http://proxy:3128/p%40th', '*.internal', '10.0.0.0/8'],
+];
