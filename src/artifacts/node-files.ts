@@ -30,7 +30,17 @@ export interface NodeFile {
 
 export const PAUSE_IMPORT_UNIT = 'soci-installer-pause-import.service';
 
-export function nodeFiles(plan: Plan): NodeFile[] {
+// Every script, rootfs/ and the summary read the same files: built once per plan (a plan is not changed
+// once made), as render runs cold and each build costs.
+const built = new WeakMap<Plan, readonly NodeFile[]>();
+
+export function nodeFiles(plan: Plan): readonly NodeFile[] {
+  let files = built.get(plan);
+  if (!files) built.set(plan, (files = Object.freeze(buildNodeFiles(plan))));
+  return files;
+}
+
+function buildNodeFiles(plan: Plan): NodeFile[] {
   if (!plan.installs) return [];
   const files: NodeFile[] = [
     {

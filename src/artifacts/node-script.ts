@@ -30,10 +30,16 @@ export const SCRIPTS = {
 } as const satisfies Record<string, { parts: Part[]; main: boolean }>;
 type Script = keyof typeof SCRIPTS;
 
-/** What a script holds after its data header: the same for every profile. */
+const bodies = new Map<Script, string>();
+
+/** What a script holds after its data header: the same for every profile (read once). */
 function scriptBody(name: Script): string {
-  const { parts, main } = SCRIPTS[name];
-  return parts.map(scriptPart).join('') + (main ? 'main "$@"\n' : '');
+  let body = bodies.get(name);
+  if (body === undefined) {
+    const { parts, main } = SCRIPTS[name];
+    bodies.set(name, (body = parts.map(scriptPart).join('') + (main ? 'main "$@"\n' : '')));
+  }
+  return body;
 }
 
 /** node/<part>.sh without its shebang, its `. sibling.sh` lines and its comment lines (shellcheck directives stay). */
@@ -91,7 +97,7 @@ export interface ScriptValues {
   ROLLBACK_TEXT: string;
 }
 
-function scriptValues(plan: Plan, path: 'boot' | 'bake', files: NodeFile[]): ScriptValues {
+function scriptValues(plan: Plan, path: 'boot' | 'bake', files: readonly NodeFile[]): ScriptValues {
   // A bake always writes the wiring as the nodeadm drop-in; at boot it is where the profile says.
   const dropIn = path === 'bake' || plan.wiring === 'drop-in';
   return {
