@@ -480,6 +480,52 @@ describe("a user's NodeConfig part that nodeadm cannot decode (nodeadm then igno
   }, 240_000);
 });
 
+describe("a user's part whose Content-Type nodeadm cannot read (nodeadm then ignores all of the user data)", () => {
+  // Each is the Content-Type of one shell part of the user's; nodeadm reads every part's (Go's mime.ParseMediaType).
+  const READ = [
+    'text/x-shellscript', 'text/x-shellscript; charset="us-ascii"', 'text/x-shellscript;charset=us-ascii', 'TEXT/X-SHELLSCRIPT; CHARSET=US-ASCII',
+    'text/x-shellscript; charset=us-ascii;', 'text/x-shellscript ; charset = "us-ascii" ;  ', 'text', 'text/x-shellscript; a=1; b=2',
+    'text/x-shellscript; a="x;y"', 'text/x-shellscript; a="x\\"y"', "text/x-shellscript; name*=utf-8''a%20b", 'text/x-shellscript; a*0=x; a*1=y',
+    'text/x-shellscript; a=1; a*=2', 'text/x-shellscript;\ta=1', 'x-custom/x.y+z', 'text/x-shellscript; a=b.c-d_e!#$%&\'*+^`{|}~',
+    // An empty quoted value, and a name given twice with the same value (quoted or not), are read too.
+    'text/x-shellscript; charset=""', 'text/x-shellscript; a=1; A=1', 'text/x-shellscript; a="1"; a=1', 'text/x-shellscript; a="x\\y"', 'text/x-shellscript; a="\\;"; a=";"',
+  ];
+  const REFUSED = [
+    'text/x-shellscript; charset', 'text/x-shellscript; charset=', 'text/x-shellscript; =x', 'text/x-shellscript;;',
+    'text/x-shellscript; a=1; a=2', 'text/x-shellscript; a="1"; a="1 "', 'text/x-shellscript; a="x', 'text/x-shellscript; a="\\"', 'text/x-shellscript; a=x y', 'text/x-shellscript charset=x',
+    'text /x-shellscript', 'text/', '/x-shellscript', 'text/x-shellscript/x', 'text/x@shell', 'text/x-shellscript; a=[1]', 'text/x-shellscript, text/plain',
+    'text/x-shellscript; a=b;c', '; a=b', 'text/x-shellscript;; a=b', 'text/x-shellscript; a=b; ;', 'text/x-shellscript; a="b"c', '"text/x-shellscript"',
+  ];
+
+  it('the launch-template merge refuses exactly the Content-Types for which nodeadm (nodeadm-render) uses none of the user data', async () => {
+    const { plan, dropIns } = nodeInputs('default');
+    const ours = render(undefined, 'default').artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    const verdicts: Record<string, { merge: boolean; nodeadm: boolean }> = {};
+    for (const contentType of [...READ, ...REFUSED]) {
+      const part = { contentType, body: '#!/bin/bash\necho mine\n' };
+      let merge = true;
+      try {
+        mergeUserData(Buffer.from(buildMime([part])), ours);
+      } catch (err) {
+        if (!(err instanceof UsageError) || !/ has the Content-Type .*, which nodeadm cannot read \(mime: /.test(err.message)) throw err;
+        merge = false;
+      }
+      const r = await nodeadmRender({ userData: appendMimePart(buildMime([part, ...parseMime(ours)]), 'application/node.eks.aws', EKS_NODECONFIG), dropIns, versionLine: VERSION_LINES['2'][0]!.text, kubernetesVersion: plan.kubernetesVersion, strict: false });
+      verdicts[contentType] = { merge, nodeadm: r.code === 0 && r.nodeConfig?.spec?.cluster?.name === 'eks-appended' };
+    }
+    const expected = Object.fromEntries([...READ.map((t) => [t, true]), ...REFUSED.map((t) => [t, false])].map(([t, ok]) => [t, { merge: ok, nodeadm: ok }]));
+    expect(verdicts).toEqual(expected);
+  }, 120_000);
+
+  it("names the part, what nodeadm says and the fix", () => {
+    const ours = render(undefined, 'default').artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    const theirs = buildMime([{ contentType: CONTENT_TYPES.nodeConfig, body: EKS_NODECONFIG }, { contentType: 'text/x-shellscript; charset', body: '#!/bin/bash\n' }]);
+    expect(() => mergeUserData(Buffer.from(theirs), ours)).toThrow(
+      `the launch template's current user data: part 2 has the Content-Type "text/x-shellscript; charset", which nodeadm cannot read (mime: invalid media parameter). nodeadm then uses none of the user data, ours and the cluster block included, so nodes would not join; fix that header first`,
+    );
+  });
+});
+
 describe("our YAML writer, read by nodeadm's Go reader (sigs.k8s.io/yaml over go-yaml v2)", () => {
   it('every hostile string arrives intact, as a list item, a value and a key', async () => {
     const hostile = Object.fromEntries(HOSTILE_STRINGS.map((s) => [s, s]));

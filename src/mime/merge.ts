@@ -9,13 +9,15 @@
 // as ours but holds more is refused, so a user's part is neither dropped nor run beside ours. The
 // result is plain 7-bit text like everything we write (archive.ts): a part of the user's that can
 // only travel base64-encoded is refused, not re-encoded. A NodeConfig part of the user's that nodeadm
-// cannot decode is refused too: nodeadm would then use none of the user data (nodeconfig-part.ts).
+// cannot decode, or a part whose Content-Type nodeadm cannot read, is refused too: nodeadm would then
+// use none of the user data (nodeconfig-part.ts, media-type.ts).
 import { gunzipSync } from 'node:zlib';
 import { scriptOrigin } from '../artifacts/node-script.js';
 import { nodeConfigOrigin } from '../artifacts/user-data.js';
 import { criKeys, staleCriKeys } from '../containerd-cri-keys.js';
 import { UsageError } from '../errors.js';
 import { CONTENT_TYPES, buildMime, isPlainText, parseMime, type Part } from './archive.js';
+import { parseMediaType } from './media-type.js';
 import { decodeNodeConfigPart, type NodeConfigView } from './nodeconfig-part.js';
 import { selfExtractingPayload } from './self-extracting.js';
 
@@ -110,6 +112,18 @@ function hasClusterBlock(doc: NodeConfigView | undefined): boolean {
   return Boolean(cluster?.name && cluster.apiServerEndpoint);
 }
 
+/** Refused where nodeadm cannot read a kept part's Content-Type: it would then stop reading the user data (media-type.ts). */
+function checkMediaTypes(kept: readonly Part[], numbers: readonly number[]): void {
+  kept.forEach((part, i) => {
+    const media = part.contentType === '' ? undefined : parseMediaType(part.contentType); // nodeadm skips an empty one
+    if (media && 'error' in media) {
+      throw new UsageError(
+        `the launch template's current user data: part ${numbers[i]} has the Content-Type ${JSON.stringify(part.contentType)}, which nodeadm cannot read (${media.error}). nodeadm then uses none of the user data, ours and the cluster block included, so nodes would not join; fix that header first`,
+      );
+    }
+  });
+}
+
 /** The kept parts as nodeadm decodes them (undefined: not a NodeConfig); refused where nodeadm cannot decode one. */
 function decodedNodeConfigs(kept: readonly Part[], numbers: readonly number[]): (NodeConfigView | undefined)[] {
   return kept.map((part, i) => {
@@ -136,6 +150,7 @@ export function mergeUserData(existing: Buffer | undefined, oursMime: string): M
   const numbers = origins.flatMap((o, i) => (o === 'ours' ? [] : [i + 1]));
   const kept = numbers.map((n) => writable(theirs[n - 1]!, n));
   if (kept.length === 0) return { mime: oursMime, kept: 0, replaced: theirs.length, keptClusterBlock: false };
+  checkMediaTypes(kept, numbers);
   const docs = decodedNodeConfigs(kept, numbers);
   const staleCri = staleCriOf(docs, numbers);
   const gate = fastImagePullOn(docs);

@@ -18,6 +18,7 @@ import { gunzipSync } from 'node:zlib';
 import { isAlias, isMap, isSeq, parse, parseAllDocuments, Scalar, visit, type Document, type ScalarTag, type Tags, type YAMLError, type YAMLMap } from 'yaml';
 import { NODECONFIG_CRD } from '../package/locations.js';
 import { CONTENT_TYPES, type Part } from './archive.js';
+import { GO_SPACE, parseMediaType } from './media-type.js';
 
 export interface NodeConfigView {
   spec?: { cluster?: { name?: unknown; apiServerEndpoint?: unknown }; containerd?: { config?: unknown }; featureGates?: Record<string, unknown> };
@@ -180,9 +181,12 @@ function typeMetaField(doc: Record<string, unknown>, name: string): { value: unk
   return values.size > 1 ? undefined : { value: [...values][0] ?? null };
 }
 
+const JSON_START = new RegExp(`^[${GO_SPACE}]*\\{`);
+
 /** A part as nodeadm decodes it when its media type is NodeConfig's (parameters and letter case aside); undefined when it is not one, or when unsure. */
 export function decodeNodeConfigPart(part: Part): DecodedPart | undefined {
-  if (part.contentType.split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPES.nodeConfig) return undefined;
+  const media = parseMediaType(part.contentType);
+  if (!('type' in media) || media.type !== CONTENT_TYPES.nodeConfig) return undefined;
   let bytes = isBase64(part.body) ? Buffer.from(part.body.replace(/[\r\n]/g, ''), 'base64') : Buffer.from(part.body);
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
@@ -194,7 +198,7 @@ export function decodeNodeConfigPart(part: Part): DecodedPart | undefined {
   const text = bytes.toString('utf8');
   let doc: unknown;
   // JSON when it starts with '{' after unicode.IsSpace characters (k8s.io/apimachinery util/yaml IsJSONBuffer).
-  if (/^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\{/.test(text)) {
+  if (JSON_START.test(text)) {
     try {
       doc = JSON.parse(text);
     } catch (err) {
