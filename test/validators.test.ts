@@ -480,7 +480,7 @@ describe("a user's NodeConfig part that nodeadm cannot decode (nodeadm then igno
   }, 240_000);
 });
 
-describe("a user's part whose Content-Type nodeadm cannot read (nodeadm then ignores all of the user data)", () => {
+describe("a user's part whose Content-Type or header line nodeadm cannot read (nodeadm then ignores all of the user data)", () => {
   // Each is the Content-Type of one shell part of the user's; nodeadm reads every part's (Go's mime.ParseMediaType).
   const READ = [
     'text/x-shellscript', 'text/x-shellscript; charset="us-ascii"', 'text/x-shellscript;charset=us-ascii', 'TEXT/X-SHELLSCRIPT; CHARSET=US-ASCII',
@@ -516,6 +516,32 @@ describe("a user's part whose Content-Type nodeadm cannot read (nodeadm then ign
     const expected = Object.fromEntries([...READ.map((t) => [t, true]), ...REFUSED.map((t) => [t, false])].map(([t, ok]) => [t, { merge: ok, nodeadm: ok }]));
     expect(verdicts).toEqual(expected);
   }, 120_000);
+
+  it('refuses exactly the header names nodeadm (nodeadm-render) or cloud-init cannot read', async () => {
+    const { plan, dropIns } = nodeInputs('default');
+    const ours = render(undefined, 'default').artifacts.find((a) => a.path === 'user-data.mime')!.content;
+    // Names our parser keeps (a line with no colon it drops, so nodeadm never sees it): [nodeadm reads it, cloud-init reads it].
+    const names: Record<string, [boolean, boolean]> = {
+      'Merge-Type': [true, true], 'X-Ok': [true, true], "x!#$%&'*+-.^_`|~9": [true, true], 'X Bad': [true, false],
+      ...Object.fromEntries(['X@Bad', 'X(1)', 'X/Y', 'X"Y', 'X[1]', 'X{1}', 'X?', 'X=1', 'X,Y', 'X;Y', 'X\\Y'].map((n) => [n, [false, true]])),
+    };
+    const verdicts: Record<string, { merge: boolean; nodeadm: boolean; cloudInit: boolean }> = {};
+    for (const name of Object.keys(names)) {
+      const part = { contentType: 'text/x-shellscript', headers: [[name, 'v']] as [string, string][], body: '#!/bin/bash\necho mine\n' };
+      const theirs = `MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="//"\n\n--//\nContent-Type: ${part.contentType}\n${name}: v\n\n${part.body}--//--\n`;
+      let merge = true;
+      try {
+        mergeUserData(Buffer.from(theirs), ours);
+      } catch (err) {
+        if (!(err instanceof UsageError) || !/ has the header line .*, (which nodeadm cannot read \(malformed MIME header line\)|whose name holds a space: cloud-init)/.test(err.message)) throw err;
+        merge = false;
+      }
+      const r = await nodeadmRender({ userData: appendMimePart(theirs, 'application/node.eks.aws', EKS_NODECONFIG), dropIns, versionLine: VERSION_LINES['2'][0]!.text, kubernetesVersion: plan.kubernetesVersion, strict: false });
+      const read = (await cloudInitParts(theirs)).parts[0]!.payload.startsWith('#!/bin/bash');
+      verdicts[name] = { merge, nodeadm: r.code === 0 && r.nodeConfig?.spec?.cluster?.name === 'eks-appended', cloudInit: read };
+    }
+    expect(verdicts).toEqual(Object.fromEntries(Object.entries(names).map(([n, [nodeadm, cloudInit]]) => [n, { merge: nodeadm && cloudInit, nodeadm, cloudInit }])));
+  }, 60_000);
 
   it("names the part, what nodeadm says and the fix", () => {
     const ours = render(undefined, 'default').artifacts.find((a) => a.path === 'user-data.mime')!.content;

@@ -9,7 +9,7 @@
 // as ours but holds more is refused, so a user's part is neither dropped nor run beside ours. The
 // result is plain 7-bit text like everything we write (archive.ts): a part of the user's that can
 // only travel base64-encoded is refused, not re-encoded. A NodeConfig part of the user's that nodeadm
-// cannot decode, or a part whose Content-Type nodeadm cannot read, is refused too: nodeadm would then
+// cannot decode, or a part whose header lines nodeadm cannot read, is refused too: nodeadm would then
 // use none of the user data (nodeconfig-part.ts, media-type.ts).
 import { gunzipSync } from 'node:zlib';
 import { scriptOrigin } from '../artifacts/node-script.js';
@@ -112,15 +112,26 @@ function hasClusterBlock(doc: NodeConfigView | undefined): boolean {
   return Boolean(cluster?.name && cluster.apiServerEndpoint);
 }
 
-/** Refused where nodeadm cannot read a kept part's Content-Type: it would then stop reading the user data (media-type.ts). */
-function checkMediaTypes(kept: readonly Part[], numbers: readonly number[]): void {
+// nodeadm reads each part's header lines with Go's textproto, which takes a name of RFC 7230 token
+// characters and spaces only (net/textproto reader.go, canonicalMIMEHeaderKey), and its Content-Type
+// with mime.ParseMediaType (media-type.ts); at the first it cannot read, it stops reading the user data.
+// cloud-init (Python's email feedparser) takes a line whose name holds a space for the body's start.
+const TOKEN_OR_SPACE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z ]+$/;
+const NODEADM_STOPS = 'nodeadm then uses none of the user data, ours and the cluster block included, so nodes would not join';
+
+/** Refused where nodeadm or cloud-init cannot read a kept part's header lines as written. */
+function checkHeaders(kept: readonly Part[], numbers: readonly number[]): void {
   kept.forEach((part, i) => {
-    const media = part.contentType === '' ? undefined : parseMediaType(part.contentType); // nodeadm skips an empty one
-    if (media && 'error' in media) {
-      throw new UsageError(
-        `the launch template's current user data: part ${numbers[i]} has the Content-Type ${JSON.stringify(part.contentType)}, which nodeadm cannot read (${media.error}). nodeadm then uses none of the user data, ours and the cluster block included, so nodes would not join; fix that header first`,
-      );
+    const refuse = (what: string, why: string) => {
+      throw new UsageError(`the launch template's current user data: part ${numbers[i]} has ${what}, ${why}; fix that header first`);
+    };
+    for (const [name, value] of part.headers ?? []) {
+      const line = JSON.stringify(`${name}: ${value}`);
+      if (!TOKEN_OR_SPACE.test(name)) refuse(`the header line ${line}`, `which nodeadm cannot read (malformed MIME header line). ${NODEADM_STOPS}`);
+      if (name.includes(' ')) refuse(`the header line ${line}`, "whose name holds a space: cloud-init reads that line as the start of the part's body, so the part would not run as written");
     }
+    const media = part.contentType === '' ? undefined : parseMediaType(part.contentType); // nodeadm skips an empty one
+    if (media && 'error' in media) refuse(`the Content-Type ${JSON.stringify(part.contentType)}`, `which nodeadm cannot read (${media.error}). ${NODEADM_STOPS}`);
   });
 }
 
@@ -150,7 +161,7 @@ export function mergeUserData(existing: Buffer | undefined, oursMime: string): M
   const numbers = origins.flatMap((o, i) => (o === 'ours' ? [] : [i + 1]));
   const kept = numbers.map((n) => writable(theirs[n - 1]!, n));
   if (kept.length === 0) return { mime: oursMime, kept: 0, replaced: theirs.length, keptClusterBlock: false };
-  checkMediaTypes(kept, numbers);
+  checkHeaders(kept, numbers);
   const docs = decodedNodeConfigs(kept, numbers);
   const staleCri = staleCriOf(docs, numbers);
   const gate = fastImagePullOn(docs);
