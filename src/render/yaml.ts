@@ -3,8 +3,8 @@
 // 0o17), so a string that a 1.1 or a 1.2 reader could take for anything else is quoted.
 // Our documents are plain data (maps, lists, strings, numbers, booleans) in a fixed block style, so
 // this is a few rules rather than a YAML library: the yaml package cost about a tenth of every
-// `render` to load and run (issue 11). Tests parse what it writes with the yaml package, as 1.1 and
-// as 1.2, and with the real nodeadm (test/unit/yaml.test.ts).
+// `render` to load and run (issue 11). Tests read what it writes with the yaml package, as 1.1 and
+// as 1.2 (test/unit/yaml.test.ts), and with the real nodeadm (test/validators.test.ts).
 import { InternalError } from '../errors.js';
 
 const INDENT = '  ';
