@@ -99,6 +99,17 @@ function unsureYamlError(err: YAMLError, text: string, flows: readonly [number, 
   return lenient && text.slice(at).trim() !== '';
 }
 
+/**
+ * go-yaml v2 (a port of libyaml) reads %YAML 1.1 only ("found incompatible YAML document") and no
+ * directive but %YAML and %TAG ("found unknown directive name"); the yaml package reads 1.2 too, and
+ * warns (BAD_DIRECTIVE) at the others.
+ */
+function directiveProblem(doc: Document): string | undefined {
+  if (doc.warnings.some((w) => w.code === 'BAD_DIRECTIVE')) return 'its YAML has a directive go-yaml does not read (it reads %YAML 1.1 and %TAG)';
+  const { explicit, version } = doc.directives?.yaml ?? {};
+  return explicit && version !== '1.1' ? `its YAML says %YAML ${version}, and go-yaml reads YAML 1.1 only` : undefined;
+}
+
 /** The source ranges of a document's flow collections. */
 function flowRanges(doc: Document): [number, number][] {
   const ranges: [number, number][] = [];
@@ -209,6 +220,8 @@ export function decodeNodeConfigPart(part: Part): DecodedPart | undefined {
     const errors = first?.errors ?? [];
     if (first && errors.some((e) => unsureYamlError(e, text, flowRanges(first)))) return undefined;
     if (errors.length > 0) return { problem: `its YAML does not parse: ${errors[0]!.message.split('\n')[0]!.replace(/:$/, '')}` };
+    const directive = first && directiveProblem(first);
+    if (directive) return { problem: directive };
     try {
       doc = first ? first.toJS() : null;
     } catch (err) {
