@@ -314,6 +314,9 @@ describe("a user's NodeConfig part that nodeadm cannot decode (nodeadm then igno
     'broken second document': `${spec('  cluster:\n    name: a\n')}---\nx: [\n`,
     'an empty first document, then the NodeConfig': `---\n---\n${spec('  cluster:\n    name: a\n')}`,
     '%YAML 1.1 directive': `%YAML 1.1\n---\n${spec('  cluster:\n    name: a\n')}`,
+    'an alias to no anchor': spec('  cluster:\n    name: *nope\n'),
+    'an alias before its anchor': `${H}x: *c\nspec: &c {}\n`,
+    'an alias after its anchor': `${H}x: &c a\nspec: {cluster: {name: *c}}\n`,
     // go-yaml reads %YAML 1.1 and %TAG only.
     '%YAML 1.2 directive': `%YAML 1.2\n---\n${spec('  cluster: {name: a}\n')}`,
     '%YAML 1.0 directive': `%YAML 1.0\n---\n${spec('  cluster: {name: a}\n')}`,
@@ -431,7 +434,6 @@ describe("a user's NodeConfig part that nodeadm cannot decode (nodeadm then igno
     'a comment line indented with a tab': `${H}spec:\n\t# c\n  cluster: {name: a}\n`,
     'a blank line holding a tab': `${H}spec:\n  cluster:\n\t\n    name: a\n`,
     'a tab-only line at the end': `${spec('  cluster:\n    name: a\n')}\t\n`,
-    'an alias to no anchor': spec('  cluster:\n    name: *nope\n'),
     'metadata.name a number (ObjectMeta: the CRD does not list its fields)': `${H}metadata: {name: 1}\n`,
     'kind twice, in two letter cases': 'apiVersion: node.eks.aws/v1alpha1\nkind: X\nKind: NodeConfig\n',
     // An error inside a flow collection ([...], {...}): the yaml package's flow grammar differs from
@@ -444,7 +446,6 @@ describe("a user's NodeConfig part that nodeadm cannot decode (nodeadm then igno
     'a comment line indented with a tab',
     'a blank line holding a tab',
     'a tab-only line at the end',
-    'an alias to no anchor',
     'metadata.name a number (ObjectMeta: the CRD does not list its fields)',
     'kind twice, in two letter cases',
     'flow list unterminated inside a flow map',

@@ -226,6 +226,9 @@ export function decodeNodeConfigPart(part: Part): DecodedPart | undefined {
       doc = first ? first.toJS() : null;
     } catch (err) {
       if (err instanceof MergeSourceError) return { problem: 'a << (merge) key has a value other than a map or a list of maps' };
+      // go-yaml too reads an anchor only before its aliases ("unknown anchor ... referenced").
+      const alias = err instanceof ReferenceError && /^Unresolved alias .*: (.*)$/.exec(err.message)?.[1];
+      if (alias) return { problem: `its YAML has an alias, *${alias}, with no anchor &${alias} before it` };
       return undefined;
     }
     const inf = nonFinite(doc, '');
