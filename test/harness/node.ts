@@ -16,7 +16,6 @@ import {
   sleep,
   spawnDetached,
   unmountAll,
-  waitFor,
 } from './host.js';
 import { log, seconds } from './log.js';
 import { REPO, RUN_DIR, ensureHarness, type HarnessPaths } from './setup.js';

@@ -11,7 +11,6 @@
  *       depth. Returns tsc's error lines; empty = no unknown field.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, run } from './exec.js';
 
