@@ -381,6 +381,8 @@ Examples:
           }
           const input = ci.parseInput({ refs, ...(fromPods ? { fromPods } : {}), ...(opts.platform !== undefined ? { platforms: opts.platform.split(',') } : {}) }, p);
           if ('problems' in input) throw new ProfileError(input.problems);
+          const proxyNote = ci.useProxyFromEnv(process.env, process.getBuiltinModule('node:http'));
+          if (proxyNote) io.stderr(`note: ${proxyNote}\n`);
           const outcome = await ci.checkImages(input, p);
           io.stdout(opts.json ? `${JSON.stringify(ci.toJson(outcome), null, 2)}\n` : ci.formatTable(outcome));
           if (!ci.allReady(outcome)) throw new NotReadyError('not every image is ready (see above)');

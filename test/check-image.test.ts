@@ -17,6 +17,7 @@ import { tracedModules } from './support/imports.js';
 import { writeOciLayout, type BuiltImage, type PlatformSpec } from './support/oci-image.js';
 import { freePort, pushLayout, startRegistry, type Registry } from './support/registry.js';
 import { upstreamBin } from './support/upstream.js';
+import { startForwardProxy } from './standins/forward-proxy.js';
 import { startProxy } from './standins/registry-proxy.js';
 import { startTokenServer, type TokenServer } from './standins/registry-token.js';
 
@@ -25,10 +26,14 @@ const work = mkdtempSync(join(tmpdir(), 'check-image-'));
 const emptyDockerConfig = join(work, 'docker-empty');
 mkdirSync(emptyDockerConfig);
 
-/** The built CLI, with its own docker config dir (never the machine's). */
+// The machine's proxy settings must not reach the loopback registry (the proxy test sets its own).
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'NODE_USE_ENV_PROXY'];
+const machineEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !PROXY_VARIABLES.includes(k)));
+
+/** The built CLI, with its own docker config dir (never the machine's) and no proxy unless opts.env names one. */
 function cli(args: string[], opts: { dockerConfig?: string; input?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): Promise<RunResult> {
   return run(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'check-image', ...args], {
-    env: { ...process.env, DOCKER_CONFIG: opts.dockerConfig ?? emptyDockerConfig, ...opts.env },
+    env: { ...machineEnv, DOCKER_CONFIG: opts.dockerConfig ?? emptyDockerConfig, ...opts.env },
     timeoutMs: 120_000,
     ...(opts.input !== undefined ? { input: opts.input } : {}),
   });
@@ -319,6 +324,28 @@ describe('check-image against a real registry', () => {
       const res = await cli([`${proxy.host}/app/both:1`]);
       expect(res.code).toBe(1);
       expect(res.stdout).toContain(`${proxy.host}/app/both:1: rate-limited: ${proxy.host} answered 429 (Retry-After: 30 s)\n`);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  // The registry here is plain http, so HTTP_PROXY is the variable that applies (HTTPS_PROXY is for https:// registries).
+  it('HTTP_PROXY (either letter case): every registry request goes through the proxy, as docker and curl send it; NO_PROXY exempts a host', async () => {
+    const proxy = await startForwardProxy();
+    try {
+      const direct = await cli([`${registry.host}/app/both:1`, '--json']);
+      for (const name of ['HTTP_PROXY', 'http_proxy']) {
+        proxy.tunnels.length = 0;
+        const via = await cli([`${registry.host}/app/both:1`, '--json'], { env: { [name]: proxy.url } });
+        expect(via.code, via.stderr).toBe(0);
+        expect(JSON.parse(via.stdout)).toEqual(JSON.parse(direct.stdout));
+        expect(proxy.tunnels.length).toBeGreaterThan(0);
+        expect(new Set(proxy.tunnels)).toEqual(new Set([registry.host]));
+      }
+      proxy.tunnels.length = 0;
+      const exempt = await cli([`${registry.host}/app/both:1`], { env: { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' } });
+      expect(exempt.code, exempt.stderr).toBe(0);
+      expect(proxy.tunnels).toEqual([]);
     } finally {
       await proxy.stop();
     }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseMime } from '../src/index.js';
 import { buildCli, CLI, run } from './support/exec.js';
+import { startForwardProxy } from './standins/forward-proxy.js';
 
 interface Recorded {
   method: string;
@@ -78,8 +79,9 @@ beforeEach(() => {
   script = {};
 });
 
-function cli(args: string[], cwd: string) {
+function cli(args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}) {
   const env: NodeJS.ProcessEnv = {
+    ...extraEnv,
     PATH: process.env.PATH,
     HOME: cwd,
     AWS_EC2_METADATA_DISABLED: 'true',
@@ -178,6 +180,30 @@ describe('launch-template through the real SDK against a stand-in EC2 endpoint',
     expect(String(parts.at(-1)!.body)).toContain('apiServerEndpoint: https://EKSSTANDIN.gr7.us-west-2.eks.amazonaws.com');
     expect(String(parts.at(-1)!.body)).toContain('cidr: 172.20.0.0/16');
     expect(requests[4]!.params.get('SetDefaultVersion')).toBe('6'); // EC2's query name for DefaultVersion
+  });
+
+  it('HTTP_PROXY: every SDK request goes through the proxy, as the AWS CLI sends it; NO_PROXY exempts the endpoint', async () => {
+    const proxy = await startForwardProxy();
+    try {
+      const cwd = setup();
+      const notFound = () => fail(400, 'InvalidLaunchTemplateName.NotFoundException', 'At least one of the launch templates specified in the request does not exist.');
+      const created = () => ok('CreateLaunchTemplate', '<launchTemplate><launchTemplateId>lt-0standin0000009</launchTemplateId><launchTemplateName>via-proxy</launchTemplateName><defaultVersionNumber>1</defaultVersionNumber><latestVersionNumber>1</latestVersionNumber></launchTemplate>');
+      script = { DescribeLaunchTemplates: [notFound()], CreateLaunchTemplate: [created()] };
+      const res = await cli(['launch-template', '--name', 'via-proxy', '-c', 'soci.yaml', '--region', 'us-west-2'], cwd, { HTTP_PROXY: proxy.url });
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      expect(requests.map((r) => r.params.get('Action'))).toEqual(['DescribeLaunchTemplates', 'CreateLaunchTemplate']);
+      expect(proxy.requests).toEqual([`POST ${endpoint}/`, `POST ${endpoint}/`]);
+      requests.length = 0;
+      proxy.requests.length = 0;
+      script = { DescribeLaunchTemplates: [notFound()], CreateLaunchTemplate: [created()] };
+      const exempt = await cli(['launch-template', '--name', 'via-proxy', '-c', 'soci.yaml', '--region', 'us-west-2'], cwd, { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
+      expect(exempt.code, exempt.stderr).toBe(0);
+      expect(requests).toHaveLength(2);
+      expect(proxy.requests).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('an AWS error is one line on stderr with exit code 1', async () => {

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { call } from '../aws/errors.js';
+import { clientConfig, type ClientConfig } from '../aws/config.js';
 import { REGION } from '../aws/names.js';
 
 export type Credential = { username: string; password: string } | { identityToken: string };
@@ -149,7 +150,7 @@ export async function credentialsFor(registry: string, deps: AuthDeps = {}): Pro
 // resolve it, and it is imported only here, only for ECR hosts.
 const ECR_SDK = '@aws-sdk/client-ecr';
 interface EcrSdk {
-  ECRClient: new (cfg: { region: string }) => { send(cmd: unknown): Promise<{ authorizationData?: { authorizationToken?: string }[] }> };
+  ECRClient: new (cfg: ClientConfig) => { send(cmd: unknown): Promise<{ authorizationData?: { authorizationToken?: string }[] }> };
   GetAuthorizationTokenCommand: new (input: Record<string, never>) => unknown;
 }
 
@@ -161,7 +162,7 @@ export const sdkEcrTokens: EcrTokenProvider = {
     } catch {
       throw new Error(`${ECR_SDK} is not installed (npm ci installs it; or log in with docker-credential-ecr-login)`);
     }
-    const out = await call('ecr:GetAuthorizationToken', `registry ${registryId} in ${region}`, () => new sdk.ECRClient({ region }).send(new sdk.GetAuthorizationTokenCommand({})));
+    const out = await call('ecr:GetAuthorizationToken', `registry ${registryId} in ${region}`, () => new sdk.ECRClient(clientConfig(region)).send(new sdk.GetAuthorizationTokenCommand({})));
     const token = out.authorizationData?.[0]?.authorizationToken;
     if (!token) throw new Error('GetAuthorizationToken returned no token');
     // The token is base64 of "AWS:<password>", used as basic auth (ECR's documented docker login).

@@ -12,6 +12,7 @@ import type { CheckOutcome, Unparsable } from './report.js';
 
 export { allReady, formatTable, toJson } from './report.js';
 export { imagesFromPods, type PodImage } from './pods.js';
+export { useProxyFromEnv } from './proxy.js';
 
 export interface CheckInput {
   /** the user's own references (REF...) */

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { imagesFromPods } from '../../src/check-image/pods.js';
 import { parseInput } from '../../src/check-image/index.js';
+import { useProxyFromEnv } from '../../src/check-image/proxy.js';
 import { parsePlatform, parseReference, platformMatches } from '../../src/check-image/reference.js';
 import { networkReason, nextLink, parseChallenge, plainHttp, referrersFrom } from '../../src/check-image/registry.js';
 import { formatTable, toJson, verdict, type CheckOutcome } from '../../src/check-image/report.js';
@@ -188,5 +189,27 @@ describe('check-image report', () => {
     expect(Object.keys(c!)).toEqual(Object.keys(a!));
     expect(b).toMatchObject({ manifestDigest: null, via: null, coverage: null });
     expect(c!.coverage).toEqual({ layers: 1, indexedLayers: 1, bytes: 1, indexedBytes: 1, largestUnindexed: null });
+  });
+});
+
+describe('useProxyFromEnv: fetch goes through the proxy the environment names', () => {
+  const calls: NodeJS.ProcessEnv[] = [];
+  const node24 = { setGlobalProxyFromEnv: (env?: NodeJS.ProcessEnv) => calls.push(env ?? {}) };
+
+  it('switches Node 24 on (which reads NO_PROXY itself), and names on Node 22 what to set at start', () => {
+    const env = { HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: '.internal' };
+    expect(useProxyFromEnv(env, node24)).toBeUndefined();
+    expect(calls).toEqual([env]);
+    expect(useProxyFromEnv({ http_proxy: 'http://proxy:3128' }, {})).toBe(
+      `http_proxy is set, but Node ${process.version} sends requests through it only when started with NODE_USE_ENV_PROXY=1 (Node 24 needs nothing): run NODE_USE_ENV_PROXY=1 soci-installer check-image ...`,
+    );
+  });
+
+  it('does nothing without a proxy variable, or where Node already uses them (NODE_USE_ENV_PROXY=1)', () => {
+    calls.length = 0;
+    expect(useProxyFromEnv({ NO_PROXY: 'x' }, node24)).toBeUndefined();
+    expect(useProxyFromEnv({ HTTP_PROXY: 'http://p:1', NODE_USE_ENV_PROXY: '1' }, node24)).toBeUndefined();
+    expect(useProxyFromEnv({ HTTP_PROXY: 'http://p:1', NODE_USE_ENV_PROXY: '1' }, {})).toBeUndefined();
+    expect(calls).toEqual([]);
   });
 });
