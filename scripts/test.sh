@@ -21,13 +21,14 @@ step "test node"
 bash scripts/setup-harness.sh
 step "build"
 npm run --silent build
-# Everything on Node 24. On Node 22 what runs on Node itself: the in-process tier and the CLI (the
-# booted node and the real tools are the same programs whichever Node drives them).
+# Everything on Node 24. On Node 22 what runs on Node itself: the in-process tier, the CLI, and the AWS
+# SDK against the EC2 stand-in (the booted node and the real tools are the same programs whichever Node
+# drives them).
 step "all tests on Node 24"
 PATH="$PWD/.cache/node/24/bin:$PATH" node --version
 PATH="$PWD/.cache/node/24/bin:$PATH" npx vitest run
 step "in-process tests and the CLI on Node 22"
 PATH="$PWD/.cache/node/22/bin:$PATH" node --version
 PATH="$PWD/.cache/node/22/bin:$PATH" npx vitest run -c vitest.fast.config.ts
-PATH="$PWD/.cache/node/22/bin:$PATH" npx vitest run test/cli.test.ts
+PATH="$PWD/.cache/node/22/bin:$PATH" npx vitest run test/cli.test.ts test/launch-template-standin.test.ts
 step "done"

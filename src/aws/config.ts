@@ -29,8 +29,9 @@ export const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'htt
 
 /**
  * The SDK sends through agents of its own, which use no proxy (the AWS CLI honours HTTPS_PROXY). Where
- * one is set, ours: Node 24's agents read HTTPS_PROXY, HTTP_PROXY and NO_PROXY from `proxyEnv`; Node 22
- * ignores the option (and sends direct). keepAlive and maxSockets as the SDK's own agents have them.
+ * one is set, ours: Node's agents read HTTPS_PROXY, HTTP_PROXY and NO_PROXY from `proxyEnv` (Node 24,
+ * and 22.23 as tested; an older Node ignores the option and sends direct). keepAlive and maxSockets as
+ * the SDK's own agents have them.
  */
 function proxyHandler(env: NodeJS.ProcessEnv): Pick<ClientConfig, 'requestHandler'> {
   if (!PROXY_VARIABLES.some((name) => env[name])) return {};
