@@ -565,6 +565,22 @@ describe("our YAML writer, read by nodeadm's Go reader (sigs.k8s.io/yaml over go
     expect(r.nodeConfig.spec.kubelet.flags).toEqual(HOSTILE_STRINGS);
     expect(r.nodeConfig.spec.kubelet.config.hostile).toEqual(hostile);
   });
+
+  it("every string of up to 4 number characters arrives intact (Go's reader takes more for numbers than YAML does)", async () => {
+    const chars = ['0', '1', '7', '+', '-', '.', '_', 'e', 'E', 'x', 'X', 'o', 'O', 'b', 'B', 'a', ':'];
+    const strings: string[] = [];
+    for (let n = 1, last = ['']; n <= 4; n++) strings.push(...(last = last.flatMap((p) => chars.map((c) => p + c))));
+    const misread: string[] = [];
+    for (let i = 0; i < strings.length; i += 30_000) {
+      const config = Object.fromEntries(strings.slice(i, i + 30_000).map((s) => [`k${s}`, s]));
+      const doc = { apiVersion: 'node.eks.aws/v1alpha1', kind: 'NodeConfig', spec: { ...parseYaml(EKS_NODECONFIG).spec, kubelet: { config } } };
+      const r = await nodeadmRender({ userData: yamlText(doc), versionLine: VERSION_LINES['2'][0]!.text });
+      expect(r.code, r.stderr).toBe(0);
+      for (const [k, s] of Object.entries(config)) if (r.nodeConfig.spec.kubelet.config[k] !== s) misread.push(s);
+    }
+    expect(strings.length).toBe(88_740);
+    expect(misread).toEqual([]);
+  });
 });
 
 describe('managed node groups: EKS appends its NodeConfig after ours', () => {
