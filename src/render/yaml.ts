@@ -27,8 +27,18 @@ function block(value: Map | unknown[], indent: string): string {
   if (Array.isArray(value)) return value.map((item) => `${indent}-${after(item, `${indent}${INDENT}`, true)}`).join('');
   return Object.entries(value)
     .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${indent}${scalar(k)}:${after(v, `${indent}${INDENT}`, false)}`)
+    .map(([k, v]) => `${indent}${key(k, indent)}:${after(v, `${indent}${INDENT}`, false)}`)
     .join('');
+}
+
+/**
+ * A key as written, ending where its ':' goes. An implicit key may not run over 1024 characters (YAML
+ * 1.2.2 7.4.2; go-yaml and the yaml package refuse the line), so a longer one is an explicit `? ` key,
+ * its ':' on the next line. Bytes are counted, more than characters.
+ */
+function key(k: string, indent: string): string {
+  const text = scalar(k);
+  return Buffer.byteLength(text) < 1000 ? text : `? ${text}\n${indent}`;
 }
 
 /**

@@ -13,4 +13,6 @@ export const HOSTILE_STRINGS = [
   ...['0X1F', '0B1', '0O17', '-0o17', '+0o7', '+_1', '-_7', '0_x1F', '1e3_1', '0e_1', '1e_3', '0o1_7', '0b-1', '0b+1', '1_e3', '1._5', '0_8'],
   // A literal block whose first line starts with a tab: go-yaml takes it for indentation ('found a tab character').
   ...['\ta\nb', '\n\ta\n', '\n\t<<\u200bnan #\n', '\t\n x\n'],
+  // Longer than the 1024 characters YAML lets an implicit key span (as keys: go-yaml and the yaml package refuse the line).
+  ...['k'.repeat(1030), `${'"'.repeat(300)}é${'\n'.repeat(300)}`],
 ];
