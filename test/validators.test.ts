@@ -525,6 +525,8 @@ describe("a user's part whose Content-Type or header line nodeadm cannot read (n
     // Names our parser keeps (a line with no colon it drops, so nodeadm never sees it): [nodeadm reads it, cloud-init reads it].
     const names: Record<string, [boolean, boolean]> = {
       'Merge-Type': [true, true], 'X-Ok': [true, true], "x!#$%&'*+-.^_`|~9": [true, true], 'X Bad': [true, false],
+      // A space or tab before the colon: Go's textproto keeps it in the name (so this is no Content-Type to nodeadm), Python's email reads no header.
+      'Content-Type ': [true, false], 'Content-Type\t': [false, false], 'X-Ok ': [true, false],
       ...Object.fromEntries(['X@Bad', 'X(1)', 'X/Y', 'X"Y', 'X[1]', 'X{1}', 'X?', 'X=1', 'X,Y', 'X;Y', 'X\\Y'].map((n) => [n, [false, true]])),
     };
     const verdicts: Record<string, { merge: boolean; nodeadm: boolean; cloudInit: boolean }> = {};
