@@ -501,6 +501,8 @@ describe("a user's part whose Content-Type or header line nodeadm cannot read (n
     'text/x-shellscript; a=1; a=2', 'text/x-shellscript; a="1"; a="1 "', 'text/x-shellscript; a="x', 'text/x-shellscript; a="\\"', 'text/x-shellscript; a=x y', 'text/x-shellscript charset=x',
     'text /x-shellscript', 'text/', '/x-shellscript', 'text/x-shellscript/x', 'text/x@shell', 'text/x-shellscript; a=[1]', 'text/x-shellscript, text/plain',
     'text/x-shellscript; a=b;c', '; a=b', 'text/x-shellscript;; a=b', 'text/x-shellscript; a=b; ;', 'text/x-shellscript; a="b"c', '"text/x-shellscript"',
+    // A control character but the tab, anywhere in the value: Go's textproto refuses the line (malformed MIME header line).
+    'text/x-shellscript;\v a=b', 'text/x-shellscript;\ra=b', 'text/x-shellscript; a="\x01"', 'text/x-shellscript; a="\x7f"', 'text/x-shellscript; a="x\x00"',
   ];
 
   it('the launch-template merge refuses exactly the Content-Types for which nodeadm (nodeadm-render) uses none of the user data', async () => {
@@ -513,7 +515,7 @@ describe("a user's part whose Content-Type or header line nodeadm cannot read (n
       try {
         mergeUserData(Buffer.from(buildMime([part])), ours);
       } catch (err) {
-        if (!(err instanceof UsageError) || !/ has the Content-Type .*, which nodeadm cannot read \(mime: /.test(err.message)) throw err;
+        if (!(err instanceof UsageError) || !/ has the Content-Type .*, which nodeadm cannot read \((mime: |malformed MIME header line)/.test(err.message)) throw err;
         merge = false;
       }
       const r = await nodeadmRender({ userData: appendMimePart(buildMime([part, ...parseMime(ours)]), 'application/node.eks.aws', EKS_NODECONFIG), dropIns, versionLine: VERSION_LINES['2'][0]!.text, kubernetesVersion: plan.kubernetesVersion, strict: false });
@@ -529,6 +531,8 @@ describe("a user's part whose Content-Type or header line nodeadm cannot read (n
     // Names our parser keeps (a line with no colon it drops, so nodeadm never sees it): [nodeadm reads it, cloud-init reads it].
     const names: Record<string, [boolean, boolean]> = {
       'Merge-Type': [true, true], 'X-Ok': [true, true], "x!#$%&'*+-.^_`|~9": [true, true], 'X Bad': [true, false],
+      // A space or tab before the colon: Go's textproto keeps it in the name (so this is no Content-Type to nodeadm), Python's email reads no header.
+      'Content-Type ': [true, false], 'Content-Type\t': [false, false], 'X-Ok ': [true, false],
       ...Object.fromEntries(['X@Bad', 'X(1)', 'X/Y', 'X"Y', 'X[1]', 'X{1}', 'X?', 'X=1', 'X,Y', 'X;Y', 'X\\Y'].map((n) => [n, [false, true]])),
     };
     const verdicts: Record<string, { merge: boolean; nodeadm: boolean; cloudInit: boolean }> = {};
@@ -570,6 +574,22 @@ describe("our YAML writer, read by nodeadm's Go reader (sigs.k8s.io/yaml over go
     expect(r.code, r.stderr).toBe(0);
     expect(r.nodeConfig.spec.kubelet.flags).toEqual(HOSTILE_STRINGS);
     expect(r.nodeConfig.spec.kubelet.config.hostile).toEqual(hostile);
+  });
+
+  it("every string of up to 4 number characters arrives intact (Go's reader takes more for numbers than YAML does)", async () => {
+    const chars = ['0', '1', '7', '+', '-', '.', '_', 'e', 'E', 'x', 'X', 'o', 'O', 'b', 'B', 'a', ':'];
+    const strings: string[] = [];
+    for (let n = 1, last = ['']; n <= 4; n++) strings.push(...(last = last.flatMap((p) => chars.map((c) => p + c))));
+    const misread: string[] = [];
+    for (let i = 0; i < strings.length; i += 30_000) {
+      const config = Object.fromEntries(strings.slice(i, i + 30_000).map((s) => [`k${s}`, s]));
+      const doc = { apiVersion: 'node.eks.aws/v1alpha1', kind: 'NodeConfig', spec: { ...parseYaml(EKS_NODECONFIG).spec, kubelet: { config } } };
+      const r = await nodeadmRender({ userData: yamlText(doc), versionLine: VERSION_LINES['2'][0]!.text });
+      expect(r.code, r.stderr).toBe(0);
+      for (const [k, s] of Object.entries(config)) if (r.nodeConfig.spec.kubelet.config[k] !== s) misread.push(s);
+    }
+    expect(strings.length).toBe(88_740);
+    expect(misread).toEqual([]);
   });
 });
 

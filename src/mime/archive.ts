@@ -113,12 +113,16 @@ export function parseMime(text: string): Part[] {
 // The headers buildMime writes itself; the transfer encoding goes with the decoding.
 const WRITTEN_HEADERS = new Set(['content-type', 'content-transfer-encoding', 'mime-version']);
 
-/** A header block's lines, continuation lines unfolded, as [name, value]. */
+/**
+ * A header block's lines, continuation lines unfolded, as [name, value]. A space or tab before the
+ * colon stays in the name, as Go's textproto keeps it ("Content-Type :" is no Content-Type to nodeadm,
+ * and no header line at all to Python's email): merge.ts refuses such a name.
+ */
 function headerList(block: string): [string, string][] {
   const out: [string, string][] = [];
   for (const line of block.replace(/\n[ \t]+/g, ' ').split('\n')) {
     const i = line.indexOf(':');
-    if (i > 0) out.push([line.slice(0, i).trim(), line.slice(i + 1).trim()]);
+    if (i > 0) out.push([line.slice(0, i).trimStart(), line.slice(i + 1).trim()]);
   }
   return out;
 }

@@ -130,6 +130,9 @@ function checkHeaders(kept: readonly Part[], numbers: readonly number[]): void {
       if (!TOKEN_OR_SPACE.test(name)) refuse(`the header line ${line}`, `which nodeadm cannot read (malformed MIME header line). ${NODEADM_STOPS}`);
       if (name.includes(' ')) refuse(`the header line ${line}`, "whose name holds a space: cloud-init reads that line as the start of the part's body, so the part would not run as written");
     }
+    // textproto refuses a control character but the tab in any value (validHeaderValueByte); writable()
+    // refuses it in the other header lines already.
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(part.contentType)) refuse(`the Content-Type ${JSON.stringify(part.contentType)}`, `which nodeadm cannot read (malformed MIME header line: a control character). ${NODEADM_STOPS}`);
     const media = part.contentType === '' ? undefined : parseMediaType(part.contentType); // nodeadm skips an empty one
     if (media && 'error' in media) refuse(`the Content-Type ${JSON.stringify(part.contentType)}`, `which nodeadm cannot read (${media.error}). ${NODEADM_STOPS}`);
   });

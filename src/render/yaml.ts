@@ -1,6 +1,7 @@
 // The YAML writer for what we hand to kubectl, nodeadm, Karpenter and eksctl. Their readers are Go's
 // (go-yaml v2 through sigs.k8s.io/yaml: YAML 1.1 resolution, and Go's number syntax, which also takes
-// 0o17), so a string that a 1.1 or a 1.2 reader could take for anything else is quoted.
+// 0o17, 0X1F and 1e3_1), so a string that a 1.1, a 1.2 or that Go reader could take for anything
+// else is quoted.
 // Our documents are plain data (maps, lists, strings, numbers, booleans) in a fixed block style, so
 // this is a few rules rather than a YAML library: the yaml package cost about a tenth of every
 // `render` to load and run (issue 11). Tests read what it writes with the yaml package, as 1.1 and
@@ -26,8 +27,18 @@ function block(value: Map | unknown[], indent: string): string {
   if (Array.isArray(value)) return value.map((item) => `${indent}-${after(item, `${indent}${INDENT}`, true)}`).join('');
   return Object.entries(value)
     .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${indent}${scalar(k)}:${after(v, `${indent}${INDENT}`, false)}`)
+    .map(([k, v]) => `${indent}${key(k, indent)}:${after(v, `${indent}${INDENT}`, false)}`)
     .join('');
+}
+
+/**
+ * A key as written, ending where its ':' goes. An implicit key may not run over 1024 characters (YAML
+ * 1.2.2 7.4.2; go-yaml and the yaml package refuse the line), so a longer one is an explicit `? ` key,
+ * its ':' on the next line. Bytes are counted, more than characters.
+ */
+function key(k: string, indent: string): string {
+  const text = scalar(k);
+  return Buffer.byteLength(text) < 1000 ? text : `? ${text}\n${indent}`;
 }
 
 /**
@@ -89,11 +100,12 @@ function literalFits(s: string): boolean {
 }
 
 /**
- * `|`, the indentation indicator where the text starts with a space (a reader would take it for
- * indentation), `-` where there is no final line break; then each line at `inner`, empty lines empty.
+ * `|`, the indentation indicator where the first line that holds text starts with a space (a reader
+ * would take it for indentation) or a tab (go-yaml refuses a tab where it looks for the indentation),
+ * `-` where there is no final line break; then each line at `inner`, empty lines empty.
  */
 function literal(s: string, inner: string): string {
-  const header = `|${/^[ \n]* /.test(s) ? INDENT.length : ''}${s.endsWith('\n') ? '' : '-'}`;
+  const header = `|${/^\n*[ \t]/.test(s) ? INDENT.length : ''}${s.endsWith('\n') ? '' : '-'}`;
   const body = s.endsWith('\n') ? s.slice(0, -1) : s;
   return `${header}\n${body
     .split('\n')
@@ -110,12 +122,22 @@ const NOT_STRINGS = [
   /^[-+]?(?:[0-9][0-9_]*(?::[0-5]?[0-9])*)?\.[0-9_]*$/,
   /^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$/,
   /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/,
-  /^0o[0-7]+$/,
   /^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]+)?(?:[ \t]*(?:Z|[-+][012]?[0-9](?::[0-9]{2})?))?)?$/,
   /^(?:<<|=)$/,
 ];
 
+// go-yaml v2 (resolve.go) reads a plain scalar that starts with a digit or a sign as a number where,
+// with every _ dropped, Go's strconv takes it (base 0: 0x, 0X, 0o, 0O, 0b, 0B, a sign before any), or
+// it is a float by its own pattern, or 0b, -0b before a signed binary number (it parses those itself).
+const GO_NUMBERS = [
+  /^[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|[0-9]+)$/,
+  /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/,
+  /^-?0b[-+]?[01]+$/,
+];
+
 /** Would a plain scalar with this text resolve to something other than a string? */
 export function yamlMistakable(text: string): boolean {
-  return NOT_STRINGS.some((re) => re.test(text));
+  if (NOT_STRINGS.some((re) => re.test(text))) return true;
+  const go = text.replaceAll('_', '');
+  return /^[-+0-9]/.test(text) && GO_NUMBERS.some((re) => re.test(go));
 }

