@@ -62,7 +62,7 @@ function writable(part: Part, n: number): Part {
       ? 'is gzip-compressed'
       : !isPlainText(part.body)
         ? 'holds non-ASCII characters'
-        : (part.headers ?? []).some(([k, v]) => !/^[\x20-\x7e\t]*$/.test(k + v))
+        : (part.headers ?? []).some(([k, v]) => !/^[\x20-\x7e\t]*$/.test(k + v)) || !isPlainText(part.contentType)
           ? 'has a header line that is not printable ASCII'
           : undefined;
   if (why === undefined) return part;

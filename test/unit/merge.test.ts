@@ -121,6 +121,9 @@ describe('mergeUserData', () => {
     const doc = (part: string) => Buffer.from(`MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n\n${part}--B--\n`);
     expect(() => mergeUserData(doc(userGz), mimeOf())).toThrow(/part 1 \(application\/x-gzip\) is gzip-compressed.*plain ASCII text/);
     expect(() => mergeUserData(doc(nonAscii), mimeOf())).toThrow(/part 1 \(text\/cloud-config; charset="utf-8"\) holds non-ASCII characters/);
+    // Its Content-Type too: nodeadm reads a="é", but the merged user data would not be 7-bit.
+    const nonAsciiType = `--B\nContent-Type: text/x-shellscript; a="\u00e9"\n\n#!/bin/bash\n`;
+    expect(() => mergeUserData(doc(nonAsciiType), mimeOf())).toThrow(/part 1 \(text\/x-shellscript; a="\u00e9"\) has a header line that is not printable ASCII/);
   });
 
   it("keeps the header lines of the user's parts that cloud-init reads (Merge-Type, Launch-Index, Content-Disposition's filename)", () => {
