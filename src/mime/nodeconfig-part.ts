@@ -121,11 +121,28 @@ function flowRanges(doc: Document): [number, number][] {
   return ranges;
 }
 
+// A CRD lists no fields of metadata (the API server knows them); nodeadm decodes it into ObjectMeta
+// (k8s.io/apimachinery pkg/apis/meta/v1/types.go), whose string, map and list fields are these. Its
+// numbers and times are not modelled (as elsewhere here: unsure is never a refusal).
+const STRING: Schema = { type: 'string' };
+const OBJECT_META: Schema = {
+  type: 'object',
+  properties: {
+    ...Object.fromEntries(['name', 'generateName', 'namespace', 'selfLink', 'uid', 'resourceVersion'].map((f) => [f, STRING])),
+    labels: { type: 'object', additionalProperties: STRING },
+    annotations: { type: 'object', additionalProperties: STRING },
+    finalizers: { type: 'array', items: STRING },
+    ownerReferences: { type: 'array', items: { type: 'object' } },
+    managedFields: { type: 'array', items: { type: 'object' } },
+  },
+};
+
 let crd: { group: string; kind: string; versions: Map<string, Schema> } | undefined;
 function nodeConfigCrd(): NonNullable<typeof crd> {
   if (crd) return crd;
   const spec = parse(readFileSync(NODECONFIG_CRD, 'utf8')).spec;
-  crd = { group: spec.group, kind: spec.names.kind, versions: new Map(spec.versions.map((v: { name: string; schema: { openAPIV3Schema: Schema } }) => [v.name, v.schema.openAPIV3Schema])) };
+  const withMeta = (schema: Schema): Schema => ({ ...schema, properties: { ...schema.properties, metadata: OBJECT_META } });
+  crd = { group: spec.group, kind: spec.names.kind, versions: new Map(spec.versions.map((v: { name: string; schema: { openAPIV3Schema: Schema } }) => [v.name, withMeta(v.schema.openAPIV3Schema)])) };
   return crd;
 }
 
