@@ -55,14 +55,17 @@ export function userDataParts(raw: Buffer): Part[] {
   );
 }
 
-/** A part of the user's, as it stays: refused when it cannot be plain 7-bit text. */
+/**
+ * A part of the user's, as it stays: refused when it cannot be plain 7-bit text. (A control character in
+ * its Content-Type is checkHeaders' to name: nodeadm cannot read it.)
+ */
 function writable(part: Part, n: number): Part {
   const why =
     part.contentType === CONTENT_TYPES.gzip
       ? 'is gzip-compressed'
       : !isPlainText(part.body)
         ? 'holds non-ASCII characters'
-        : (part.headers ?? []).some(([k, v]) => !/^[\x20-\x7e\t]*$/.test(k + v)) || !isPlainText(part.contentType)
+        : (part.headers ?? []).some(([k, v]) => !/^[\x20-\x7e\t]*$/.test(k + v)) || /[^\x00-\x7f]/.test(part.contentType)
           ? 'has a header line that is not printable ASCII'
           : undefined;
   if (why === undefined) return part;
