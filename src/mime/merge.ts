@@ -147,7 +147,7 @@ function decodedNodeConfigs(kept: readonly Part[], numbers: readonly number[]): 
     const decoded = decodeNodeConfigPart(part);
     if (decoded && 'problem' in decoded) {
       throw new UsageError(
-        `the launch template's current user data: part ${numbers[i]} (${part.contentType}) is a NodeConfig nodeadm cannot decode: ${decoded.problem}. nodeadm then uses none of the user data, ours and the cluster block included, so nodes would not join; fix or remove that part first`,
+        `the launch template's current user data: part ${numbers[i]} (${part.contentType}) is a NodeConfig nodeadm cannot decode: ${decoded.problem}. ${NODEADM_STOPS}; fix or remove that part first`,
       );
     }
     return decoded?.doc;
