@@ -16,14 +16,14 @@ export function yamlText(value: unknown): string {
   return block(value, '');
 }
 
-type Map = Record<string, unknown>;
+type YamlMap = Record<string, unknown>;
 
-function isMap(v: unknown): v is Map {
+function isMap(v: unknown): v is YamlMap {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** A non-empty map or list as lines at `indent`; anything else is written on its key's line. */
-function block(value: Map | unknown[], indent: string): string {
+function block(value: YamlMap | unknown[], indent: string): string {
   if (Array.isArray(value)) return value.map((item) => `${indent}-${after(item, `${indent}${INDENT}`, true)}`).join('');
   return Object.entries(value)
     .filter(([, v]) => v !== undefined)
